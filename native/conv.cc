@@ -1,0 +1,292 @@
+// 2-D convolution forward, backward-data and backward-weights on NHWC activations.
+//
+// Weights arrive in PyTorch's OIHW layout. oneDNN only runs its fast NHWC kernels when
+// the weights are in a layout it picks itself (format_tag::any; with plain OIHW it
+// falls back to a reference kernel ~250x slower), so every plan reorders the weights
+// into a private packed buffer before the call, and backward-weights reorders its
+// packed result back out to OIHW.
+#include <unordered_map>
+
+#include "kernels.h"
+#include "runtime.h"
+
+namespace resnet {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+
+struct ConvGeometry {
+  int64_t n, h, w, c, o, kh, kw, sh, sw, ph, pw, oh, ow;
+
+  memory::desc src() const { return memory::desc({n, c, h, w}, dt::f32, tag::nhwc); }
+  memory::desc dst() const { return memory::desc({n, o, oh, ow}, dt::f32, tag::nhwc); }
+  memory::desc weightsAny() const { return memory::desc({o, c, kh, kw}, dt::f32, tag::any); }
+  memory::desc weightsOihw() const { return memory::desc({o, c, kh, kw}, dt::f32, tag::oihw); }
+  memory::desc bias() const { return memory::desc({o}, dt::f32, tag::x); }
+  dims strides() const { return {sh, sw}; }
+  // PyTorch's floor-mode output size already follows from the left padding, so the
+  // right padding equals it (oneDNN checks the output size with the same floor).
+  dims padding() const { return {ph, pw}; }
+
+  std::string text() const {
+    return "x " + shapeText({n, h, w, c}) + ", w " + shapeText({o, c, kh, kw}) + ", stride " +
+           std::to_string(sh) + "x" + std::to_string(sw) + ", pad " + std::to_string(ph) + "x" +
+           std::to_string(pw);
+  }
+};
+
+int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
+  const int64_t span = in + 2 * p - k;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+ConvGeometry geometry(Call& call, const dims& x, const dims& w, const dims& attrs) {
+  ConvGeometry g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], attrs[0], attrs[1], attrs[2], attrs[3], 0, 0};
+  call.describe(g.text());
+  if (w[1] != g.c) {
+    throw ArgumentError("weights take " + std::to_string(w[1]) + " input channels but x has " + std::to_string(g.c));
+  }
+  if (g.sh < 1 || g.sw < 1) throw ArgumentError("strides must be >= 1");
+  g.oh = outSize(g.h, g.kh, g.sh, g.ph);
+  g.ow = outSize(g.w, g.kw, g.sw, g.pw);
+  if (g.oh < 1 || g.ow < 1) throw ArgumentError("the kernel does not fit the padded input");
+  return g;
+}
+
+std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
+  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, a, b});
+}
+
+memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEMORY_NONE); }
+
+// The forward primitive descriptor backward plans take as their hint.
+const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry& g) {
+  static std::unordered_map<std::string, dnnl::convolution_forward::primitive_desc> cache;
+  const std::string key = geometryKey(g, 0, 0);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, g.src(),
+                                    g.weightsAny(), g.dst(), g.strides(), g.padding(), g.padding());
+  return cache.emplace(key, dnnl::convolution_forward::primitive_desc(d, scratchpadAttr(), cpuEngine()))
+      .first->second;
+}
+
+struct ForwardPlan {
+  dnnl::convolution_forward prim;
+  dnnl::reorder packWeights;
+  memory src, userWeights, weights, bias, dst, residual, scratch;
+  std::unordered_map<int, memory> args;
+};
+
+enum : int64_t { kHasBias = 1, kHasSum = 2, kHasRelu = 4 };
+
+ForwardPlan& forwardPlan(const ConvGeometry& g, int64_t flags) {
+  static std::unordered_map<std::string, ForwardPlan> cache;
+  const std::string key = geometryKey(g, flags, 0);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+
+  const bool bias = flags & kHasBias;
+  dnnl::primitive_attr attr = scratchpadAttr();
+  dnnl::post_ops ops;
+  // The residual is read through a binary post-op rather than oneDNN's `sum`
+  // post-op: `sum` accumulates into dst, which would cost a copy of the residual.
+  if (flags & kHasSum) ops.append_binary(algorithm::binary_add, g.dst());
+  if (flags & kHasRelu) ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+  attr.set_post_ops(ops);
+  const auto kind = (flags & (kHasSum | kHasRelu)) ? prop_kind::forward_inference : prop_kind::forward_training;
+  auto d = bias ? dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(), g.weightsAny(),
+                                                  g.bias(), g.dst(), g.strides(), g.padding(), g.padding())
+                : dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(), g.weightsAny(),
+                                                  g.dst(), g.strides(), g.padding(), g.padding());
+  dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+
+  ForwardPlan p;
+  p.prim = dnnl::convolution_forward(pd);
+  p.src = unbound(pd.src_desc());
+  p.dst = unbound(pd.dst_desc());
+  p.userWeights = unbound(g.weightsOihw());
+  p.weights = memory(pd.weights_desc(), cpuEngine());
+  p.packWeights = dnnl::reorder(p.userWeights, p.weights);
+  p.scratch = unbound(pd.scratchpad_desc());
+  p.args = {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, p.dst},
+            {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  if (bias) {
+    p.bias = unbound(g.bias());
+    p.args[DNNL_ARG_BIAS] = p.bias;
+  }
+  if (flags & kHasSum) {
+    p.residual = unbound(g.dst());
+    p.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = p.residual;
+  }
+  return cache.emplace(key, std::move(p)).first->second;
+}
+
+struct BackwardDataPlan {
+  dnnl::convolution_backward_data prim;
+  dnnl::reorder packWeights;
+  memory diffDst, userWeights, weights, diffSrc, scratch;
+  std::unordered_map<int, memory> args;
+};
+
+BackwardDataPlan& backwardDataPlan(const ConvGeometry& g) {
+  static std::unordered_map<std::string, BackwardDataPlan> cache;
+  const std::string key = geometryKey(g, 0, 0);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weightsAny(), g.dst(),
+                                          g.strides(), g.padding(), g.padding());
+  dnnl::convolution_backward_data::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
+  BackwardDataPlan p;
+  p.prim = dnnl::convolution_backward_data(pd);
+  p.diffDst = unbound(pd.diff_dst_desc());
+  p.diffSrc = unbound(pd.diff_src_desc());
+  p.userWeights = unbound(g.weightsOihw());
+  p.weights = memory(pd.weights_desc(), cpuEngine());
+  p.packWeights = dnnl::reorder(p.userWeights, p.weights);
+  p.scratch = unbound(pd.scratchpad_desc());
+  p.args = {{DNNL_ARG_DIFF_DST, p.diffDst}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DIFF_SRC, p.diffSrc},
+            {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  return cache.emplace(key, std::move(p)).first->second;
+}
+
+struct BackwardWeightsPlan {
+  dnnl::convolution_backward_weights prim;
+  dnnl::reorder unpackWeights;
+  memory src, diffDst, diffWeights, userDiffWeights, diffBias, scratch;
+  std::unordered_map<int, memory> args;
+};
+
+BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& g, bool withBias) {
+  static std::unordered_map<std::string, BackwardWeightsPlan> cache;
+  const std::string key = geometryKey(g, withBias, 0);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+
+  auto d = withBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(),
+                                                               g.weightsAny(), g.bias(), g.dst(), g.strides(),
+                                                               g.padding(), g.padding())
+                    : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(),
+                                                               g.weightsAny(), g.dst(), g.strides(), g.padding(),
+                                                               g.padding());
+  dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
+  BackwardWeightsPlan p;
+  p.prim = dnnl::convolution_backward_weights(pd);
+  p.src = unbound(pd.src_desc());
+  p.diffDst = unbound(pd.diff_dst_desc());
+  p.diffWeights = memory(pd.diff_weights_desc(), cpuEngine());
+  p.userDiffWeights = unbound(g.weightsOihw());
+  p.unpackWeights = dnnl::reorder(p.diffWeights, p.userDiffWeights);
+  p.scratch = unbound(pd.scratchpad_desc());
+  p.args = {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_DIFF_DST, p.diffDst}, {DNNL_ARG_DIFF_WEIGHTS, p.diffWeights},
+            {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  if (withBias) {
+    p.diffBias = unbound(g.bias());
+    p.args[DNNL_ARG_DIFF_BIAS] = p.diffBias;
+  }
+  return cache.emplace(key, std::move(p)).first->second;
+}
+
+size_t srcSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.h * g.w * g.c); }
+size_t dstSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.oh * g.ow * g.o); }
+size_t weightsSize(const ConvGeometry& g) { return static_cast<size_t>(g.o * g.c * g.kh * g.kw); }
+
+}  // namespace
+
+// conv2d(x, xShape, w, wShape, bias | null, [strideH, strideW, padH, padW], sum | null, relu)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2d");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const F32Arg w = call.f32(2, "w");
+    const F32Arg bias = call.f32OrNull(4, "bias");
+    const F32Arg sum = call.f32OrNull(6, "sum");
+    const bool relu = call.boolean(7, "relu");
+    const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
+                                    call.ints(5, "attrs", 4, 0));
+    call.expectLength(x, srcSize(g), "x");
+    call.expectLength(w, weightsSize(g), "w");
+    if (bias.present()) call.expectLength(bias, static_cast<size_t>(g.o), "bias");
+    if (sum.present()) call.expectLength(sum, dstSize(g), "sum");
+
+    const int64_t flags = (bias.present() ? kHasBias : 0) | (sum.present() ? kHasSum : 0) | (relu ? kHasRelu : 0);
+    ForwardPlan& p = forwardPlan(g, flags);
+    Napi::Float32Array y = newF32(call.env(), dstSize(g));
+    auto& s = cpuStream();
+    p.userWeights.set_data_handle(w.data);
+    p.packWeights.execute(s, p.userWeights, p.weights);
+    p.src.set_data_handle(x.data);
+    p.dst.set_data_handle(data(y));
+    if (bias.present()) p.bias.set_data_handle(bias.data);
+    if (sum.present()) p.residual.set_data_handle(sum.data);
+    bindScratchpad(p.scratch);
+    p.prim.execute(s, p.args);
+    s.wait();
+    return y;
+  });
+}
+
+// conv2dBackwardData(dy, w, wShape, xShape, [strideH, strideW, padH, padW])
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBackwardData");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg dy = call.f32(0, "dy");
+    const F32Arg w = call.f32(1, "w");
+    const ConvGeometry g = geometry(call, call.shape(3, "xShape", 4), call.shape(2, "wShape", 4),
+                                    call.ints(4, "attrs", 4, 0));
+    call.expectLength(dy, dstSize(g), "dy");
+    call.expectLength(w, weightsSize(g), "w");
+
+    BackwardDataPlan& p = backwardDataPlan(g);
+    Napi::Float32Array dx = newF32(call.env(), srcSize(g));
+    auto& s = cpuStream();
+    p.userWeights.set_data_handle(w.data);
+    p.packWeights.execute(s, p.userWeights, p.weights);
+    p.diffDst.set_data_handle(dy.data);
+    p.diffSrc.set_data_handle(data(dx));
+    bindScratchpad(p.scratch);
+    p.prim.execute(s, p.args);
+    s.wait();
+    return dx;
+  });
+}
+
+// conv2dBackwardWeights(x, xShape, dy, wShape, [strideH, strideW, padH, padW], withBias) -> { dw, db }
+Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBackwardWeights");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const F32Arg dy = call.f32(2, "dy");
+    const bool withBias = call.boolean(5, "withBias");
+    const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
+                                    call.ints(4, "attrs", 4, 0));
+    call.expectLength(x, srcSize(g), "x");
+    call.expectLength(dy, dstSize(g), "dy");
+
+    BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
+    Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
+    Napi::Value db = call.env().Null();
+    auto& s = cpuStream();
+    p.src.set_data_handle(x.data);
+    p.diffDst.set_data_handle(dy.data);
+    if (withBias) {
+      Napi::Float32Array dbArray = newF32(call.env(), static_cast<size_t>(g.o));
+      p.diffBias.set_data_handle(data(dbArray));
+      db = dbArray;
+    }
+    bindScratchpad(p.scratch);
+    p.prim.execute(s, p.args);
+    p.userDiffWeights.set_data_handle(data(dw));
+    p.unpackWeights.execute(s, p.diffWeights, p.userDiffWeights);
+    s.wait();
+    Napi::Object out = Napi::Object::New(call.env());
+    out.Set("dw", dw);
+    out.Set("db", db);
+    return out;
+  });
+}
+
+}  // namespace resnet

@@ -1,0 +1,263 @@
+// Max, average and global average pooling on NHWC tensors and their gradients.
+// Plain loops: the channel axis is innermost and contiguous, so every window step
+// is a vectorisable pass over C; images are spread across threads.
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels.h"
+#include "runtime.h"
+
+namespace resnet {
+namespace {
+
+struct PoolGeometry {
+  int64_t n, h, w, c, kh, kw, sh, sw, ph, pw, oh, ow;
+  size_t inSize() const { return static_cast<size_t>(n * h * w * c); }
+  size_t outSize() const { return static_cast<size_t>(n * oh * ow * c); }
+};
+
+PoolGeometry geometry(Call& call, size_t shapeArg, size_t attrsArg) {
+  const dims s = call.shape(shapeArg, "xShape", 4);
+  const dims a = call.ints(attrsArg, "attrs", 6, 0);
+  call.describe("x " + shapeText(s) + ", kernel " + std::to_string(a[0]) + "x" + std::to_string(a[1]) +
+                ", stride " + std::to_string(a[2]) + "x" + std::to_string(a[3]) + ", pad " + std::to_string(a[4]) +
+                "x" + std::to_string(a[5]));
+  PoolGeometry g{s[0], s[1], s[2], s[3], a[0], a[1], a[2], a[3], a[4], a[5], 0, 0};
+  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1) throw ArgumentError("kernel and stride must be >= 1");
+  // PyTorch's rule: otherwise a window could lie wholly in the padding.
+  if (2 * g.ph > g.kh || 2 * g.pw > g.kw) throw ArgumentError("padding must be at most half the kernel");
+  const int64_t spanH = g.h + 2 * g.ph - g.kh, spanW = g.w + 2 * g.pw - g.kw;
+  if (spanH < 0 || spanW < 0) throw ArgumentError("the window does not fit the padded input");
+  g.oh = spanH / g.sh + 1;
+  g.ow = spanW / g.sw + 1;
+  return g;
+}
+
+int64_t clampLow(int64_t v) { return v < 0 ? 0 : v; }
+int64_t clampHigh(int64_t v, int64_t hi) { return v > hi ? hi : v; }
+
+}  // namespace
+
+// maxPool2d(x, xShape, [kh, kw, sh, sw, ph, pw]) -> { y, argmax }
+Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  Call call(info, "maxPool2d");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const PoolGeometry g = geometry(call, 1, 2);
+    call.expectLength(x, g.inSize(), "x");
+    Napi::Env env = call.env();
+    Napi::Float32Array y = newF32(env, g.outSize());
+    Napi::Int32Array argmax = newI32(env, g.outSize());
+    const float* px = x.data;
+    float* py = data(y);
+    int32_t* pa = argmax.Data();
+    parallelFor(g.n * g.oh, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / g.oh, i = r % g.oh;
+        const int64_t h0 = i * g.sh - g.ph;
+        const int64_t hs = clampLow(h0), he = clampHigh(h0 + g.kh, g.h);
+        for (int64_t j = 0; j < g.ow; ++j) {
+          const int64_t w0 = j * g.sw - g.pw;
+          const int64_t ws = clampLow(w0), we = clampHigh(w0 + g.kw, g.w);
+          float* best = py + (r * g.ow + j) * g.c;
+          int32_t* arg = pa + (r * g.ow + j) * g.c;
+          // As PyTorch: start at the first cell inside the input with -inf, take a
+          // strictly greater value or a NaN, so the first maximum wins.
+          const int32_t first = static_cast<int32_t>(hs * g.w + ws);
+          for (int64_t k = 0; k < g.c; ++k) {
+            best[k] = -std::numeric_limits<float>::infinity();
+            arg[k] = first;
+          }
+          for (int64_t u = hs; u < he; ++u) {
+            for (int64_t v = ws; v < we; ++v) {
+              const float* src = px + ((b * g.h + u) * g.w + v) * g.c;
+              const int32_t idx = static_cast<int32_t>(u * g.w + v);
+#pragma omp simd
+              for (int64_t k = 0; k < g.c; ++k) {
+                const float val = src[k];
+                const bool take = val > best[k] || val != val;
+                best[k] = take ? val : best[k];
+                arg[k] = take ? idx : arg[k];
+              }
+            }
+          }
+        }
+      }
+    });
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("y", y);
+    out.Set("argmax", argmax);
+    return out;
+  });
+}
+
+// maxPool2dBackward(dy, argmax, xShape, attrs) -> dx
+Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+  Call call(info, "maxPool2dBackward");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg dy = call.f32(0, "dy");
+    const I32Arg argmax = call.i32(1, "argmax");
+    const PoolGeometry g = geometry(call, 2, 3);
+    call.expectLength(dy, g.outSize(), "dy");
+    call.expectLength(argmax, g.outSize(), "argmax");
+    Napi::Float32Array dx = newF32(call.env(), g.inSize());
+    const float* pdy = dy.data;
+    const int32_t* pa = argmax.data;
+    float* pdx = data(dx);
+    const int64_t plane = g.h * g.w;
+    std::atomic<bool> badIndex{false};
+    // Whole images per thread: the scatter never crosses images, so no races.
+    parallelFor(g.n, 1, [&](int64_t begin, int64_t end) {
+      std::memset(pdx + begin * plane * g.c, 0, sizeof(float) * (end - begin) * plane * g.c);
+      for (int64_t b = begin; b < end; ++b) {
+        float* img = pdx + b * plane * g.c;
+        const int64_t base = b * g.oh * g.ow * g.c;
+        for (int64_t o = 0; o < g.oh * g.ow; ++o) {
+          for (int64_t k = 0; k < g.c; ++k) {
+            const int32_t idx = pa[base + o * g.c + k];
+            if (idx < 0 || idx >= plane) {
+              badIndex.store(true, std::memory_order_relaxed);
+              continue;
+            }
+            img[idx * g.c + k] += pdy[base + o * g.c + k];
+          }
+        }
+      }
+    });
+    if (badIndex.load()) throw ArgumentError("argmax holds an index outside the input plane");
+    return dx;
+  });
+}
+
+// avgPool2d(x, xShape, attrs) -> y; padded cells count in the divisor (PyTorch's default).
+Napi::Value AvgPool2d(const Napi::CallbackInfo& info) {
+  Call call(info, "avgPool2d");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const PoolGeometry g = geometry(call, 1, 2);
+    call.expectLength(x, g.inSize(), "x");
+    Napi::Float32Array y = newF32(call.env(), g.outSize());
+    const float* px = x.data;
+    float* py = data(y);
+    // In floor mode every window lies inside the padded input, so the divisor
+    // with padding counted is always the full window.
+    const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+    parallelFor(g.n * g.oh, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / g.oh, i = r % g.oh;
+        const int64_t h0 = i * g.sh - g.ph;
+        const int64_t hs = clampLow(h0), he = clampHigh(h0 + g.kh, g.h);
+        for (int64_t j = 0; j < g.ow; ++j) {
+          const int64_t w0 = j * g.sw - g.pw;
+          const int64_t ws = clampLow(w0), we = clampHigh(w0 + g.kw, g.w);
+          float* acc = py + (r * g.ow + j) * g.c;
+          std::memset(acc, 0, sizeof(float) * g.c);
+          for (int64_t u = hs; u < he; ++u) {
+            for (int64_t v = ws; v < we; ++v) {
+              const float* src = px + ((b * g.h + u) * g.w + v) * g.c;
+#pragma omp simd
+              for (int64_t k = 0; k < g.c; ++k) acc[k] += src[k];
+            }
+          }
+#pragma omp simd
+          for (int64_t k = 0; k < g.c; ++k) acc[k] *= inv;
+        }
+      }
+    });
+    return y;
+  });
+}
+
+// avgPool2dBackward(dy, xShape, attrs) -> dx
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+  Call call(info, "avgPool2dBackward");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg dy = call.f32(0, "dy");
+    const PoolGeometry g = geometry(call, 1, 2);
+    call.expectLength(dy, g.outSize(), "dy");
+    Napi::Float32Array dx = newF32(call.env(), g.inSize());
+    const float* pdy = dy.data;
+    float* pdx = data(dx);
+    const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+    const int64_t plane = g.h * g.w;
+    parallelFor(g.n, 1, [&](int64_t begin, int64_t end) {
+      std::memset(pdx + begin * plane * g.c, 0, sizeof(float) * (end - begin) * plane * g.c);
+      for (int64_t b = begin; b < end; ++b) {
+        for (int64_t i = 0; i < g.oh; ++i) {
+          const int64_t h0 = i * g.sh - g.ph;
+          const int64_t hs = clampLow(h0), he = clampHigh(h0 + g.kh, g.h);
+          for (int64_t j = 0; j < g.ow; ++j) {
+            const int64_t w0 = j * g.sw - g.pw;
+            const int64_t ws = clampLow(w0), we = clampHigh(w0 + g.kw, g.w);
+            const float* grad = pdy + ((b * g.oh + i) * g.ow + j) * g.c;
+            for (int64_t u = hs; u < he; ++u) {
+              for (int64_t v = ws; v < we; ++v) {
+                float* dst = pdx + ((b * g.h + u) * g.w + v) * g.c;
+#pragma omp simd
+                for (int64_t k = 0; k < g.c; ++k) dst[k] += grad[k] * inv;
+              }
+            }
+          }
+        }
+      }
+    });
+    return dx;
+  });
+}
+
+// globalAvgPool(x, xShape) -> [N, C]
+Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  Call call(info, "globalAvgPool");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const dims s = call.shape(1, "xShape", 4);
+    call.describe("x " + shapeText(s));
+    const int64_t n = s[0], plane = s[1] * s[2], c = s[3];
+    call.expectLength(x, static_cast<size_t>(n * plane * c), "x");
+    Napi::Float32Array y = newF32(call.env(), static_cast<size_t>(n * c));
+    const float* px = x.data;
+    float* py = data(y);
+    parallelFor(n, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> acc(static_cast<size_t>(c));
+      for (int64_t b = begin; b < end; ++b) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t p = 0; p < plane; ++p) {
+          const float* src = px + (b * plane + p) * c;
+#pragma omp simd
+          for (int64_t k = 0; k < c; ++k) acc[k] += src[k];
+        }
+        for (int64_t k = 0; k < c; ++k) py[b * c + k] = static_cast<float>(acc[k] / static_cast<double>(plane));
+      }
+    });
+    return y;
+  });
+}
+
+// globalAvgPoolBackward(dy, xShape) -> dx
+Napi::Value GlobalAvgPoolBackward(const Napi::CallbackInfo& info) {
+  Call call(info, "globalAvgPoolBackward");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg dy = call.f32(0, "dy");
+    const dims s = call.shape(1, "xShape", 4);
+    call.describe("x " + shapeText(s));
+    const int64_t n = s[0], plane = s[1] * s[2], c = s[3];
+    call.expectLength(dy, static_cast<size_t>(n * c), "dy");
+    Napi::Float32Array dx = newF32(call.env(), static_cast<size_t>(n * plane * c));
+    const float* pdy = dy.data;
+    float* pdx = data(dx);
+    const float inv = static_cast<float>(1.0 / static_cast<double>(plane));
+    parallelFor(n * plane, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* grad = pdy + (r / plane) * c;
+        float* dst = pdx + r * c;
+#pragma omp simd
+        for (int64_t k = 0; k < c; ++k) dst[k] = grad[k] * inv;
+      }
+    });
+    return dx;
+  });
+}
+
+}  // namespace resnet

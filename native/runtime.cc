@@ -1,0 +1,195 @@
+#include "runtime.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace resnet {
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpuStream() {
+  static dnnl::stream stream(cpuEngine());
+  return stream;
+}
+
+std::mutex& kernelMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+dnnl::primitive_attr scratchpadAttr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+namespace {
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+std::unique_ptr<void, AlignedFree> scratchBuffer;
+size_t scratchSize = 0;
+}  // namespace
+
+void bindScratchpad(dnnl::memory& mem) {
+  const size_t need = mem.get_desc().get_size();
+  if (need == 0) return;
+  if (need > scratchSize) {
+    const size_t size = (need + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(4096, size);
+    if (p == nullptr) throw std::bad_alloc();
+    scratchBuffer.reset(p);
+    scratchSize = size;
+  }
+  mem.set_data_handle(scratchBuffer.get());
+}
+
+Napi::Value Call::arg(size_t i) const { return info_[i]; }
+
+F32Arg Call::f32(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw ArgumentError(std::string(name) + " must be a Float32Array");
+  }
+  auto a = v.As<Napi::Float32Array>();
+  return F32Arg{a.Data(), a.ElementLength()};
+}
+
+F32Arg Call::f32OrNull(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (v.IsNull() || v.IsUndefined()) return F32Arg{};
+  return f32(i, name);
+}
+
+I32Arg Call::i32(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw ArgumentError(std::string(name) + " must be an Int32Array");
+  }
+  auto a = v.As<Napi::Int32Array>();
+  return I32Arg{a.Data(), a.ElementLength()};
+}
+
+dims Call::ints(size_t i, const char* name, size_t rank, int64_t min) const {
+  Napi::Value v = arg(i);
+  if (!v.IsArray()) throw ArgumentError(std::string(name) + " must be an array of " + std::to_string(rank) + " sizes");
+  auto a = v.As<Napi::Array>();
+  if (a.Length() != rank) {
+    throw ArgumentError(std::string(name) + " must have " + std::to_string(rank) + " dimensions, got " +
+                        std::to_string(a.Length()));
+  }
+  dims out(rank);
+  for (uint32_t k = 0; k < rank; ++k) {
+    Napi::Value e = a.Get(k);
+    if (!e.IsNumber()) throw ArgumentError(std::string(name) + " holds a non-number");
+    const double d = e.As<Napi::Number>().DoubleValue();
+    if (!(d >= static_cast<double>(min)) || d > 9.0e15 || d != static_cast<double>(static_cast<int64_t>(d))) {
+      throw ArgumentError(std::string(name) + " must hold integers >= " + std::to_string(min));
+    }
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+int64_t Call::integer(size_t i, const char* name) const {
+  const double d = number(i, name);
+  if (d != static_cast<double>(static_cast<int64_t>(d))) throw ArgumentError(std::string(name) + " must be an integer");
+  return static_cast<int64_t>(d);
+}
+
+double Call::number(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (!v.IsNumber()) throw ArgumentError(std::string(name) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool Call::boolean(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (!v.IsBoolean()) throw ArgumentError(std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+void Call::expectLength(const F32Arg& a, size_t expected, const char* name) const {
+  if (a.length != expected) {
+    throw ArgumentError(std::string(name) + " has " + std::to_string(a.length) + " elements, expected " +
+                        std::to_string(expected));
+  }
+}
+
+void Call::expectLength(const I32Arg& a, size_t expected, const char* name) const {
+  if (a.length != expected) {
+    throw ArgumentError(std::string(name) + " has " + std::to_string(a.length) + " elements, expected " +
+                        std::to_string(expected));
+  }
+}
+
+void Call::fail(const std::string& reason) const {
+  std::string msg = std::string("native ") + kernel_ + ": " + reason;
+  if (!where_.empty()) msg += " (" + where_ + ")";
+  throw Napi::Error::New(info_.Env(), msg);
+}
+
+std::string shapeText(const dims& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(d[i]);
+  }
+  return s + "]";
+}
+
+// napi_create_buffer hands out uninitialised memory, unlike napi_create_arraybuffer
+// which zero-fills: the Float32Array is then a view over that Buffer's store.
+Napi::Float32Array newF32(Napi::Env env, size_t n) {
+  auto buf = Napi::Buffer<uint8_t>::New(env, n * sizeof(float));
+  return Napi::Float32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
+}
+
+Napi::Int32Array newI32(Napi::Env env, size_t n) {
+  auto buf = Napi::Buffer<uint8_t>::New(env, n * sizeof(int32_t));
+  return Napi::Int32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
+}
+
+float* data(const Napi::Float32Array& a) { return a.Data(); }
+
+std::string cacheKey(std::initializer_list<int64_t> parts) {
+  std::string key;
+  key.reserve(parts.size() * 6);
+  for (int64_t p : parts) {
+    key += std::to_string(p);
+    key += ',';
+  }
+  return key;
+}
+
+int64_t product(const dims& d) {
+  int64_t p = 1;
+  for (auto v : d) p *= v;
+  return p;
+}
+
+void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  if (n <= 0) return;
+  const int threads = omp_get_max_threads();
+  if (threads <= 1 || n <= grain) {
+    body(0, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    const int64_t chunk = (n + nt - 1) / nt;
+    const int64_t begin = t * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    if (begin < end) body(begin, end);
+  }
+}
+
+}  // namespace resnet

@@ -1,0 +1,124 @@
+// Shared plumbing of the addon: the oneDNN engine and stream, the scratchpad,
+// argument parsing with errors that name the kernel, and output allocation.
+#pragma once
+
+#include <napi.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace resnet {
+
+using dims = dnnl::memory::dims;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpuEngine();
+dnnl::stream& cpuStream();
+
+// Every kernel holds this lock: worker threads share one process-wide cache,
+// scratchpad and stream.
+std::mutex& kernelMutex();
+
+// All primitives use a user scratchpad so that one grow-only buffer serves them
+// all instead of each primitive keeping its own.
+dnnl::primitive_attr scratchpadAttr();
+// Points `mem` (created from a primitive's scratchpad_desc) at a buffer of at
+// least its size; the buffer only grows, bounded by the largest primitive.
+void bindScratchpad(dnnl::memory& mem);
+
+// A problem in the caller's arguments (wrong type, size or shape).
+class ArgumentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct F32Arg {
+  float* data = nullptr;
+  size_t length = 0;
+  bool present() const { return data != nullptr || length != 0; }
+};
+
+struct I32Arg {
+  int32_t* data = nullptr;
+  size_t length = 0;
+};
+
+// Parses the arguments of one kernel call and turns every failure (bad argument,
+// oneDNN error) into a JS Error that names the kernel and the shapes involved.
+class Call {
+ public:
+  Call(const Napi::CallbackInfo& info, const char* kernel) : info_(info), kernel_(kernel) {}
+
+  Napi::Env env() const { return info_.Env(); }
+
+  F32Arg f32(size_t i, const char* name) const;
+  // null or undefined gives an absent argument.
+  F32Arg f32OrNull(size_t i, const char* name) const;
+  I32Arg i32(size_t i, const char* name) const;
+  // An array of `rank` positive integers (a shape).
+  dims shape(size_t i, const char* name, size_t rank) const { return ints(i, name, rank, 1); }
+  // An array of `rank` integers, each at least `min`.
+  dims ints(size_t i, const char* name, size_t rank, int64_t min) const;
+  int64_t integer(size_t i, const char* name) const;
+  double number(size_t i, const char* name) const;
+  bool boolean(size_t i, const char* name) const;
+
+  // Throws ArgumentError unless `arg` holds exactly `expected` elements.
+  void expectLength(const F32Arg& arg, size_t expected, const char* name) const;
+  void expectLength(const I32Arg& arg, size_t expected, const char* name) const;
+
+  // Text appended to error messages, e.g. "x [1,7,7,3], w [5,3,3,3]".
+  void describe(std::string text) { where_ = std::move(text); }
+
+  template <typename Body>
+  Napi::Value run(Body&& body) {
+    try {
+      std::lock_guard<std::mutex> lock(kernelMutex());
+      return body();
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const dnnl::error& e) {
+      fail(std::string("oneDNN error (status ") + std::to_string(static_cast<int>(e.status)) +
+           "): " + e.what());
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& reason) const;
+  Napi::Value arg(size_t i) const;
+
+  const Napi::CallbackInfo& info_;
+  const char* kernel_;
+  std::string where_;
+};
+
+std::string shapeText(const dims& d);
+
+// A Float32Array of n elements whose memory is NOT zero-filled (every kernel
+// writes all of its output), which saves a pass over each activation.
+Napi::Float32Array newF32(Napi::Env env, size_t n);
+Napi::Int32Array newI32(Napi::Env env, size_t n);
+
+float* data(const Napi::Float32Array& a);
+
+// Cache key made of integers; primitives are cached per distinct key, so the caches
+// are bounded by the number of distinct layer shapes a program uses.
+std::string cacheKey(std::initializer_list<int64_t> parts);
+
+int64_t product(const dims& d);
+
+// Runs `body(i)` for i in [0, n), split across the OpenMP threads when n is large
+// enough for the fork to pay off.
+void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+
+}  // namespace resnet

@@ -1,0 +1,142 @@
+// The kernel surface every backend implements. One method per kernel, typed once
+// here and shared by the differentiable ops (src/tensor/ops.ts), the reference
+// backend (the executable spec) and the native oneDNN backend.
+//
+// Conventions:
+// - 4-D activations are NHWC: [N, H, W, C], contiguous.
+// - Conv weights are OIHW: [O, I, KH, KW] (PyTorch / ONNX layout).
+// - Matrices are row-major.
+// - Kernels never modify their inputs unless the name says `InPlace`; they return
+//   freshly allocated outputs.
+
+export type Shape4 = readonly [number, number, number, number];
+
+/** Attributes of a 2-D convolution (dilation 1, groups 1). */
+export interface Conv2dAttrs {
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+}
+
+/** Attributes of a 2-D pooling window. */
+export interface Pool2dAttrs {
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+}
+
+/** Options that fuse an elementwise tail into a convolution (inference only). */
+export interface ConvPostOps {
+  /** Added to the convolution output before `relu` (the residual add). Same shape as the output. */
+  readonly sum?: Float32Array;
+  readonly relu?: boolean;
+}
+
+export interface BatchNormTrainingResult {
+  readonly y: Float32Array;
+  /** Per-channel batch mean. */
+  readonly mean: Float32Array;
+  /** Per-channel biased batch variance (the one used for normalising). */
+  readonly variance: Float32Array;
+}
+
+export interface BatchNormGrads {
+  readonly dx: Float32Array;
+  readonly dgamma: Float32Array;
+  readonly dbeta: Float32Array;
+}
+
+export interface MaxPoolResult {
+  readonly y: Float32Array;
+  /** Flat input index (within its image and channel plane) of each output's maximum. */
+  readonly argmax: Int32Array;
+}
+
+export interface SoftmaxCrossEntropyResult {
+  /** Mean loss over the batch. */
+  readonly loss: number;
+  /** Gradient of the mean loss with respect to the logits, [N, C]. */
+  readonly dlogits: Float32Array;
+}
+
+export interface SgdAttrs {
+  readonly lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  /** True on the first step, where PyTorch initialises the buffer with the gradient. */
+  readonly firstStep: boolean;
+}
+
+export interface Backend {
+  readonly name: 'reference' | 'native';
+
+  // Convolution: x NHWC [N,H,W,C], w OIHW [O,C,KH,KW], y NHWC [N,OH,OW,O].
+  conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
+    bias: Float32Array | null, attrs: Conv2dAttrs, post?: ConvPostOps): Float32Array;
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
+    attrs: Conv2dAttrs): Float32Array;
+  /** Returns dW (OIHW) and, when `withBias`, dBias. */
+  conv2dBackwardWeights(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
+    attrs: Conv2dAttrs, withBias: boolean): { dw: Float32Array; db: Float32Array | null };
+
+  // Batch normalisation over N, H, W of an NHWC tensor; `relu` fuses max(0, .) after it.
+  batchNormTraining(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    eps: number, relu: boolean): BatchNormTrainingResult;
+  batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array;
+  /** Gradient of training-mode batch norm; `y` (the output) is given when ReLU was fused. */
+  batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads;
+
+  // Elementwise.
+  relu(x: Float32Array): Float32Array;
+  /** dy where y > 0, else 0. */
+  reluBackward(dy: Float32Array, y: Float32Array): Float32Array;
+  add(a: Float32Array, b: Float32Array): Float32Array;
+  /** relu(a + b): the tail of a post-activation residual block. */
+  addRelu(a: Float32Array, b: Float32Array): Float32Array;
+  /** a += b (gradient accumulation). */
+  addInPlace(a: Float32Array, b: Float32Array): void;
+  scale(x: Float32Array, s: number): Float32Array;
+  sum(x: Float32Array): number;
+
+  // Option-A shortcut: out[n,h,w,padFront + c] = x[n, h*stride, w*stride, c], zero elsewhere.
+  padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number,
+    padFront: number): Float32Array;
+  padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: number, outC: number,
+    padFront: number): Float32Array;
+
+  // Pooling (NHWC). Padding of max pool is -inf; avg pool counts padded cells (PyTorch default).
+  maxPool2d(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): MaxPoolResult;
+  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
+  avgPool2d(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
+  avgPool2dBackward(dy: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
+  /** [N,H,W,C] -> [N,C]. */
+  globalAvgPool(x: Float32Array, xShape: Shape4): Float32Array;
+  globalAvgPoolBackward(dy: Float32Array, xShape: Shape4): Float32Array;
+
+  /**
+   * C[M,N] = op(A) op(B) (+ bias[N] broadcast over rows), op = transpose when the flag is set.
+   * A is [M,K] (or [K,M] when transA), B is [K,N] (or [N,K] when transB).
+   */
+  matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, bias: Float32Array | null): Float32Array;
+  /** Column sums of a [rows, cols] matrix (the bias gradient). */
+  sumRows(x: Float32Array, rows: number, cols: number): Float32Array;
+
+  logSoftmax(x: Float32Array, rows: number, cols: number): Float32Array;
+  /** Gradient of log-softmax given its output y. */
+  logSoftmaxBackward(dy: Float32Array, y: Float32Array, rows: number, cols: number): Float32Array;
+  /** Mean cross-entropy of logits [N,C] against integer labels with label smoothing. */
+  softmaxCrossEntropy(logits: Float32Array, n: number, c: number, labels: Int32Array,
+    labelSmoothing: number): SoftmaxCrossEntropyResult;
+
+  /** PyTorch's SGD update, in place on `param` and `momentumBuf`. */
+  sgdStep(param: Float32Array, grad: Float32Array, momentumBuf: Float32Array | null, attrs: SgdAttrs): void;
+}

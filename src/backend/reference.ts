@@ -1,0 +1,464 @@
+// The reference backend: plain loops in TypeScript, no tricks. It is the executable
+// specification the native backend is checked against, and the fallback wherever the
+// native addon is unavailable. Accumulations that decide accuracy (batch statistics,
+// loss) are done in float64.
+import type {
+  Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, ConvPostOps, MaxPoolResult,
+  Pool2dAttrs, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
+} from './backend.js';
+import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
+
+function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
+  bias: Float32Array | null, a: Conv2dAttrs, post?: ConvPostOps): Float32Array {
+  const [n, h, wd, c] = xShape;
+  const [o, , kh, kw] = wShape;
+  const [, oh, ow] = conv2dOutShape(xShape, wShape, a);
+  const y = new Float32Array(n * oh * ow * o);
+  // Weights as [KH, KW, C, O] so the innermost loop walks contiguous memory.
+  const wt = new Float32Array(w.length);
+  for (let oc = 0; oc < o; oc++)
+    for (let ic = 0; ic < c; ic++)
+      for (let i = 0; i < kh; i++)
+        for (let j = 0; j < kw; j++)
+          wt[((i * kw + j) * c + ic) * o + oc] = w[((oc * c + ic) * kh + i) * kw + j]!;
+  const acc = new Float64Array(o);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        if (bias) for (let oc = 0; oc < o; oc++) acc[oc] = bias[oc]!;
+        else acc.fill(0);
+        for (let i = 0; i < kh; i++) {
+          const iy = oy * a.strideH - a.padH + i;
+          if (iy < 0 || iy >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const ix = ox * a.strideW - a.padW + j;
+            if (ix < 0 || ix >= wd) continue;
+            const xBase = ((b * h + iy) * wd + ix) * c;
+            const wBase = (i * kw + j) * c * o;
+            for (let ic = 0; ic < c; ic++) {
+              const xv = x[xBase + ic]!;
+              if (xv === 0) continue;
+              const wRow = wBase + ic * o;
+              for (let oc = 0; oc < o; oc++) acc[oc] += xv * wt[wRow + oc]!;
+            }
+          }
+        }
+        const yBase = ((b * oh + oy) * ow + ox) * o;
+        for (let oc = 0; oc < o; oc++) {
+          let v = acc[oc]!;
+          if (post?.sum) v += post.sum[yBase + oc]!;
+          if (post?.relu && v < 0) v = 0;
+          y[yBase + oc] = v;
+        }
+      }
+  return y;
+}
+
+function conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
+  a: Conv2dAttrs): Float32Array {
+  const [n, h, wd, c] = xShape;
+  const [o, , kh, kw] = wShape;
+  const [, oh, ow] = conv2dOutShape(xShape, wShape, a);
+  const dx = new Float64Array(n * h * wd * c);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        const dyBase = ((b * oh + oy) * ow + ox) * o;
+        for (let i = 0; i < kh; i++) {
+          const iy = oy * a.strideH - a.padH + i;
+          if (iy < 0 || iy >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const ix = ox * a.strideW - a.padW + j;
+            if (ix < 0 || ix >= wd) continue;
+            const dxBase = ((b * h + iy) * wd + ix) * c;
+            for (let oc = 0; oc < o; oc++) {
+              const g = dy[dyBase + oc]!;
+              if (g === 0) continue;
+              for (let ic = 0; ic < c; ic++) dx[dxBase + ic] += g * w[((oc * c + ic) * kh + i) * kw + j]!;
+            }
+          }
+        }
+      }
+  return Float32Array.from(dx);
+}
+
+function conv2dBackwardWeights(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
+  a: Conv2dAttrs, withBias: boolean): { dw: Float32Array; db: Float32Array | null } {
+  const [n, h, wd, c] = xShape;
+  const [o, , kh, kw] = wShape;
+  const [, oh, ow] = conv2dOutShape(xShape, wShape, a);
+  const dw = new Float64Array(o * c * kh * kw);
+  const db = new Float64Array(o);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        const dyBase = ((b * oh + oy) * ow + ox) * o;
+        for (let oc = 0; oc < o; oc++) {
+          const g = dy[dyBase + oc]!;
+          if (withBias) db[oc] += g;
+          if (g === 0) continue;
+          for (let i = 0; i < kh; i++) {
+            const iy = oy * a.strideH - a.padH + i;
+            if (iy < 0 || iy >= h) continue;
+            for (let j = 0; j < kw; j++) {
+              const ix = ox * a.strideW - a.padW + j;
+              if (ix < 0 || ix >= wd) continue;
+              const xBase = ((b * h + iy) * wd + ix) * c;
+              for (let ic = 0; ic < c; ic++) dw[((oc * c + ic) * kh + i) * kw + j] += g * x[xBase + ic]!;
+            }
+          }
+        }
+      }
+  return { dw: Float32Array.from(dw), db: withBias ? Float32Array.from(db) : null };
+}
+
+/** Per-channel mean and biased variance over N, H, W (two-pass, float64). */
+function channelMoments(x: Float32Array, c: number): { mean: Float64Array; variance: Float64Array } {
+  const count = x.length / c;
+  const mean = new Float64Array(c);
+  for (let i = 0; i < x.length; i++) mean[i % c] += x[i]!;
+  for (let k = 0; k < c; k++) mean[k] /= count;
+  const variance = new Float64Array(c);
+  for (let i = 0; i < x.length; i++) {
+    const d = x[i]! - mean[i % c]!;
+    variance[i % c] += d * d;
+  }
+  for (let k = 0; k < c; k++) variance[k] /= count;
+  return { mean, variance };
+}
+
+function normalize(x: Float32Array, c: number, mean: ArrayLike<number>, variance: ArrayLike<number>,
+  gamma: Float32Array, beta: Float32Array, eps: number, relu: boolean): Float32Array {
+  const y = new Float32Array(x.length);
+  const scale = new Float64Array(c);
+  const shift = new Float64Array(c);
+  for (let k = 0; k < c; k++) {
+    scale[k] = gamma[k]! / Math.sqrt(variance[k]! + eps);
+    shift[k] = beta[k]! - mean[k]! * scale[k]!;
+  }
+  for (let i = 0; i < x.length; i++) {
+    const k = i % c;
+    const v = x[i]! * scale[k]! + shift[k]!;
+    y[i] = relu && v < 0 ? 0 : v;
+  }
+  return y;
+}
+
+function batchNormTraining(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+  eps: number, relu: boolean): BatchNormTrainingResult {
+  const c = xShape[3];
+  const { mean, variance } = channelMoments(x, c);
+  return {
+    y: normalize(x, c, mean, variance, gamma, beta, eps, relu),
+    mean: Float32Array.from(mean),
+    variance: Float32Array.from(variance),
+  };
+}
+
+function batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+  mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array {
+  return normalize(x, xShape[3], mean, variance, gamma, beta, eps, relu);
+}
+
+// dx = gamma * invStd / M * (M * g - sum(g) - xhat * sum(g * xhat)), with g the
+// gradient reaching the normalised output (masked by the fused ReLU when present).
+function batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+  mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads {
+  const c = xShape[3];
+  const count = x.length / c;
+  const invStd = new Float64Array(c);
+  for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(variance[k]! + eps);
+  const g = y ? reluBackward(dy, y) : dy;
+  const sumG = new Float64Array(c);
+  const sumGX = new Float64Array(c);
+  for (let i = 0; i < x.length; i++) {
+    const k = i % c;
+    const xhat = (x[i]! - mean[k]!) * invStd[k]!;
+    sumG[k] += g[i]!;
+    sumGX[k] += g[i]! * xhat;
+  }
+  const dx = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const k = i % c;
+    const xhat = (x[i]! - mean[k]!) * invStd[k]!;
+    dx[i] = (gamma[k]! * invStd[k]! / count) * (count * g[i]! - sumG[k]! - xhat * sumGX[k]!);
+  }
+  return { dx, dgamma: Float32Array.from(sumGX), dbeta: Float32Array.from(sumG) };
+}
+
+function relu(x: Float32Array): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
+  return y;
+}
+
+function reluBackward(dy: Float32Array, y: Float32Array): Float32Array {
+  const dx = new Float32Array(dy.length);
+  for (let i = 0; i < dy.length; i++) dx[i] = y[i]! > 0 ? dy[i]! : 0;
+  return dx;
+}
+
+function add(a: Float32Array, b: Float32Array): Float32Array {
+  const y = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) y[i] = a[i]! + b[i]!;
+  return y;
+}
+
+function addRelu(a: Float32Array, b: Float32Array): Float32Array {
+  const y = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]! + b[i]!;
+    y[i] = v > 0 ? v : 0;
+  }
+  return y;
+}
+
+function addInPlace(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] += b[i]!;
+}
+
+function scale(x: Float32Array, s: number): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i]! * s;
+  return y;
+}
+
+function sum(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]!;
+  return s;
+}
+
+function padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number,
+  padFront: number): Float32Array {
+  const [n, h, w, c] = xShape;
+  const oh = subsampleSize(h, stride);
+  const ow = subsampleSize(w, stride);
+  const y = new Float32Array(n * oh * ow * outC);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++) {
+        const src = ((b * h + i * stride) * w + j * stride) * c;
+        const dst = ((b * oh + i) * ow + j) * outC + padFront;
+        for (let k = 0; k < c; k++) y[dst + k] = x[src + k]!;
+      }
+  return y;
+}
+
+function padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: number, outC: number,
+  padFront: number): Float32Array {
+  const [n, h, w, c] = xShape;
+  const oh = subsampleSize(h, stride);
+  const ow = subsampleSize(w, stride);
+  const dx = new Float32Array(n * h * w * c);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++) {
+        const dst = ((b * h + i * stride) * w + j * stride) * c;
+        const src = ((b * oh + i) * ow + j) * outC + padFront;
+        for (let k = 0; k < c; k++) dx[dst + k] = dy[src + k]!;
+      }
+  return dx;
+}
+
+function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs): MaxPoolResult {
+  const [n, h, w, c] = xShape;
+  const [, oh, ow] = pool2dOutShape(xShape, a);
+  const y = new Float32Array(n * oh * ow * c);
+  const argmax = new Int32Array(y.length);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let k = 0; k < c; k++) {
+          let best = -Infinity;
+          let bestIdx = -1;
+          for (let i = 0; i < a.kernelH; i++) {
+            const iy = oy * a.strideH - a.padH + i;
+            if (iy < 0 || iy >= h) continue;
+            for (let j = 0; j < a.kernelW; j++) {
+              const ix = ox * a.strideW - a.padW + j;
+              if (ix < 0 || ix >= w) continue;
+              const v = x[((b * h + iy) * w + ix) * c + k]!;
+              if (v > best || bestIdx < 0 || Number.isNaN(v)) {
+                best = v;
+                bestIdx = iy * w + ix;
+              }
+            }
+          }
+          const o = ((b * oh + oy) * ow + ox) * c + k;
+          y[o] = best;
+          argmax[o] = bestIdx;
+        }
+  return { y, argmax };
+}
+
+function maxPool2dBackward(dy: Float32Array, argmax: Int32Array, xShape: Shape4, a: Pool2dAttrs): Float32Array {
+  const [n, h, w, c] = xShape;
+  const [, oh, ow] = pool2dOutShape(xShape, a);
+  const dx = new Float32Array(n * h * w * c);
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < oh * ow; p++)
+      for (let k = 0; k < c; k++) {
+        const o = (b * oh * ow + p) * c + k;
+        dx[(b * h * w + argmax[o]!) * c + k] += dy[o]!;
+      }
+  return dx;
+}
+
+function avgPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs): Float32Array {
+  const [n, h, w, c] = xShape;
+  const [, oh, ow] = pool2dOutShape(xShape, a);
+  const y = new Float32Array(n * oh * ow * c);
+  const area = a.kernelH * a.kernelW;
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let k = 0; k < c; k++) {
+          let s = 0;
+          for (let i = 0; i < a.kernelH; i++) {
+            const iy = oy * a.strideH - a.padH + i;
+            if (iy < 0 || iy >= h) continue;
+            for (let j = 0; j < a.kernelW; j++) {
+              const ix = ox * a.strideW - a.padW + j;
+              if (ix >= 0 && ix < w) s += x[((b * h + iy) * w + ix) * c + k]!;
+            }
+          }
+          y[((b * oh + oy) * ow + ox) * c + k] = s / area;
+        }
+  return y;
+}
+
+function avgPool2dBackward(dy: Float32Array, xShape: Shape4, a: Pool2dAttrs): Float32Array {
+  const [n, h, w, c] = xShape;
+  const [, oh, ow] = pool2dOutShape(xShape, a);
+  const dx = new Float32Array(n * h * w * c);
+  const area = a.kernelH * a.kernelW;
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let k = 0; k < c; k++) {
+          const g = dy[((b * oh + oy) * ow + ox) * c + k]! / area;
+          for (let i = 0; i < a.kernelH; i++) {
+            const iy = oy * a.strideH - a.padH + i;
+            if (iy < 0 || iy >= h) continue;
+            for (let j = 0; j < a.kernelW; j++) {
+              const ix = ox * a.strideW - a.padW + j;
+              if (ix >= 0 && ix < w) dx[((b * h + iy) * w + ix) * c + k] += g;
+            }
+          }
+        }
+  return dx;
+}
+
+function globalAvgPool(x: Float32Array, xShape: Shape4): Float32Array {
+  const [n, h, w, c] = xShape;
+  const y = new Float32Array(n * c);
+  const acc = new Float64Array(c);
+  for (let b = 0; b < n; b++) {
+    acc.fill(0);
+    const base = b * h * w * c;
+    for (let i = 0; i < h * w * c; i++) acc[i % c] += x[base + i]!;
+    for (let k = 0; k < c; k++) y[b * c + k] = acc[k]! / (h * w);
+  }
+  return y;
+}
+
+function globalAvgPoolBackward(dy: Float32Array, xShape: Shape4): Float32Array {
+  const [n, h, w, c] = xShape;
+  const dx = new Float32Array(n * h * w * c);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h * w * c; i++) dx[b * h * w * c + i] = dy[b * c + (i % c)]! / (h * w);
+  return dx;
+}
+
+function matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number,
+  transA: boolean, transB: boolean, bias: Float32Array | null): Float32Array {
+  const y = new Float32Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j]! : 0;
+      for (let p = 0; p < k; p++) {
+        const av = transA ? a[p * m + i]! : a[i * k + p]!;
+        const bv = transB ? b[j * k + p]! : b[p * n + j]!;
+        s += av * bv;
+      }
+      y[i * n + j] = s;
+    }
+  return y;
+}
+
+function sumRows(x: Float32Array, rows: number, cols: number): Float32Array {
+  const acc = new Float64Array(cols);
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < cols; j++) acc[j] += x[r * cols + j]!;
+  return Float32Array.from(acc);
+}
+
+function logSoftmax(x: Float32Array, rows: number, cols: number): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    let max = -Infinity;
+    for (let j = 0; j < cols; j++) max = Math.max(max, x[base + j]!);
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += Math.exp(x[base + j]! - max);
+    const lse = max + Math.log(s);
+    for (let j = 0; j < cols; j++) y[base + j] = x[base + j]! - lse;
+  }
+  return y;
+}
+
+function logSoftmaxBackward(dy: Float32Array, y: Float32Array, rows: number, cols: number): Float32Array {
+  const dx = new Float32Array(dy.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += dy[base + j]!;
+    for (let j = 0; j < cols; j++) dx[base + j] = dy[base + j]! - Math.exp(y[base + j]!) * s;
+  }
+  return dx;
+}
+
+// Label smoothing as PyTorch: target = (1 - eps) * onehot + eps / C.
+function softmaxCrossEntropy(logits: Float32Array, n: number, c: number, labels: Int32Array,
+  labelSmoothing: number): SoftmaxCrossEntropyResult {
+  const logp = logSoftmax(logits, n, c);
+  const dlogits = new Float32Array(n * c);
+  let loss = 0;
+  const off = labelSmoothing / c;
+  for (let r = 0; r < n; r++) {
+    const label = labels[r]!;
+    for (let j = 0; j < c; j++) {
+      const target = (j === label ? 1 - labelSmoothing : 0) + off;
+      const lp = logp[r * c + j]!;
+      if (target !== 0) loss -= target * lp;
+      dlogits[r * c + j] = (Math.exp(lp) - target) / n;
+    }
+  }
+  return { loss: loss / n, dlogits };
+}
+
+// PyTorch torch.optim.SGD: g += wd * p; buf = momentum * buf + (1 - dampening) * g
+// (buf = g on the first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g.
+function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, a: SgdAttrs): void {
+  for (let i = 0; i < param.length; i++) {
+    let g = grad[i]!;
+    if (a.weightDecay !== 0) g += a.weightDecay * param[i]!;
+    if (buf && a.momentum !== 0) {
+      const b = a.firstStep ? g : a.momentum * buf[i]! + (1 - a.dampening) * g;
+      buf[i] = b;
+      g = a.nesterov ? g + a.momentum * b : b;
+    }
+    param[i] = param[i]! - a.lr * g;
+  }
+}
+
+export const referenceBackend: Backend = {
+  name: 'reference',
+  conv2d, conv2dBackwardData, conv2dBackwardWeights,
+  batchNormTraining, batchNormInference, batchNormBackward,
+  relu, reluBackward, add, addRelu, addInPlace, scale, sum,
+  padChannelsSubsample, padChannelsSubsampleBackward,
+  maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
+  matmul, sumRows, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, sgdStep,
+};

@@ -1,0 +1,9 @@
+// resnet-ts public API. See README.md for a tour.
+export { Tensor, tensor, zeros, ones, full, randn, rand, noGrad, isGradEnabled } from './tensor/tensor.js';
+export type { GradNode, BackwardFn, RandomOptions } from './tensor/tensor.js';
+export { Rng, manualSeed } from './tensor/random.js';
+export * as F from './tensor/ops.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export { backend, setBackend, getBackend, availableBackends, nativeUnavailableReason } from './backend/index.js';
+export type { Backend } from './backend/backend.js';

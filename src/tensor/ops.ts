@@ -1,0 +1,329 @@
+// Differentiable ops. Each op checks its shapes, runs one backend kernel forward and
+// records, right beside it, its gradient expressed in backend kernels.
+import type { Conv2dAttrs, Pool2dAttrs, Shape4 } from '../backend/backend.js';
+import { backend } from '../backend/index.js';
+import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../backend/shapes.js';
+import { formatShape, fromOp, Tensor } from './tensor.js';
+
+function shapeError(op: string, detail: string): Error {
+  return new Error(`${op}: ${detail}`);
+}
+
+function as4d(op: string, what: string, t: Tensor): Shape4 {
+  if (t.ndim !== 4) throw shapeError(op, `${what} must be 4-D NHWC [N, H, W, C], got ${formatShape(t.shape)}`);
+  return [t.shape[0]!, t.shape[1]!, t.shape[2]!, t.shape[3]!];
+}
+
+function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.ndim !== b.ndim || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw shapeError(op, `shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
+  }
+}
+
+function pair(v: number | readonly [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+// ------------------------------------------------------------- convolution
+
+export interface Conv2dOptions {
+  stride?: number | readonly [number, number];
+  padding?: number | readonly [number, number];
+}
+
+/** 2-D convolution: x NHWC [N,H,W,C], weight OIHW [O,C,KH,KW], optional bias [O]. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  const xs = as4d(op, 'input', x);
+  if (weight.ndim !== 4) throw shapeError(op, `weight must be 4-D OIHW, got ${formatShape(weight.shape)}`);
+  const ws: Shape4 = [weight.shape[0]!, weight.shape[1]!, weight.shape[2]!, weight.shape[3]!];
+  if (xs[3] !== ws[1]) {
+    throw shapeError(op, `input ${formatShape(xs)} has ${xs[3]} channels but weight ${formatShape(ws)} expects ${ws[1]}`);
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== ws[0])) {
+    throw shapeError(op, `bias ${formatShape(bias.shape)} must be [${ws[0]}] for weight ${formatShape(ws)}`);
+  }
+  const [strideH, strideW] = pair(opts.stride ?? 1);
+  const [padH, padW] = pair(opts.padding ?? 0);
+  const attrs: Conv2dAttrs = { strideH, strideW, padH, padW };
+  const ys = conv2dOutShape(xs, ws, attrs);
+  if (ys[1] <= 0 || ys[2] <= 0) {
+    throw shapeError(op, `input ${formatShape(xs)} is too small for kernel ${ws[2]}x${ws[3]} with padding ${padH},${padW}`);
+  }
+  const be = backend();
+  const y = be.conv2d(x.data, xs, weight.data, ws, bias ? bias.data : null, attrs);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return fromOp(op, y, ys, inputs, (dy) => {
+    const dx = x.requiresGrad ? be.conv2dBackwardData(dy, weight.data, ws, xs, attrs) : null;
+    const needW = weight.requiresGrad || (bias?.requiresGrad ?? false);
+    const g = needW ? be.conv2dBackwardWeights(x.data, xs, dy, ws, attrs, bias !== null) : null;
+    return [dx, g?.dw ?? null, g?.db ?? null];
+  });
+}
+
+// ------------------------------------------------------------- batch norm
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum?: number;
+  eps?: number;
+  /** Fuse a ReLU after the normalisation. */
+  relu?: boolean;
+}
+
+/**
+ * Batch normalisation over N, H, W of an NHWC tensor, as torch.nn.functional.batch_norm:
+ * training mode normalises with the batch mean and biased variance and updates the
+ * running statistics with momentum, using the unbiased variance; inference mode uses
+ * the running statistics.
+ */
+export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor,
+  opts: BatchNormOptions): Tensor {
+  const op = opts.relu ? 'batchNorm2d+relu' : 'batchNorm2d';
+  const xs = as4d(op, 'input', x);
+  const c = xs[3];
+  for (const [name, t] of [['weight', weight], ['bias', bias], ['running_mean', runningMean], ['running_var', runningVar]] as const) {
+    if (t.size !== c) throw shapeError(op, `input ${formatShape(xs)} has ${c} channels but ${name} has shape ${formatShape(t.shape)}`);
+  }
+  const eps = opts.eps ?? 1e-5;
+  const relu = opts.relu ?? false;
+  const be = backend();
+  if (!opts.training) {
+    const y = be.batchNormInference(x.data, xs, weight.data, bias.data, runningMean.data, runningVar.data, eps, relu);
+    const invStd = new Float32Array(c);
+    for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(runningVar.data[k]! + eps);
+    return fromOp(op, y, xs, [x, weight, bias], (dy) => {
+      const g = relu ? be.reluBackward(dy, y) : dy;
+      // y = (x - mean) * invStd * gamma + beta with constant statistics.
+      const dx = new Float32Array(g.length);
+      const dgamma = new Float64Array(c);
+      const dbeta = new Float64Array(c);
+      for (let i = 0; i < g.length; i++) {
+        const k = i % c;
+        dx[i] = g[i]! * weight.data[k]! * invStd[k]!;
+        dgamma[k] += g[i]! * (x.data[i]! - runningMean.data[k]!) * invStd[k]!;
+        dbeta[k] += g[i]!;
+      }
+      return [dx, Float32Array.from(dgamma), Float32Array.from(dbeta)];
+    });
+  }
+  const count = numel(xs) / c;
+  if (count <= 1) {
+    throw shapeError(op, `expected more than 1 value per channel in training mode, got input ${formatShape(xs)}`);
+  }
+  const r = be.batchNormTraining(x.data, xs, weight.data, bias.data, eps, relu);
+  const m = opts.momentum ?? 0.1;
+  const unbias = count / (count - 1);
+  for (let k = 0; k < c; k++) {
+    runningMean.data[k] = (1 - m) * runningMean.data[k]! + m * r.mean[k]!;
+    runningVar.data[k] = (1 - m) * runningVar.data[k]! + m * r.variance[k]! * unbias;
+  }
+  return fromOp(op, r.y, xs, [x, weight, bias], (dy) => {
+    const g = be.batchNormBackward(dy, x.data, xs, weight.data, r.mean, r.variance, eps, relu ? r.y : null);
+    return [g.dx, g.dgamma, g.dbeta];
+  });
+}
+
+// ------------------------------------------------------------- elementwise
+
+export function relu(x: Tensor): Tensor {
+  const be = backend();
+  const y = be.relu(x.data);
+  return fromOp('relu', y, x.shape, [x], (dy) => [be.reluBackward(dy, y)]);
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  sameShape('add', a, b);
+  const be = backend();
+  return fromOp('add', be.add(a.data, b.data), a.shape, [a, b], (dy) => [dy, dy]);
+}
+
+/** relu(a + b) in one kernel: the end of a post-activation (v1) residual block. */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  sameShape('addRelu', a, b);
+  const be = backend();
+  const y = be.addRelu(a.data, b.data);
+  return fromOp('addRelu', y, a.shape, [a, b], (dy) => {
+    const g = be.reluBackward(dy, y);
+    return [g, g];
+  });
+}
+
+export function mulScalar(x: Tensor, s: number): Tensor {
+  const be = backend();
+  return fromOp('mulScalar', be.scale(x.data, s), x.shape, [x], (dy) => [be.scale(dy, s)]);
+}
+
+/**
+ * The option-A shortcut of He et al. 2015 (sec. 3.3): subsample by `stride`
+ * (x[:, ::s, ::s]) and zero-pad the channels up to `outChannels`, `padFront` zero
+ * channels before the input's.
+ */
+export function padChannelsSubsample(x: Tensor, stride: number, outChannels: number, padFront: number): Tensor {
+  const op = 'padChannelsSubsample';
+  const xs = as4d(op, 'input', x);
+  if (padFront < 0 || padFront + xs[3] > outChannels) {
+    throw shapeError(op, `cannot place ${xs[3]} channels at offset ${padFront} in ${outChannels} output channels`);
+  }
+  const be = backend();
+  const ys = [xs[0], subsampleSize(xs[1], stride), subsampleSize(xs[2], stride), outChannels];
+  return fromOp(op, be.padChannelsSubsample(x.data, xs, stride, outChannels, padFront), ys, [x],
+    (dy) => [be.padChannelsSubsampleBackward(dy, xs, stride, outChannels, padFront)]);
+}
+
+// ------------------------------------------------------------- pooling
+
+export interface Pool2dOptions {
+  kernelSize: number | readonly [number, number];
+  stride?: number | readonly [number, number];
+  padding?: number | readonly [number, number];
+}
+
+function poolAttrs(op: string, xs: Shape4, o: Pool2dOptions): Pool2dAttrs {
+  const [kernelH, kernelW] = pair(o.kernelSize);
+  const [strideH, strideW] = pair(o.stride ?? o.kernelSize);
+  const [padH, padW] = pair(o.padding ?? 0);
+  if (padH * 2 > kernelH || padW * 2 > kernelW) {
+    throw shapeError(op, `padding ${padH},${padW} must be at most half the kernel ${kernelH}x${kernelW}`);
+  }
+  const attrs = { kernelH, kernelW, strideH, strideW, padH, padW };
+  const ys = pool2dOutShape(xs, attrs);
+  if (ys[1] <= 0 || ys[2] <= 0) throw shapeError(op, `input ${formatShape(xs)} is too small for kernel ${kernelH}x${kernelW}`);
+  return attrs;
+}
+
+export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  const op = 'maxPool2d';
+  const xs = as4d(op, 'input', x);
+  const attrs = poolAttrs(op, xs, opts);
+  const be = backend();
+  const r = be.maxPool2d(x.data, xs, attrs);
+  return fromOp(op, r.y, pool2dOutShape(xs, attrs), [x], (dy) => [be.maxPool2dBackward(dy, r.argmax, xs, attrs)]);
+}
+
+/** Average pooling; padded cells count in the divisor (PyTorch's count_include_pad=True). */
+export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  const op = 'avgPool2d';
+  const xs = as4d(op, 'input', x);
+  const attrs = poolAttrs(op, xs, opts);
+  const be = backend();
+  return fromOp(op, be.avgPool2d(x.data, xs, attrs), pool2dOutShape(xs, attrs), [x],
+    (dy) => [be.avgPool2dBackward(dy, xs, attrs)]);
+}
+
+/** Mean over H and W: [N,H,W,C] -> [N,C]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  const op = 'globalAvgPool';
+  const xs = as4d(op, 'input', x);
+  const be = backend();
+  return fromOp(op, be.globalAvgPool(x.data, xs), [xs[0], xs[3]], [x], (dy) => [be.globalAvgPoolBackward(dy, xs)]);
+}
+
+// ------------------------------------------------------------- shape
+
+/** Same values, new shape (one dimension may be -1). Shares storage with x. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1);
+  const inferred = shape.length - known.length;
+  if (inferred > 1) throw shapeError('reshape', `only one dimension may be -1, got ${formatShape(shape)}`);
+  const rest = numel(known);
+  const resolved = shape.map((d) => (d === -1 ? (rest === 0 ? 0 : x.size / rest) : d));
+  if (numel(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
+    throw shapeError('reshape', `cannot view ${formatShape(x.shape)} (${x.size} values) as ${formatShape(shape)}`);
+  }
+  return fromOp('reshape', x.data, resolved, [x], (dy) => [dy]);
+}
+
+/** [N, ...] -> [N, prod(...)]. */
+export function flatten(x: Tensor): Tensor {
+  if (x.ndim < 1) throw shapeError('flatten', 'needs at least one dimension');
+  return reshape(x, [x.shape[0]!, -1]);
+}
+
+// ------------------------------------------------------------- linear algebra
+
+/** Matrix product of 2-D tensors. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.ndim !== 2 || b.ndim !== 2 || a.shape[1] !== b.shape[0]) {
+    throw shapeError('matmul', `cannot multiply ${formatShape(a.shape)} by ${formatShape(b.shape)}`);
+  }
+  const [m, k] = [a.shape[0]!, a.shape[1]!];
+  const n = b.shape[1]!;
+  const be = backend();
+  return fromOp('matmul', be.matmul(a.data, b.data, m, n, k, false, false, null), [m, n], [a, b], (dy) => [
+    a.requiresGrad ? be.matmul(dy, b.data, m, k, n, false, true, null) : null,
+    b.requiresGrad ? be.matmul(a.data, dy, k, n, m, true, false, null) : null,
+  ]);
+}
+
+/** y = x W^T + b, x [N, in], W [out, in], b [out] (torch.nn.functional.linear). */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  const op = 'linear';
+  if (x.ndim !== 2) throw shapeError(op, `input must be 2-D [N, features], got ${formatShape(x.shape)}`);
+  if (weight.ndim !== 2 || weight.shape[1] !== x.shape[1]) {
+    throw shapeError(op, `input ${formatShape(x.shape)} has ${x.shape[1]} features but weight ${formatShape(weight.shape)} expects ${weight.shape[1]}`);
+  }
+  const [n, inF] = [x.shape[0]!, x.shape[1]!];
+  const outF = weight.shape[0]!;
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
+    throw shapeError(op, `bias ${formatShape(bias.shape)} must be [${outF}] for weight ${formatShape(weight.shape)}`);
+  }
+  const be = backend();
+  const y = be.matmul(x.data, weight.data, n, outF, inF, false, true, bias ? bias.data : null);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return fromOp(op, y, [n, outF], inputs, (dy) => [
+    x.requiresGrad ? be.matmul(dy, weight.data, n, inF, outF, false, false, null) : null,
+    weight.requiresGrad ? be.matmul(dy, x.data, outF, inF, n, true, false, null) : null,
+    bias?.requiresGrad ? be.sumRows(dy, n, outF) : null,
+  ]);
+}
+
+// ------------------------------------------------------------- losses and reductions
+
+function as2d(op: string, x: Tensor): [number, number] {
+  if (x.ndim !== 2) throw shapeError(op, `input must be 2-D [N, classes], got ${formatShape(x.shape)}`);
+  return [x.shape[0]!, x.shape[1]!];
+}
+
+/** log(softmax(x)) along the last dimension of a 2-D tensor. */
+export function logSoftmax(x: Tensor): Tensor {
+  const [rows, cols] = as2d('logSoftmax', x);
+  const be = backend();
+  const y = be.logSoftmax(x.data, rows, cols);
+  return fromOp('logSoftmax', y, x.shape, [x], (dy) => [be.logSoftmaxBackward(dy, y, rows, cols)]);
+}
+
+export interface CrossEntropyOptions {
+  /** PyTorch's label_smoothing: targets (1 - s) on the label plus s / C everywhere. */
+  labelSmoothing?: number;
+}
+
+/** Mean cross-entropy of logits [N, C] (not probabilities) against integer labels. */
+export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
+  const op = 'crossEntropy';
+  const [n, c] = as2d(op, logits);
+  if (labels.length !== n) throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but ${labels.length} labels were given`);
+  for (let i = 0; i < n; i++) {
+    const l = labels[i]!;
+    if (!(l >= 0 && l < c)) throw shapeError(op, `label ${l} at position ${i} is out of range for ${c} classes`);
+  }
+  const s = opts.labelSmoothing ?? 0;
+  if (!(s >= 0 && s <= 1)) throw shapeError(op, `labelSmoothing must be in [0, 1], got ${s}`);
+  const be = backend();
+  const r = be.softmaxCrossEntropy(logits.data, n, c, labels, s);
+  return fromOp(op, new Float32Array([r.loss]), [], [logits], (dy) => [be.scale(r.dlogits, dy[0]!)]);
+}
+
+/** Sum of all values, a 0-D tensor. */
+export function sum(x: Tensor): Tensor {
+  const be = backend();
+  return fromOp('sum', new Float32Array([be.sum(x.data)]), [], [x], (dy) => [new Float32Array(x.size).fill(dy[0]!)]);
+}
+
+/** Mean of all values, a 0-D tensor. */
+export function mean(x: Tensor): Tensor {
+  if (x.size === 0) throw shapeError('mean', 'mean of an empty tensor');
+  const be = backend();
+  const n = x.size;
+  return fromOp('mean', new Float32Array([be.sum(x.data) / n]), [], [x], (dy) => [new Float32Array(n).fill(dy[0]! / n)]);
+}

@@ -1,0 +1,245 @@
+// float32 Tensor with tape-based reverse-mode autograd. Each differentiable op
+// records a GradNode on its output (its inputs and a closure mapping the output's
+// gradient to the inputs' gradients); `backward()` walks the graph iteratively in
+// reverse topological order, so a 3000-op-deep ResNet-1001 does not overflow the
+// stack, and sums the gradients of a tensor used twice (a residual input).
+import { backend } from '../backend/index.js';
+import { numel } from '../backend/shapes.js';
+import { defaultRng, Rng } from './random.js';
+
+/** Maps the gradient of an op's output to the gradients of its inputs (null: none). */
+export type BackwardFn = (gradOutput: Float32Array) => readonly (Float32Array | null)[];
+
+export interface GradNode {
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  readonly backward: BackwardFn;
+}
+
+let gradEnabled = true;
+
+/** Run `fn` without recording operations for autograd (like torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  /** Contiguous row-major storage; 4-D activations are NHWC. */
+  readonly data: Float32Array;
+  requiresGrad: boolean;
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, while its graph is alive. */
+  node: GradNode | null = null;
+
+  constructor(data: Float32Array, shape: readonly number[], requiresGrad = false) {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: invalid shape ${formatShape(shape)}`);
+    }
+    if (data.length !== numel(shape)) {
+      throw new Error(`Tensor: ${data.length} values do not fill shape ${formatShape(shape)} (${numel(shape)} values)`);
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.requiresGrad = requiresGrad;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** A copy of the values. */
+  toFloat32Array(): Float32Array {
+    return this.data.slice();
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.data.length !== 1) {
+      throw new Error(`item(): tensor of shape ${formatShape(this.shape)} has ${this.data.length} values, expected 1`);
+    }
+    return this.data[0]!;
+  }
+
+  /** The same values, cut off from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape);
+  }
+
+  /** A deep copy (values and shape), not part of any graph. */
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape);
+  }
+
+  /**
+   * Reverse-mode differentiation from this tensor. Without an argument the tensor must
+   * hold one value (a loss). The graph is freed afterwards.
+   */
+  backward(gradient?: Tensor): void {
+    if (!this.requiresGrad) {
+      throw new Error('backward(): this tensor does not require grad (no input had requiresGrad, or it was made under noGrad)');
+    }
+    let seed: Float32Array;
+    if (gradient) {
+      if (gradient.size !== this.size) {
+        throw new Error(`backward(): gradient shape ${formatShape(gradient.shape)} does not match tensor shape ${formatShape(this.shape)}`);
+      }
+      seed = gradient.data;
+    } else {
+      if (this.size !== 1) {
+        throw new Error(`backward(): implicit gradient needs a one-value tensor, got shape ${formatShape(this.shape)}; pass a gradient`);
+      }
+      seed = new Float32Array([1]);
+    }
+    runBackward(this, seed);
+  }
+
+  toString(): string {
+    const head = Array.from(this.data.subarray(0, 6), (v) => v.toPrecision(4)).join(', ');
+    return `Tensor(${formatShape(this.shape)}, [${head}${this.size > 6 ? ', ...' : ''}])`;
+  }
+}
+
+/** Post-order of the graph under `root`: every tensor after the tensors it depends on. */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>([root]);
+  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const inputs = frame.t.node?.inputs ?? [];
+    if (frame.next < inputs.length) {
+      const child = inputs[frame.next++]!;
+      if (child.requiresGrad && !visited.has(child)) {
+        visited.add(child);
+        stack.push({ t: child, next: 0 });
+      }
+    } else {
+      stack.pop();
+      order.push(frame.t);
+    }
+  }
+  return order;
+}
+
+function runBackward(root: Tensor, seed: Float32Array): void {
+  const be = backend();
+  const order = topologicalOrder(root);
+  const grads = new Map<Tensor, Float32Array>([[root, seed]]);
+  // Gradient arrays handed out by backward closures may alias each other (add passes
+  // its gradient to both inputs), so a sum is only done in place on an array we own.
+  const owned = new Set<Float32Array>();
+  const accumulate = (t: Tensor, g: Float32Array): void => {
+    const prev = grads.get(t);
+    if (!prev) {
+      grads.set(t, g);
+    } else if (owned.has(prev)) {
+      be.addInPlace(prev, g);
+    } else {
+      const sum = be.add(prev, g);
+      owned.add(sum);
+      grads.set(t, sum);
+    }
+  };
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i]!;
+    const g = grads.get(t);
+    grads.delete(t);
+    if (!g) continue;
+    const node = t.node;
+    if (node) {
+      const inputGrads = node.backward(g);
+      node.inputs.forEach((input, k) => {
+        const ig = inputGrads[k];
+        if (ig && input.requiresGrad) accumulate(input, ig);
+      });
+      t.node = null;
+    } else if (t.grad) {
+      be.addInPlace(t.grad.data, g);
+    } else {
+      t.grad = new Tensor(owned.has(g) ? g : g.slice(), t.shape);
+    }
+  }
+}
+
+/**
+ * Wrap a kernel's output as a tensor and, when any input needs a gradient and grad
+ * mode is on, record how to differentiate it.
+ */
+export function fromOp(op: string, data: Float32Array, shape: readonly number[],
+  inputs: readonly Tensor[], backwardFn: BackwardFn): Tensor {
+  const out = new Tensor(data, shape);
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward: backwardFn };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- factories
+
+export interface RandomOptions {
+  /** Seed a fresh generator for this call only. */
+  seed?: number;
+  /** Draw from this generator (default: the process-wide one, see manualSeed). */
+  rng?: Rng;
+  requiresGrad?: boolean;
+}
+
+/** A tensor from values (copied) and a shape; the shape defaults to 1-D. */
+export function tensor(values: ArrayLike<number>, shape?: readonly number[], requiresGrad = false): Tensor {
+  const data = Float32Array.from(values);
+  return new Tensor(data, shape ?? [data.length], requiresGrad);
+}
+
+export function zeros(shape: readonly number[], requiresGrad = false): Tensor {
+  return new Tensor(new Float32Array(numel(shape)), shape, requiresGrad);
+}
+
+export function ones(shape: readonly number[], requiresGrad = false): Tensor {
+  return full(shape, 1, requiresGrad);
+}
+
+export function full(shape: readonly number[], value: number, requiresGrad = false): Tensor {
+  return new Tensor(new Float32Array(numel(shape)).fill(value), shape, requiresGrad);
+}
+
+function pickRng(opts: RandomOptions): Rng {
+  if (opts.rng) return opts.rng;
+  if (opts.seed !== undefined) return new Rng(opts.seed);
+  return defaultRng;
+}
+
+/** Standard normal values. */
+export function randn(shape: readonly number[], opts: RandomOptions = {}): Tensor {
+  const rng = pickRng(opts);
+  const data = new Float32Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal();
+  return new Tensor(data, shape, opts.requiresGrad ?? false);
+}
+
+/** Uniform values in [0, 1). */
+export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor {
+  const rng = pickRng(opts);
+  const data = new Float32Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rng.uniform();
+  return new Tensor(data, shape, opts.requiresGrad ?? false);
+}
