@@ -29,12 +29,6 @@ struct ConvGeometry {
   // PyTorch's floor-mode output size already follows from the left padding, so the
   // right padding equals it (oneDNN checks the output size with the same floor).
   dims padding() const { return {ph, pw}; }
-
-  std::string text() const {
-    return "x " + shapeText({n, h, w, c}) + ", w " + shapeText({o, c, kh, kw}) + ", stride " +
-           std::to_string(sh) + "x" + std::to_string(sw) + ", pad " + std::to_string(ph) + "x" +
-           std::to_string(pw);
-  }
 };
 
 int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
@@ -44,7 +38,8 @@ int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
 
 ConvGeometry geometry(Call& call, const dims& x, const dims& w, const dims& attrs) {
   ConvGeometry g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], attrs[0], attrs[1], attrs[2], attrs[3], 0, 0};
-  call.describe(g.text());
+  call.describe("x " + shapeText(x) + ", w " + shapeText(w) + ", stride " + std::to_string(g.sh) + "x" +
+                std::to_string(g.sw) + ", pad " + std::to_string(g.ph) + "x" + std::to_string(g.pw));
   if (w[1] != g.c) {
     throw ArgumentError("weights take " + std::to_string(w[1]) + " input channels but x has " + std::to_string(g.c));
   }
@@ -80,7 +75,7 @@ struct ForwardPlan {
   std::unordered_map<int, memory> args;
 };
 
-enum : int64_t { kHasBias = 1, kHasSum = 2, kHasRelu = 4 };
+constexpr int64_t kHasBias = 1, kHasSum = 2, kHasRelu = 4;
 
 ForwardPlan& forwardPlan(const ConvGeometry& g, int64_t flags) {
   static std::unordered_map<std::string, ForwardPlan> cache;

@@ -156,7 +156,7 @@ Napi::Int32Array newI32(Napi::Env env, size_t n) {
   return Napi::Int32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
 }
 
-float* data(const Napi::Float32Array& a) { return a.Data(); }
+float* data(Napi::Float32Array a) { return a.Data(); }
 
 std::string cacheKey(std::initializer_list<int64_t> parts) {
   std::string key;

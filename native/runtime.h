@@ -109,7 +109,7 @@ std::string shapeText(const dims& d);
 Napi::Float32Array newF32(Napi::Env env, size_t n);
 Napi::Int32Array newI32(Napi::Env env, size_t n);
 
-float* data(const Napi::Float32Array& a);
+float* data(Napi::Float32Array a);
 
 // Cache key made of integers; primitives are cached per distinct key, so the caches
 // are bounded by the number of distinct layer shapes a program uses.

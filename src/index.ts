@@ -7,3 +7,5 @@ export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export { backend, setBackend, getBackend, availableBackends, nativeUnavailableReason } from './backend/index.js';
 export type { Backend } from './backend/backend.js';
+export * as io from './io/index.js';
+export * as models from './models/index.js';

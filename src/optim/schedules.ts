@@ -7,9 +7,9 @@ export abstract class LRScheduler {
   /** Steps taken so far; the current lr is factorAt(lastStep). */
   lastStep = 0;
 
-  constructor(readonly optimizer: SGD) {
-    this.apply();
-  }
+  // Subclasses end their constructor with `this.apply()` (PyTorch sets the step-0 lr at
+  // construction): their own fields do not exist yet while this constructor runs.
+  constructor(readonly optimizer: SGD) {}
 
   /** The lr of a group with base lr `base` after `t` steps. */
   abstract lrAt(t: number, base: number): number;
@@ -50,6 +50,7 @@ export abstract class LRScheduler {
 export class MultiStepLR extends LRScheduler {
   constructor(optimizer: SGD, readonly milestones: readonly number[], readonly gamma = 0.1) {
     super(optimizer);
+    this.apply();
   }
 
   lrAt(t: number, base: number): number {
@@ -62,6 +63,7 @@ export class MultiStepLR extends LRScheduler {
 export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: SGD, readonly tMax: number, readonly etaMin = 0) {
     super(optimizer);
+    this.apply();
   }
 
   lrAt(t: number, base: number): number {
@@ -78,6 +80,7 @@ export class LinearWarmup extends LRScheduler {
   constructor(optimizer: SGD, readonly warmupSteps: number, readonly startFactor = 1 / 3,
     readonly after: ((t: number, base: number) => number) | null = null) {
     super(optimizer);
+    this.apply();
   }
 
   lrAt(t: number, base: number): number {
@@ -156,13 +159,11 @@ export class OneCycleLR extends LRScheduler {
   }
 
   lrAt(t: number): number {
-    // Called from the base constructor before this.o exists.
-    if (!this.o) return 0;
     return this.interpolate(t, this.values().lr);
   }
 
   override momentumAt(t: number): number | null {
-    if (!this.o || !this.o.cycleMomentum) return null;
+    if (!this.o.cycleMomentum) return null;
     return this.interpolate(t, this.values().mom);
   }
 }

@@ -162,11 +162,12 @@ export function mulScalar(x: Tensor, s: number): Tensor {
 export function padChannelsSubsample(x: Tensor, stride: number, outChannels: number, padFront: number): Tensor {
   const op = 'padChannelsSubsample';
   const xs = as4d(op, 'input', x);
+  const ys = [xs[0], subsampleSize(xs[1], stride), subsampleSize(xs[2], stride), outChannels];
   if (padFront < 0 || padFront + xs[3] > outChannels) {
-    throw shapeError(op, `cannot place ${xs[3]} channels at offset ${padFront} in ${outChannels} output channels`);
+    throw shapeError(op, `input ${formatShape(xs)} does not fit output ${formatShape(ys)}: ` +
+      `cannot place ${xs[3]} channels at offset ${padFront} in ${outChannels} output channels`);
   }
   const be = backend();
-  const ys = [xs[0], subsampleSize(xs[1], stride), subsampleSize(xs[2], stride), outChannels];
   return fromOp(op, be.padChannelsSubsample(x.data, xs, stride, outChannels, padFront), ys, [x],
     (dy) => [be.padChannelsSubsampleBackward(dy, xs, stride, outChannels, padFront)]);
 }
@@ -236,7 +237,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 
 /** [N, ...] -> [N, prod(...)]. */
 export function flatten(x: Tensor): Tensor {
-  if (x.ndim < 1) throw shapeError('flatten', 'needs at least one dimension');
+  if (x.ndim < 1) throw shapeError('flatten', `needs at least one dimension, got shape ${formatShape(x.shape)}`);
   return reshape(x, [x.shape[0]!, -1]);
 }
 
@@ -302,7 +303,9 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
   const [n, c] = as2d(op, logits);
-  if (labels.length !== n) throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but ${labels.length} labels were given`);
+  if (labels.length !== n) {
+    throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but labels ${formatShape([labels.length])} has ${labels.length}`);
+  }
   for (let i = 0; i < n; i++) {
     const l = labels[i]!;
     if (!(l >= 0 && l < c)) throw shapeError(op, `label ${l} at position ${i} is out of range for ${c} classes`);

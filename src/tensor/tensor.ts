@@ -118,8 +118,22 @@ export class Tensor {
   }
 }
 
+/**
+ * Tensors whose op record a backward pass has consumed. Differentiating through one
+ * again would silently stop there (it looks like a leaf), so it is an error, as in PyTorch.
+ */
+const freedGraph = new WeakSet<Tensor>();
+
+function checkNotFreed(t: Tensor): void {
+  if (freedGraph.has(t)) {
+    throw new Error('backward(): the graph through this tensor was already freed by an earlier backward(); ' +
+      'run the forward pass again to differentiate once more');
+  }
+}
+
 /** Post-order of the graph under `root`: every tensor after the tensors it depends on. */
 function topologicalOrder(root: Tensor): Tensor[] {
+  checkNotFreed(root);
   const order: Tensor[] = [];
   const visited = new Set<Tensor>([root]);
   const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
@@ -129,6 +143,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
     if (frame.next < inputs.length) {
       const child = inputs[frame.next++]!;
       if (child.requiresGrad && !visited.has(child)) {
+        checkNotFreed(child);
         visited.add(child);
         stack.push({ t: child, next: 0 });
       }
@@ -167,11 +182,15 @@ function runBackward(root: Tensor, seed: Float32Array): void {
     const node = t.node;
     if (node) {
       const inputGrads = node.backward(g);
+      // A closure may hand `g` itself to several inputs (add, reshape): from here on
+      // it is shared, so no later sum may write into it.
+      owned.delete(g);
       node.inputs.forEach((input, k) => {
         const ig = inputGrads[k];
         if (ig && input.requiresGrad) accumulate(input, ig);
       });
       t.node = null;
+      freedGraph.add(t);
     } else if (t.grad) {
       be.addInPlace(t.grad.data, g);
     } else {

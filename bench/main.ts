@@ -1,0 +1,168 @@
+// npm run bench [-- options]: ResNet-20 training and inference throughput of resnet-ts on
+// its native backend against PyTorch (NCHW and channels_last) and onnxruntime-node, all
+// on the same threads, in one process run. See BENCHMARKS.md for recorded results.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { getBackend, setBackend } from '../src/backend/index.js';
+import { onednnVersion, setNativeThreads } from '../src/backend/native.js';
+import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
+import { measureMemory } from './memory.js';
+import { formatProfile, profile } from './profile.js';
+import { measureInference, measureTraining, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
+import { noGrad } from '../src/tensor/tensor.js';
+
+const USAGE = `usage: npm run bench -- [options]
+  --threads N        threads for every contender (default: all cores)
+  --batch N          batch size (default 128)
+  --steps N          timed training steps (default 10; inference runs 2N batches)
+  --no-torch         skip PyTorch (and the onnxruntime-node run, which uses its ONNX export)
+  --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
+  --profile          print where our training and inference steps spend their time, per kernel
+  --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
+  --markdown         print the result table as Markdown too`;
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
+}
+
+interface Row {
+  readonly name: string;
+  readonly train: Timing | null;
+  readonly inference: Timing | null;
+}
+
+function printTable(rows: Row[], markdown: boolean): void {
+  const w = Math.max(...rows.map((r) => r.name.length));
+  console.log(`\n${'contender'.padEnd(w)}  ${'train img/s'.padStart(11)}  ${'ms/step'.padStart(8)}  ${'infer img/s'.padStart(11)}  ${'ms/batch'.padStart(8)}`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(w)}  ${(r.train ? fmt(r.train.imgPerS) : '-').padStart(11)}  ${(r.train ? fmt(r.train.msPerStep) : '-').padStart(8)}  ` +
+      `${(r.inference ? fmt(r.inference.imgPerS) : '-').padStart(11)}  ${(r.inference ? fmt(r.inference.msPerStep) : '-').padStart(8)}`);
+  }
+  if (markdown) {
+    console.log('\n| contender | train img/s | train ms/step | inference img/s | inference ms/batch |\n|---|---:|---:|---:|---:|');
+    for (const r of rows) {
+      console.log(`| ${r.name} | ${r.train ? fmt(r.train.imgPerS) : '-'} | ${r.train ? fmt(r.train.msPerStep) : '-'} | ` +
+        `${r.inference ? fmt(r.inference.imgPerS) : '-'} | ${r.inference ? fmt(r.inference.msPerStep) : '-'} |`);
+    }
+  }
+}
+
+function ratioLine(what: string, ours: Timing, best: { name: string; t: Timing } | null, target: number): string {
+  if (!best) return `${what}: no baseline ran`;
+  const r = ours.imgPerS / best.t.imgPerS;
+  return `${what}: ${r.toFixed(2)}x ${best.name} (target >= ${target.toFixed(1)}x: ${r >= target ? 'met' : 'missed'})`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' },
+      'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
+      memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const threads = Number(values.threads ?? availableParallelism());
+  const batch = Number(values.batch ?? 128);
+  const steps = Number(values.steps ?? 10);
+  for (const [name, v] of [['threads', threads], ['batch', batch], ['steps', steps]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`bench: --${name} must be a positive integer, got ${String(v)}`);
+  }
+  const w: Workload = { batch, warmup: 3, trainSteps: steps, inferSteps: 2 * steps };
+
+  setBackend(getBackend('native'));
+  setNativeThreads(threads);
+  console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
+    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}`);
+
+  const ours: Row = { name: 'resnet-ts native', train: measureTraining(w), inference: measureInference(w) };
+  console.log(`resnet-ts native: train ${fmt(ours.train!.imgPerS)} img/s, inference ${fmt(ours.inference!.imgPerS)} img/s`);
+  const rows: Row[] = [ours];
+
+  const torch: TorchResult[] = [];
+  let ort: Outcome<OrtResult> | null = null;
+  if (!values['no-torch']) {
+    const layouts = values['no-nchw'] ? (['channels_last'] as const) : (['nchw', 'channels_last'] as const);
+    for (const layout of layouts) {
+      // NCHW training is ~10x slower on this PyTorch build: fewer steps keep the bench short.
+      const r = measureTorch(layout, w, threads, layout === 'nchw' ? Math.min(steps, 3) : steps);
+      if (!r.ok) {
+        console.log(`PyTorch: not measured: ${r.reason}`);
+        break;
+      }
+      torch.push(r.value);
+      rows.push({ name: `PyTorch ${r.value.version} ${layout}`, train: r.value.train, inference: r.value.inference });
+      console.log(`PyTorch ${layout}: train ${fmt(r.value.train.imgPerS)} img/s, inference ${fmt(r.value.inference.imgPerS)} img/s`);
+    }
+    if (torch.length > 0) {
+      const dir = mkdtempSync(join(tmpdir(), 'resnet-bench-'));
+      try {
+        const onnx = exportOnnx(join(dir, 'resnet20.onnx'), batch);
+        ort = onnx.ok ? await measureOnnxRuntime(onnx.value, w, threads) : onnx;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      if (ort.ok) {
+        rows.push({ name: `onnxruntime-node ${ort.value.version}`, train: null, inference: ort.value.inference });
+        console.log(`onnxruntime-node: inference ${fmt(ort.value.inference.imgPerS)} img/s`);
+      } else {
+        console.log(`onnxruntime-node: not measured: ${ort.reason}`);
+      }
+    }
+  }
+
+  printTable(rows, values.markdown ?? false);
+  const bestTorchTrain = torch.reduce<{ name: string; t: Timing } | null>((b, r) =>
+    !b || r.train.imgPerS > b.t.imgPerS ? { name: `PyTorch ${r.layout}`, t: r.train } : b, null);
+  const bestTorchInfer = torch.reduce<{ name: string; t: Timing } | null>((b, r) =>
+    !b || r.inference.imgPerS > b.t.imgPerS ? { name: `PyTorch ${r.layout}`, t: r.inference } : b, null);
+  console.log('');
+  console.log(ratioLine('training', ours.train!, bestTorchTrain, 1.5));
+  console.log(ratioLine('inference vs PyTorch', ours.inference!, bestTorchInfer, 1.0));
+  console.log(ratioLine('inference vs onnxruntime-node', ours.inference!,
+    ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
+
+  if (values.profile) {
+    const p = profile(getBackend('native'));
+    setBackend(p.backend);
+    const step = trainStepFn(buildResNet20(), batch);
+    for (let i = 0; i < w.warmup; i++) step();
+    p.reset();
+    let t0 = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    console.log(`\nper-kernel profile, training step (${fmt((performance.now() - t0) / steps)} ms/step with profiling):`);
+    console.log(formatProfile(p.stats, steps, (performance.now() - t0) / steps));
+
+    const model = buildResNet20().eval();
+    const { x } = randomBatch(batch, 2);
+    for (let i = 0; i < w.warmup; i++) noGrad(() => model.forward(x));
+    p.reset();
+    t0 = performance.now();
+    for (let i = 0; i < w.inferSteps; i++) noGrad(() => model.forward(x));
+    const inferMs = (performance.now() - t0) / w.inferSteps;
+    console.log(`\nper-kernel profile, inference batch (${fmt(inferMs)} ms/batch with profiling):`);
+    console.log(formatProfile(p.stats, w.inferSteps, inferMs));
+    setBackend(getBackend('native'));
+  }
+
+  if (values.memory !== undefined) {
+    const n = Number(values.memory);
+    if (!Number.isInteger(n) || n < 10) throw new Error(`bench: --memory must be an integer >= 10, got ${values.memory}`);
+    console.log(`\nmemory: ${n} training steps at batch 32 ...`);
+    const m = measureMemory(n, 32, (i, rss) => console.log(`  step ${i}: RSS ${rss.toFixed(0)} MB`));
+    console.log(`memory: RSS ${m.rssAfterWarmupMb.toFixed(0)} MB after ${m.warmupSteps} warm-up steps, ` +
+      `${m.rssEndMb.toFixed(0)} MB after ${m.steps} (peak ${m.rssPeakMb.toFixed(0)} MB): growth ${m.growthMb.toFixed(1)} MB ` +
+      `(limit 50 MB: ${m.growthMb < 50 ? 'met' : 'missed'}), ${m.seconds.toFixed(0)} s`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(1);
+});

@@ -1,0 +1,68 @@
+// ResNet-20 (projection shortcuts) on resnet-ts: seconds per training step (forward,
+// cross-entropy, backward, SGD with momentum) and per inference batch (eval mode, no
+// autograd), on whichever backend is selected.
+import * as F from '../src/tensor/ops.js';
+import { noGrad, Tensor } from '../src/tensor/tensor.js';
+import { Rng } from '../src/tensor/random.js';
+import { cifarResNet } from '../src/models/index.js';
+import { SGD } from '../src/optim/index.js';
+
+export interface Workload {
+  readonly batch: number;
+  readonly warmup: number;
+  readonly trainSteps: number;
+  readonly inferSteps: number;
+}
+
+export interface Timing {
+  readonly msPerStep: number;
+  readonly imgPerS: number;
+}
+
+/** The bench's network: He et al. 2015 sec. 4.2 ResNet-20 with option-B shortcuts. */
+export function buildResNet20(): ReturnType<typeof cifarResNet> {
+  return cifarResNet(20, { shortcut: 'B', numClasses: 10, seed: 0 });
+}
+
+export function randomBatch(batch: number, seed: number): { x: Tensor; labels: Int32Array } {
+  const rng = new Rng(seed);
+  const data = new Float32Array(batch * 32 * 32 * 3);
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal();
+  const labels = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) labels[i] = rng.int(10);
+  return { x: new Tensor(data, [batch, 32, 32, 3]), labels };
+}
+
+function timed(fn: () => void, warmup: number, steps: number): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) fn();
+  return (performance.now() - t0) / steps;
+}
+
+export function trainStepFn(model: ReturnType<typeof cifarResNet>, batch: number, seed = 1): () => number {
+  const { x, labels } = randomBatch(batch, seed);
+  const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+  model.train();
+  return () => {
+    opt.zeroGrad();
+    const loss = F.crossEntropy(model.forward(x), labels);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+}
+
+export function measureTraining(w: Workload): Timing {
+  const step = trainStepFn(buildResNet20(), w.batch);
+  const ms = timed(() => step(), w.warmup, w.trainSteps);
+  return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
+}
+
+export function measureInference(w: Workload): Timing {
+  const model = buildResNet20();
+  model.eval();
+  const { x } = randomBatch(w.batch, 2);
+  const ms = timed(() => noGrad(() => model.forward(x)), w.warmup, w.inferSteps);
+  return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""ResNet-20 training and inference throughput in PyTorch: the baseline of `npm run bench`.
+
+The network matches the bench's own: 3x32x32 input, 16/32/64 planes, 3 basic blocks per
+stage, projection shortcuts (1x1 conv + BN, He et al. 2015 option B) where the shape
+changes, global average pooling and a 10-way linear layer; SGD with momentum, batch 128.
+Each measurement is printed on stdout as one JSON object per line.
+
+  python3 bench/torch_resnet20.py --threads 2 --layouts nchw,channels_last
+  python3 bench/torch_resnet20.py --export-onnx /tmp/resnet20.onnx
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+class ResNet20(nn.Module):
+    def __init__(self, num_classes: int = 10, blocks_per_stage: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers = []
+        in_planes = 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for i in range(blocks_per_stage):
+                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+def timed(fn, warmup: int, steps: int) -> float:
+    """Seconds per step after `warmup` untimed steps."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - start) / steps
+
+
+def measure(layout: str, batch: int, train_steps: int, infer_steps: int, warmup: int) -> None:
+    torch.manual_seed(0)
+    memory_format = torch.channels_last if layout == 'channels_last' else torch.contiguous_format
+    model = ResNet20().to(memory_format=memory_format)
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=memory_format)
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    model.train()
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    sec = timed(train_step, warmup, train_steps)
+    emit(kind='train', layout=layout, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
+
+    model.eval()
+
+    def infer():
+        with torch.no_grad():
+            model(x)
+
+    sec = timed(infer, warmup, infer_steps)
+    emit(kind='inference', layout=layout, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
+
+
+def export_onnx(path: str, batch: int) -> None:
+    torch.manual_seed(0)
+    model = ResNet20().eval()
+    x = torch.randn(batch, 3, 32, 32)
+    torch.onnx.export(model, x, path, input_names=['input'], output_names=['logits'], opset_version=13)
+    emit(kind='onnx', path=path, batch=batch)
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--threads', type=int, default=0, help='intra-op threads (0: all cores)')
+    p.add_argument('--batch', type=int, default=128)
+    p.add_argument('--train-steps', type=int, default=10)
+    p.add_argument('--infer-steps', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--layouts', default='nchw,channels_last')
+    p.add_argument('--export-onnx', metavar='PATH', help='write the network (eval mode) as ONNX and exit')
+    a = p.parse_args()
+    # This build of PyTorch starts with one thread whatever the core count, so set it always.
+    threads = a.threads if a.threads > 0 else (torch.multiprocessing.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    emit(kind='info', torch=torch.__version__, threads=torch.get_num_threads(),
+         onednn=torch.backends.mkldnn.is_available())
+    if a.export_onnx:
+        export_onnx(a.export_onnx, a.batch)
+        return 0
+    for layout in a.layouts.split(','):
+        if layout not in ('nchw', 'channels_last'):
+            print(f'unknown layout {layout!r}: expected nchw or channels_last', file=sys.stderr)
+            return 2
+        measure(layout, a.batch, a.train_steps, a.infer_steps, a.warmup)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

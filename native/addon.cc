@@ -1,0 +1,105 @@
+// Module registration and threading.
+#include <malloc.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "kernels.h"
+#include "runtime.h"
+
+namespace resnet {
+namespace {
+
+// RESNET_THREADS caps the OpenMP threads that oneDNN and the loops here use;
+// unset, OpenMP's default (all cores) stands.
+void applyThreadsFromEnv() {
+  const char* v = std::getenv("RESNET_THREADS");
+  if (v == nullptr || *v == '\0') return;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (end != nullptr && *end == '\0' && n >= 1 && n <= 4096) omp_set_num_threads(static_cast<int>(n));
+}
+
+// Every kernel returns fresh multi-megabyte Float32Arrays, which V8 allocates with
+// malloc. glibc serves such sizes with fresh mmaps (or trims them off the heap on
+// free), so each output would page-fault on first write: 2,048 faults and ~5 ms per
+// 8 MB activation, more than the ReLU that fills it. Keeping blocks up to 32 MB
+// (glibc's cap) on the heap and not trimming it makes them reusable, so RSS stays at
+// the working set's peak. Skipped when the user tunes malloc through the environment.
+void tuneMalloc() {
+#if defined(__GLIBC__)
+  static bool done = false;
+  if (done) return;
+  done = true;
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
+      std::getenv("GLIBC_TUNABLES") != nullptr) {
+    return;
+  }
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_max_threads()); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Call call(info, "setThreads");
+  return call.run([&]() -> Napi::Value {
+    const int64_t n = call.integer(0, "threads");
+    if (n < 1 || n > 4096) throw ArgumentError("threads must lie in [1, 4096]");
+    omp_set_num_threads(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+}
+
+std::string onednnVersion() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  applyThreadsFromEnv();
+  tuneMalloc();
+  const auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    exports.Set(name, Napi::Function::New(env, cb, name));
+  };
+  exports.Set("onednnVersion", Napi::String::New(env, onednnVersion()));
+  fn("getThreads", GetThreads);
+  fn("setThreads", SetThreads);
+  fn("conv2d", Conv2d);
+  fn("conv2dBackwardData", Conv2dBackwardData);
+  fn("conv2dBackwardWeights", Conv2dBackwardWeights);
+  fn("batchNormTraining", BatchNormTraining);
+  fn("batchNormInference", BatchNormInference);
+  fn("batchNormBackward", BatchNormBackward);
+  fn("relu", Relu);
+  fn("reluBackward", ReluBackward);
+  fn("add", Add);
+  fn("addRelu", AddRelu);
+  fn("addInPlace", AddInPlace);
+  fn("scale", Scale);
+  fn("sum", Sum);
+  fn("padChannelsSubsample", PadChannelsSubsample);
+  fn("padChannelsSubsampleBackward", PadChannelsSubsampleBackward);
+  fn("maxPool2d", MaxPool2d);
+  fn("maxPool2dBackward", MaxPool2dBackward);
+  fn("avgPool2d", AvgPool2d);
+  fn("avgPool2dBackward", AvgPool2dBackward);
+  fn("globalAvgPool", GlobalAvgPool);
+  fn("globalAvgPoolBackward", GlobalAvgPoolBackward);
+  fn("matmul", Matmul);
+  fn("sumRows", SumRows);
+  fn("logSoftmax", LogSoftmax);
+  fn("logSoftmaxBackward", LogSoftmaxBackward);
+  fn("softmaxCrossEntropy", SoftmaxCrossEntropy);
+  fn("sgdStep", SgdStep);
+  return exports;
+}
+
+}  // namespace
+}  // namespace resnet
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return resnet::Init(env, exports); }
+
+NODE_API_MODULE(resnet_native, InitModule)

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Builds the oneDNN addon (build/Release/resnet_native.node) with node-gyp.
+//
+// As the package's install script it never fails the install: without the addon the
+// library runs on its reference backend, so a failed build prints one line saying
+// why and how to get the native backend, and exits 0. With --strict (npm run
+// build:native) a failed build exits 1.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const strict = process.argv.includes('--strict');
+const logPath = join(root, 'build', 'native-build.log');
+
+/** The node-gyp bundled with npm: npm exports its path to scripts it runs. */
+function findNodeGyp() {
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    process.env.npm_execpath ? join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js') : undefined,
+  ];
+  return candidates.find((p) => p !== undefined && p !== '' && existsSync(p));
+}
+
+/** A short reason read from the compiler and linker output. */
+function reasonFrom(log) {
+  if (/dnnl\.hpp: No such file/.test(log)) return 'the oneDNN headers (oneapi/dnnl/dnnl.hpp) were not found';
+  if (/cannot find -ldnnl/.test(log)) return 'the oneDNN library (libdnnl.so) was not found';
+  if (/napi\.h: No such file|node-addon-api/.test(log) && /No such file|Cannot find module/.test(log)) {
+    return 'node-addon-api is missing (run npm install)';
+  }
+  if (/node\.h: No such file|gyp ERR!.*(headers|tarball|download)/i.test(log)) {
+    return "Node.js headers were not found (set nodedir, e.g. 'nodedir=/usr' in .npmrc)";
+  }
+  if (/make: not found|g\+\+: not found|c\+\+: not found|not found: make/.test(log)) {
+    return 'no C++ toolchain (make, g++) was found';
+  }
+  return `the C++ build failed (log: ${logPath})`;
+}
+
+function finish(ok, reason) {
+  if (ok) {
+    console.log('resnet-ts: native backend built (build/Release/resnet_native.node).');
+    process.exit(0);
+  }
+  console.log(
+    `resnet-ts: native backend not built: ${reason}; the slower reference backend will be used. ` +
+      'To get it: apt-get install libdnnl-dev, then npm rebuild resnet-ts (or npm install again).',
+  );
+  process.exit(strict ? 1 : 0);
+}
+
+const nodeGyp = findNodeGyp();
+if (nodeGyp === undefined) finish(false, "npm's node-gyp was not found");
+
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--jobs', 'max'], {
+  cwd: root,
+  encoding: 'utf8',
+  env: process.env,
+  maxBuffer: 64 * 1024 * 1024,
+});
+const log = `${result.stdout ?? ''}\n${result.stderr ?? ''}${result.error ? `\n${String(result.error)}` : ''}`;
+try {
+  mkdirSync(dirname(logPath), { recursive: true });
+  writeFileSync(logPath, log);
+} catch {
+  // The log is a convenience; an unwritable build folder shows up in the reason anyway.
+}
+const built = result.status === 0 && existsSync(join(root, 'build', 'Release', 'resnet_native.node'));
+finish(built, built ? '' : reasonFrom(log));

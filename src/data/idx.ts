@@ -1,0 +1,96 @@
+// MNIST / Fashion-MNIST in the IDX format (LeCun, http://yann.lecun.com/exdb/mnist/):
+// two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions, the
+// dimensions as big-endian uint32, then the values row-major. Files may be gzipped.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { InMemoryDataset } from './dataset.js';
+import { DataError } from './errors.js';
+import { readMaybeGzip, requireDirectory } from './files.js';
+
+export interface IdxArray {
+  readonly dims: readonly number[];
+  readonly data: Uint8Array;
+}
+
+const UNSIGNED_BYTE = 0x08;
+
+/** Parse an IDX file of unsigned bytes; `file` names it in errors. */
+export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+  if (bytes.length < 4) throw new DataError(file, `${bytes.length} bytes is too short for an IDX header; the file is truncated`);
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
+    throw new DataError(file, 'not an IDX file: it must start with two zero bytes (MNIST/Fashion-MNIST *-ubyte format)');
+  }
+  if (bytes[2] !== UNSIGNED_BYTE) {
+    throw new DataError(file, `IDX type byte 0x${bytes[2]!.toString(16).padStart(2, '0')} is not supported: expected 0x08 (unsigned byte)`);
+  }
+  const ndim = bytes[3]!;
+  const headerSize = 4 + 4 * ndim;
+  if (ndim === 0 || bytes.length < headerSize) {
+    throw new DataError(file, `IDX header with ${ndim} dimensions does not fit in ${bytes.length} bytes; the file is truncated or damaged`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims: number[] = [];
+  for (let i = 0; i < ndim; i++) dims.push(view.getUint32(4 + 4 * i, false));
+  const size = dims.reduce((a, b) => a * b, 1);
+  const body = bytes.length - headerSize;
+  if (body !== size) {
+    const what = body < size ? 'truncated' : 'longer than its header says';
+    throw new DataError(file, `the file is ${what}: its header says ${dims.join('x')} = ${size} values, ` +
+      `the file holds ${body}; download it again`);
+  }
+  return { dims, data: bytes.subarray(headerSize) };
+}
+
+export function readIdxFile(file: string): IdxArray {
+  return parseIdx(readMaybeGzip(file), file);
+}
+
+/** Images [N, H, W] and labels [N] from two IDX files, as a one-channel data set. */
+export function readIdxPair(imagesFile: string, labelsFile: string, name: string,
+  classNames: readonly string[]): InMemoryDataset {
+  const images = readIdxFile(imagesFile);
+  if (images.dims.length !== 3) {
+    throw new DataError(imagesFile, `expected an IDX image file with 3 dimensions [count, height, width], got ${images.dims.length} (${images.dims.join('x')})`);
+  }
+  const labels = readIdxFile(labelsFile);
+  if (labels.dims.length !== 1) {
+    throw new DataError(labelsFile, `expected an IDX label file with 1 dimension [count], got ${labels.dims.length} (${labels.dims.join('x')})`);
+  }
+  const [n, h, w] = images.dims as [number, number, number];
+  if (labels.dims[0] !== n) {
+    throw new DataError(labelsFile, `holds ${labels.dims[0]} labels but ${imagesFile} holds ${n} images; the two files must belong together`);
+  }
+  const labelArray = Int32Array.from(labels.data);
+  // Labels are checked here rather than in the data set so the error names the labels file.
+  for (let i = 0; i < n; i++) {
+    if (labelArray[i]! >= classNames.length) {
+      throw new DataError(labelsFile, `label ${labelArray[i]} of item ${i} is out of range: expected 0..${classNames.length - 1} ` +
+        `(${classNames.length} classes); the labels file is damaged or belongs to another data set`);
+    }
+  }
+  return new InMemoryDataset(name, images.data.slice(), labelArray, h, w, 1, classNames);
+}
+
+export type IdxSplit = 'train' | 't10k';
+
+/**
+ * The file of `kind` for `split` in `dir`, trying the names the data sets ship under:
+ * `train-images-idx3-ubyte.gz`, without `.gz`, and `train-images.idx3-ubyte`.
+ */
+export function findIdxFile(dir: string, split: IdxSplit, kind: 'images' | 'labels'): string {
+  const rank = kind === 'images' ? 3 : 1;
+  const bases = [`${split}-${kind}-idx${rank}-ubyte`, `${split}-${kind}.idx${rank}-ubyte`];
+  const candidates = bases.flatMap((b) => [`${b}.gz`, b]);
+  for (const c of candidates) {
+    const p = join(dir, c);
+    if (existsSync(p)) return p;
+  }
+  throw new DataError(dir, `no ${split === 'train' ? 'training' : 'test'} ${kind} file: expected ${candidates[0]} (or ${candidates[1]})`);
+}
+
+/** MNIST-layout folder: train-* and t10k-* images and labels. */
+export function readIdxFolder(dir: string, setName: string, split: IdxSplit, classNames: readonly string[]): InMemoryDataset {
+  requireDirectory(dir, `the ${setName} IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...)`);
+  return readIdxPair(findIdxFile(dir, split, 'images'), findIdxFile(dir, split, 'labels'),
+    `${setName}/${split === 'train' ? 'train' : 'test'}`, classNames);
+}

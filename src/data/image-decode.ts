@@ -1,0 +1,78 @@
+// Decoding one image file (PNG, JPEG, WebP, TIFF, ...) with sharp (libvips) into uint8
+// HWC pixels of a fixed size and channel count.
+import sharp, { type Sharp } from 'sharp';
+import { DataError } from './errors.js';
+import { errorText } from './files.js';
+
+export interface DecodeOptions {
+  height: number;
+  width: number;
+  /** 1 (greyscale) or 3 (RGB). */
+  channels: 1 | 3;
+  /**
+   * Convert images of another channel count (greyscale <-> RGB, alpha dropped)
+   * instead of rejecting them.
+   */
+  convert?: boolean;
+}
+
+export function channelWord(c: number): string {
+  return ({ 1: 'greyscale', 2: 'greyscale + alpha', 3: 'RGB', 4: 'RGBA' } as Record<number, string>)[c] ?? `${c}-band`;
+}
+
+export interface ImageInfo {
+  height: number;
+  width: number;
+  /** Alpha included: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. */
+  channels: number;
+}
+
+/** Size and channel count of an image file, read from its header. */
+export async function imageInfo(file: string): Promise<ImageInfo> {
+  try {
+    const meta = await sharp(file).metadata();
+    return { height: meta.height, width: meta.width, channels: meta.channels };
+  } catch (e) {
+    throw decodeError(file, e);
+  }
+}
+
+/**
+ * Pixels of `file` resized to height x width (scaled to cover, then centre-cropped, as
+ * torchvision's Resize + CenterCrop), `channels` bytes per pixel.
+ */
+export async function decodeImage(file: string, opts: DecodeOptions): Promise<Uint8Array> {
+  let image: Sharp;
+  let channels: number;
+  try {
+    image = sharp(file, { failOn: 'error' });
+    channels = (await image.metadata()).channels;
+  } catch (e) {
+    throw decodeError(file, e);
+  }
+  if (channels !== opts.channels && !opts.convert) {
+    throw new DataError(file, `image has ${channels} channel${channels > 1 ? 's' : ''} (${channelWord(channels)}), ` +
+      `expected ${opts.channels} (${channelWord(opts.channels)}); convert the image, or let the reader convert it ` +
+      '(--convert-images)');
+  }
+  try {
+    const { data, info } = await image
+      .removeAlpha()
+      .resize(opts.width, opts.height, { fit: 'cover', position: 'centre' })
+      .toColourspace(opts.channels === 1 ? 'b-w' : 'srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== opts.channels || info.width !== opts.width || info.height !== opts.height) {
+      throw new DataError(file, `decoded to ${info.width}x${info.height}x${info.channels}, expected ${opts.width}x${opts.height}x${opts.channels}`);
+    }
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (e) {
+    throw e instanceof DataError ? e : decodeError(file, e);
+  }
+}
+
+function decodeError(file: string, e: unknown): DataError {
+  const text = errorText(e);
+  if (/ENOENT|missing|does not exist/i.test(text)) return new DataError(file, 'no such file');
+  return new DataError(file, `cannot decode the image (${text.replace(/:\s*$/, '')}); expected a PNG or JPEG file`);
+}

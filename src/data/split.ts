@@ -1,0 +1,29 @@
+// Taking part of a data set: a seeded random subset, and the train/validation split
+// (He et al. 2015 sec. 4.2 hold out 5k of CIFAR-10's 50k training images).
+import { Rng } from '../tensor/random.js';
+import type { ImageDataset } from './dataset.js';
+import { deriveSeed } from './seeds.js';
+import { DatasetView } from './view.js';
+
+const SUBSET_STREAM = 0x5355;
+const SPLIT_STREAM = 0x5650;
+
+/** `count` images drawn at random (seeded), kept in their original order. */
+export function randomSubset(ds: ImageDataset, count: number, seed: number): ImageDataset {
+  if (!(Number.isInteger(count) && count > 0)) throw new RangeError(`subset size must be a positive integer, got ${count}`);
+  if (count >= ds.length) return ds;
+  const perm = new Rng(deriveSeed(seed, SUBSET_STREAM)).permutation(ds.length);
+  return new DatasetView(ds, perm.slice(0, count).sort(), `${ds.name}[${count}]`);
+}
+
+/** Hold out `valSize` random images (seeded) as a validation set; the rest train. */
+export function trainValSplit(ds: ImageDataset, valSize: number, seed: number): { train: ImageDataset; val: ImageDataset } {
+  if (!(Number.isInteger(valSize) && valSize > 0 && valSize < ds.length)) {
+    throw new RangeError(`validation size must be an integer in 1..${ds.length - 1} (the training set has ${ds.length} images), got ${valSize}`);
+  }
+  const perm = new Rng(deriveSeed(seed, SPLIT_STREAM)).permutation(ds.length);
+  return {
+    train: new DatasetView(ds, perm.slice(valSize).sort(), `${ds.name}-train`),
+    val: new DatasetView(ds, perm.slice(0, valSize).sort(), `${ds.name}-val`),
+  };
+}

@@ -1,0 +1,7 @@
+// Weights in and out: safetensors, PyTorch .pth files, name mapping, ONNX export.
+export { WeightsFileError } from './errors.js';
+export {
+  loadSafetensors, readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, MAX_HEADER_BYTES,
+} from './safetensors.js';
+export type { SafetensorsContents } from './safetensors.js';
+export { loadPth, parsePth } from './pth.js';

@@ -1,0 +1,185 @@
+// PyTorch .pth / .pt state dicts as torch.save writes them since PyTorch 1.6 (the
+// format of torchvision's published weights): a zip archive holding `<folder>/data.pkl`
+// (the pickled dict, read by the restricted unpickler in pickle.ts), one entry
+// `<folder>/data/<key>` of raw little-endian bytes per storage, and `<folder>/byteorder`
+// on newer versions. Tensors are strided views (offset, size, stride) of storages.
+//
+// The zip container is read by fflate. Every size it reports is checked against the
+// file's length before fflate allocates for it, and the number of directory entries is
+// capped by what the file can hold, so a hostile archive cannot make us allocate more
+// than the file size or loop for long.
+import { readFileSync } from 'node:fs';
+import { unzipSync, type UnzipFileInfo } from 'fflate';
+import type { StateDict } from '../nn/module.js';
+import { formatShape, Tensor } from '../tensor/tensor.js';
+import { decodeToFloat32, DTYPE_BYTES } from './dtypes.js';
+import { WeightsFileError } from './errors.js';
+import { PickleError, STORAGE_DTYPES, unpickle, type PyValue, type TensorRef } from './pickle.js';
+
+/** Keys under which training checkpoints commonly nest the model's state dict. */
+const NESTED_STATE_DICT_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'state_dict_ema'];
+
+/** Smallest central-directory record of a zip file (APPNOTE 4.3.12). */
+const CENTRAL_RECORD_BYTES = 46;
+
+/** Read a PyTorch state dict saved with torch.save (zip format) into float32 tensors. */
+export function loadPth(path: string): StateDict {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new WeightsFileError(path, `cannot open: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parsePth(bytes, path);
+}
+
+/** Parse the bytes of a torch.save archive. `source` names them in error messages. */
+export function parsePth(bytes: Uint8Array, source = '<pth bytes>'): StateDict {
+  const bad = (problem: string): WeightsFileError => new WeightsFileError(source, problem);
+  checkMagic(bytes, bad);
+  const files = readArchive(bytes, bad);
+
+  const pickles = Object.keys(files).filter((name) => name.endsWith('/data.pkl'));
+  if (pickles.length !== 1) {
+    throw bad(pickles.length === 0
+      ? 'the archive has no <folder>/data.pkl entry; it was not written by torch.save'
+      : `the archive has ${pickles.length} data.pkl entries (${pickles.join(', ')}); expected one`);
+  }
+  const folder = pickles[0]!.slice(0, -'/data.pkl'.length);
+  const byteorder = files[`${folder}/byteorder`];
+  if (byteorder && new TextDecoder().decode(byteorder).trim() !== 'little') {
+    throw bad('the archive was saved on a big-endian machine; load and re-save it on a little-endian one');
+  }
+
+  let root: PyValue;
+  try {
+    root = unpickle(files[pickles[0]!]!);
+  } catch (e) {
+    if (e instanceof PickleError) throw bad(e.message);
+    throw e;
+  }
+  const refs = findTensorDict(root, bad);
+  const entries = [...refs].map(([name, ref]): [string, Tensor] => {
+    const data = files[`${folder}/data/${ref.storage.key}`];
+    if (!data) throw bad(`tensor "${name}" uses storage "${ref.storage.key}", which is missing from the archive`);
+    return [name, materialise(name, ref, data, bad)];
+  });
+  // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.
+  return Object.fromEntries(entries);
+}
+
+function checkMagic(bytes: Uint8Array, bad: (p: string) => WeightsFileError): void {
+  const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  if (zip) return;
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+    throw bad('this is the legacy (PyTorch < 1.6) pickle format, which is not supported; ' +
+      'load it in PyTorch and save it again with torch.save(state_dict, path) or as safetensors');
+  }
+  throw bad('not a PyTorch .pth file (expected the zip archive torch.save writes)');
+}
+
+/** The archive entries a state dict needs: data.pkl, byteorder and data/<key>. */
+function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): Record<string, Uint8Array> {
+  const maxEntries = Math.floor(bytes.length / CENTRAL_RECORD_BYTES);
+  let listed = 0;
+  const wanted = (f: UnzipFileInfo): boolean => {
+    if (++listed > maxEntries) throw bad('not a valid zip archive (its directory lists more entries than the file can hold)');
+    const parts = f.name.split('/');
+    const keep = (parts.length === 2 && (parts[1] === 'data.pkl' || parts[1] === 'byteorder')) ||
+      (parts.length === 3 && parts[1] === 'data');
+    if (!keep) return false;
+    if (f.compression !== 0 && f.compression !== 8) throw bad(`zip entry ${f.name} uses compression method ${f.compression}; torch.save stores entries uncompressed`);
+    if (f.originalSize > bytes.length || f.size > bytes.length) {
+      throw bad(`zip entry ${f.name} claims ${f.originalSize} bytes, more than the whole file (${bytes.length} bytes)`);
+    }
+    if (f.compression === 0 && f.size !== f.originalSize) throw bad(`zip entry ${f.name} is stored but its sizes disagree (${f.size} vs ${f.originalSize})`);
+    return true;
+  };
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes, { filter: wanted });
+  } catch (e) {
+    if (e instanceof WeightsFileError) throw e;
+    throw bad(`not a valid zip archive (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return files;
+}
+
+function findTensorDict(root: PyValue, bad: (p: string) => WeightsFileError): Map<string, TensorRef> {
+  const direct = asTensorDict(root);
+  if (direct) return direct;
+  if (root !== null && typeof root === 'object' && root.kind === 'dict') {
+    for (const key of NESTED_STATE_DICT_KEYS) {
+      const nested = asTensorDict(root.entries.get(key) ?? null);
+      if (nested) return nested;
+    }
+    const keys = [...root.entries.keys()].slice(0, 8).map(String).join(', ');
+    throw bad(`the pickled dict is not a state dict (not every entry is a tensor; keys: ${keys}) and holds none under ` +
+      `${NESTED_STATE_DICT_KEYS.join('/')}; save model.state_dict() instead`);
+  }
+  throw bad('the pickle does not hold a dict of tensors; save model.state_dict() instead');
+}
+
+function asTensorDict(v: PyValue): Map<string, TensorRef> | null {
+  if (v === null || typeof v !== 'object' || v.kind !== 'dict') return null;
+  const out = new Map<string, TensorRef>();
+  for (const [k, t] of v.entries) {
+    if (typeof k !== 'string' || t === null || typeof t !== 'object' || t.kind !== 'tensor') return null;
+    out.set(k, t);
+  }
+  return out;
+}
+
+/** The values of a strided view of a storage (torch.as_strided), as a dense float32 tensor. */
+function materialise(name: string, ref: TensorRef, storageBytes: Uint8Array, bad: (p: string) => WeightsFileError): Tensor {
+  const { storage, offset, size, stride } = ref;
+  const dtype = STORAGE_DTYPES[storage.storageType as keyof typeof STORAGE_DTYPES];
+  const item = DTYPE_BYTES[dtype];
+  if (storageBytes.length !== storage.numel * item) {
+    throw bad(`storage "${storage.key}" holds ${storageBytes.length} bytes but the pickle says ${storage.numel} elements of ${item} bytes`);
+  }
+  // A dense copy of a view has numel elements; a view of a storage in the file never
+  // needs more than the storage holds (checked before allocating).
+  let numel = 1;
+  for (const d of size) {
+    numel *= d;
+    if (numel > storage.numel) break;
+  }
+  if (size.includes(0)) numel = 0;
+  if (numel > storage.numel) throw bad(`tensor "${name}" of shape ${formatShape(size)} is larger than its storage (${storage.numel} elements)`);
+  if (numel === 0) return new Tensor(new Float32Array(0), size);
+  let last = offset;
+  for (let i = 0; i < size.length; i++) last += (size[i]! - 1) * stride[i]!;
+  if (last >= storage.numel) throw bad(`tensor "${name}" (offset ${offset}, shape ${formatShape(size)}, stride ${formatShape(stride)}) reaches past its storage of ${storage.numel} elements`);
+
+  const span = decodeToFloat32(storageBytes.subarray(offset * item, (last + 1) * item), dtype, last + 1 - offset);
+  if (isContiguous(size, stride)) return new Tensor(span, size);
+  return new Tensor(gather(span, size, stride, numel), size);
+}
+
+function isContiguous(size: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = size.length - 1; i >= 0; i--) {
+    if (size[i] !== 1 && stride[i] !== expected) return false;
+    expected *= size[i]!;
+  }
+  return true;
+}
+
+/** Row-major walk over a strided view starting at span[0]. */
+function gather(span: Float32Array, size: readonly number[], stride: readonly number[], numel: number): Float32Array {
+  const out = new Float32Array(numel);
+  const index = new Array<number>(size.length).fill(0);
+  let src = 0;
+  for (let i = 0; i < numel; i++) {
+    out[i] = span[src]!;
+    for (let d = size.length - 1; d >= 0; d--) {
+      index[d]!++;
+      src += stride[d]!;
+      if (index[d]! < size[d]!) break;
+      src -= stride[d]! * size[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
+}

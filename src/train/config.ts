@@ -1,0 +1,278 @@
+// A training run's recipe: one flat record, every field checked against one table that
+// also gives each command-line flag its name and help, so `resnet train --help`, a
+// `--config` JSON file and the saved `config.json` all speak the same language.
+import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
+
+export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
+export type ScheduleName = (typeof SCHEDULES)[number];
+export const ON_NAN = ['stop', 'skip'] as const;
+
+export interface TrainConfig {
+  model: string;
+  /** Widening factor of the model's stages (1 = the paper's widths). */
+  width: number;
+  dataset: DatasetName;
+  /** Folder of the data set; null: the data set's default location. */
+  data: string | null;
+  /** Train on this many images drawn at random from the training split; null: all. */
+  subset: number | null;
+  /** Evaluate on this many test images drawn at random; null: all. */
+  testSubset: number | null;
+  /** Hold this many training images out for validation each epoch; 0: evaluate on the test split. */
+  valSplit: number;
+  /** Training length in epochs, or... */
+  epochs: number | null;
+  /** ...in iterations (optimizer steps). Exactly one of the two is set. */
+  iterations: number | null;
+  batchSize: number;
+  evalBatchSize: number;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  /** Apply weight decay to BN parameters and biases too (off: Goyal et al. 2017 sec. 5.1). */
+  decayAll: boolean;
+  schedule: ScheduleName;
+  /** Step schedule: where the lr is multiplied by gamma, in epochs or iterations as the budget is given. */
+  milestones: number[] | null;
+  gamma: number;
+  /** Linear warmup length, in epochs or iterations as the budget is given. */
+  warmup: number;
+  labelSmoothing: number;
+  /** Decay of an exponential moving average of the weights, evaluated instead of the raw weights; null: off. */
+  ema: number | null;
+  /** Zero-padding before the random crop, pixels; null: the data set's default, 0: no crop. */
+  cropPadding: number | null;
+  /** Random horizontal flips; null: the data set's default (off for digits). */
+  flip: boolean | null;
+  /** Probability of random erasing (Zhong et al. 2017); 0: off. */
+  randomErasing: number;
+  /** Per-channel normalisation; null: computed on the training images. */
+  mean: number[] | null;
+  std: number[] | null;
+  seed: number;
+  /** Folder the run folder is made in. */
+  out: string;
+  /** Run folder name; null: time stamp, model and data set. */
+  name: string | null;
+  /** Checkpoints kept in the run folder (the newest ones). */
+  keepCheckpoints: number;
+  onNan: (typeof ON_NAN)[number];
+  /** Clip the global gradient norm to this value; null: no clipping. */
+  clipGradNorm: number | null;
+  /** Image folders: side the images are resized to; null: the first image's height. */
+  imageSize: number | null;
+  /** Image folders: 1 or 3; null: the first image's. */
+  channels: number | null;
+  /** Image folders: convert images of another channel count instead of rejecting them. */
+  convertImages: boolean;
+  /** CIFAR-100: train on the 20 superclasses. */
+  coarse: boolean;
+}
+
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  model: 'resnet20', width: 1, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0,
+  epochs: 30, iterations: null, batchSize: 128, evalBatchSize: 500,
+  lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
+  schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
+  cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
+  seed: 0, out: 'runs', name: null, keepCheckpoints: 2, onNan: 'stop', clipGradNorm: null,
+  imageSize: null, channels: null, convertImages: false, coarse: false,
+});
+
+type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
+
+/** One setting: what it holds, its help line, and the check of a value from a file or a flag. */
+export interface FieldSpec<T> {
+  readonly kind: Kind;
+  readonly help: string;
+  /** Placeholder of the flag's argument (none for a switch). */
+  readonly arg?: string;
+  readonly choices?: readonly string[];
+  readonly nullable: boolean;
+  /** The value if it is valid; otherwise a ConfigError naming `where`. */
+  check(v: unknown, where: string): T;
+}
+
+/** A setting that is not what its table entry says. The message names the file or flag. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+interface Range {
+  min?: number;
+  /** min excluded: a value must be greater. */
+  above?: boolean;
+  max?: number;
+}
+
+function rangeText(base: string, r: Range): string {
+  const parts: string[] = [];
+  if (r.min !== undefined) parts.push(`${r.above ? '>' : '>='} ${r.min}`);
+  if (r.max !== undefined) parts.push(`<= ${r.max}`);
+  return parts.length ? `${base} ${parts.join(' and ')}` : base;
+}
+
+function fits(v: unknown, integer: boolean, r: Range): v is number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (integer && !Number.isInteger(v)) return false;
+  if (r.min !== undefined && (r.above ? v <= r.min : v < r.min)) return false;
+  return r.max === undefined || v <= r.max;
+}
+
+function fail(where: string, expected: string, v: unknown): ConfigError {
+  return new ConfigError(`${where} must be ${expected}, got ${JSON.stringify(v) ?? String(v)}`);
+}
+
+function isOneOf<T extends string>(list: readonly T[], v: unknown): v is T {
+  return typeof v === 'string' && (list as readonly string[]).includes(v);
+}
+
+function numberField(kind: 'int' | 'number', arg: string, help: string, r: Range = {}): FieldSpec<number> {
+  const expected = rangeText(kind === 'int' ? 'an integer' : 'a number', r);
+  return {
+    kind, arg, help, nullable: false,
+    check: (v, where) => {
+      if (!fits(v, kind === 'int', r)) throw fail(where, expected, v);
+      return v;
+    },
+  };
+}
+
+function optional<T>(f: FieldSpec<T>): FieldSpec<T | null> {
+  return { ...f, nullable: true, check: (v, where) => (v === null ? null : f.check(v, where)) };
+}
+
+function boolField(help: string): FieldSpec<boolean> {
+  return {
+    kind: 'bool', help, nullable: false,
+    check: (v, where) => {
+      if (typeof v !== 'boolean') throw fail(where, 'true or false', v);
+      return v;
+    },
+  };
+}
+
+function stringField(arg: string, help: string): FieldSpec<string> {
+  return {
+    kind: 'string', arg, help, nullable: false,
+    check: (v, where) => {
+      if (typeof v !== 'string' || v.length === 0) throw fail(where, 'a non-empty string', v);
+      return v;
+    },
+  };
+}
+
+function choiceField<T extends string>(arg: string, choices: readonly T[], help: string): FieldSpec<T> {
+  return {
+    kind: 'string', arg, help, choices, nullable: false,
+    check: (v, where) => {
+      if (!isOneOf(choices, v)) throw fail(where, `one of ${choices.join(', ')}`, v);
+      return v;
+    },
+  };
+}
+
+function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<number[]> {
+  const expected = rangeText('a non-empty list of numbers', r);
+  return {
+    kind: 'numbers', arg, help, nullable: false,
+    check: (v, where) => {
+      if (!Array.isArray(v) || v.length === 0) throw fail(where, expected, v);
+      return v.map((x: unknown) => {
+        if (!fits(x, false, r)) throw fail(where, expected, v);
+        return x;
+      });
+    },
+  };
+}
+
+/** Every setting, in the order `--help` lists them. */
+export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[K]> } = {
+  model: stringField('name', 'model to train (`resnet train --list-models` shows all)'),
+  width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1 }),
+  dataset: choiceField('name', DATASET_NAMES, 'data set'),
+  data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
+  subset: optional(numberField('int', 'n', 'train on n training images drawn at random', { min: 1 })),
+  testSubset: optional(numberField('int', 'n', 'evaluate on n test images drawn at random', { min: 1 })),
+  valSplit: numberField('int', 'n', 'hold n training images out for validation (0: evaluate on the test split)', { min: 0 }),
+  epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1 })),
+  iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1 })),
+  batchSize: numberField('int', 'n', 'training batch size', { min: 1 }),
+  evalBatchSize: numberField('int', 'n', 'evaluation batch size', { min: 1 }),
+  lr: numberField('number', 'x', 'peak learning rate', { min: 0, above: true }),
+  momentum: numberField('number', 'x', 'SGD momentum', { min: 0, max: 1 }),
+  nesterov: boolField('Nesterov momentum'),
+  weightDecay: numberField('number', 'x', 'L2 weight decay', { min: 0 }),
+  decayAll: boolField('decay BN parameters and biases too (default: weights only)'),
+  schedule: choiceField('name', SCHEDULES, 'learning-rate schedule'),
+  milestones: optional(numbersField('list', 'step schedule: comma-separated epochs (or iterations) where the lr drops (default: 50%,75% of the run)', { min: 0 })),
+  gamma: numberField('number', 'x', 'step schedule: lr factor at each milestone', { min: 0, above: true, max: 1 }),
+  warmup: numberField('number', 'n', 'linear warmup length in epochs (or iterations)', { min: 0 }),
+  labelSmoothing: numberField('number', 'x', 'label smoothing of the cross-entropy', { min: 0, max: 1 }),
+  ema: optional(numberField('number', 'decay', 'evaluate an exponential moving average of the weights with this decay (e.g. 0.999)', { min: 0, above: true, max: 1 })),
+  cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0 })),
+  flip: optional(boolField('random horizontal flips (default: on, off for MNIST digits)')),
+  randomErasing: numberField('number', 'p', 'probability of random erasing (0: off)', { min: 0, max: 1 }),
+  mean: optional(numbersField('list', 'per-channel mean for normalising (default: computed on the training images)')),
+  std: optional(numbersField('list', 'per-channel std for normalising (default: computed)', { min: 0, above: true })),
+  seed: numberField('int', 'n', 'seed of the initialisation, the order and the augmentation', { min: 0 }),
+  out: stringField('dir', 'folder the run folder is made in'),
+  name: optional(stringField('name', 'run folder name (default: time stamp, model, data set)')),
+  keepCheckpoints: numberField('int', 'n', 'checkpoints kept in the run folder (the newest)', { min: 1 }),
+  onNan: choiceField('what', ON_NAN, 'on a non-finite loss or gradient: stop the run, or skip that step'),
+  clipGradNorm: optional(numberField('number', 'x', 'clip the global gradient norm to x', { min: 0, above: true })),
+  imageSize: optional(numberField('int', 'px', 'image folders: resize to px x px (default: the first image\'s height)', { min: 1 })),
+  channels: optional(numberField('int', 'n', 'image folders: 1 (greyscale) or 3 (RGB) (default: the first image\'s)', { min: 1, max: 3 })),
+  convertImages: boolField('image folders: convert images of another channel count instead of rejecting them'),
+  coarse: boolField('CIFAR-100: train on the 20 superclasses'),
+};
+
+export function isFieldKey(k: string): k is keyof TrainConfig {
+  return Object.prototype.hasOwnProperty.call(FIELDS, k);
+}
+
+export const FIELD_KEYS: readonly (keyof TrainConfig)[] = Object.keys(FIELDS).filter(isFieldKey);
+
+/** Check `v` against field `k` and store it in `c`. */
+export function setField<K extends keyof TrainConfig>(c: TrainConfig, k: K, v: unknown, where: string): void {
+  c[k] = FIELDS[k].check(v, where);
+}
+
+/**
+ * Layer `patch` (a parsed JSON object) over `base`. An unknown field or a bad value is an
+ * error naming `source` and the field.
+ */
+export function mergeConfig(base: TrainConfig, patch: unknown, source: string): TrainConfig {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    const got = Array.isArray(patch) ? 'an array' : patch === null ? 'null' : typeof patch;
+    throw new ConfigError(`${source}: expected a JSON object of training settings, got ${got}`);
+  }
+  const out: TrainConfig = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    if (!isFieldKey(k)) {
+      const plain = k.toLowerCase().replace(/[-_]/g, '');
+      const near = FIELD_KEYS.find((x) => x.toLowerCase() === plain);
+      throw new ConfigError(`${source}: unknown field "${k}"${near ? `; did you mean "${near}"?` : ''} (the fields are ${FIELD_KEYS.join(', ')})`);
+    }
+    setField(out, k, v, `${source}: field "${k}"`);
+  }
+  return out;
+}
+
+/** Checks that involve several fields; the budget defaults to epochs when neither is set. */
+export function finishConfig(c: TrainConfig, source: string): TrainConfig {
+  if (c.epochs !== null && c.iterations !== null) {
+    throw new ConfigError(`${source}: give either epochs or iterations, not both (epochs ${c.epochs}, iterations ${c.iterations})`);
+  }
+  if (c.epochs === null && c.iterations === null) throw new ConfigError(`${source}: give epochs or iterations`);
+  if ((c.mean === null) !== (c.std === null)) throw new ConfigError(`${source}: give mean and std together, or neither`);
+  if (c.mean && c.std && c.mean.length !== c.std.length) {
+    throw new ConfigError(`${source}: mean has ${c.mean.length} values but std ${c.std.length}; give one per channel`);
+  }
+  if (c.channels !== null && c.channels !== 1 && c.channels !== 3) throw new ConfigError(`${source}: channels must be 1 or 3, got ${c.channels}`);
+  if (c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1]!)) {
+    throw new ConfigError(`${source}: milestones must increase, got ${c.milestones.join(',')}`);
+  }
+  return c;
+}

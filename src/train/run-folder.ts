@@ -1,0 +1,109 @@
+// The folder of one training run:
+//   config.json        the recipe (written once, atomically)
+//   metrics.jsonl      one JSON line per finished epoch
+//   checkpoints/       step-<n>.safetensors, the newest few
+//   best.safetensors   the weights that scored best so far, with their model card
+//   final.safetensors  the weights at the end
+//   summary.json       the final result
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-write.js';
+
+const CHECKPOINT = /^step-(\d+)\.safetensors$/;
+
+export class RunFolderError extends Error {
+  override readonly name = 'RunFolderError';
+}
+
+export class RunFolder {
+  constructor(readonly dir: string) {}
+
+  /** Make a new run folder; an existing non-empty one is an error (resume it instead). */
+  static create(dir: string): RunFolder {
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      throw new RunFolderError(`${dir}: the run folder exists already; continue it with --resume ${dir}, or choose another --name`);
+    }
+    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
+    return new RunFolder(dir);
+  }
+
+  /** An existing run folder, to resume or read. */
+  static open(dir: string): RunFolder {
+    if (!existsSync(join(dir, 'config.json'))) {
+      throw new RunFolderError(`${dir}: not a run folder (no config.json); give the folder a \`resnet train\` run wrote`);
+    }
+    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
+    return new RunFolder(dir);
+  }
+
+  get configPath(): string { return join(this.dir, 'config.json'); }
+  get metricsPath(): string { return join(this.dir, 'metrics.jsonl'); }
+  get bestPath(): string { return join(this.dir, 'best.safetensors'); }
+  get finalPath(): string { return join(this.dir, 'final.safetensors'); }
+  get summaryPath(): string { return join(this.dir, 'summary.json'); }
+
+  writeJson(path: string, value: unknown): void {
+    writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)]);
+  }
+
+  readConfig(): unknown {
+    try {
+      return JSON.parse(readFileSync(this.configPath, 'utf8'));
+    } catch (e) {
+      throw new RunFolderError(`${this.configPath}: cannot read the run's config (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+
+  /** Append one record to metrics.jsonl and flush it to disk. */
+  appendMetrics(record: object): void {
+    appendFileSync(this.metricsPath, `${JSON.stringify(record)}\n`);
+    const fd = openSync(this.metricsPath, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The records of metrics.jsonl; a torn last line (a crash while appending) is dropped. */
+  readMetrics(): Record<string, unknown>[] {
+    if (!existsSync(this.metricsPath)) return [];
+    const out: Record<string, unknown>[] = [];
+    for (const line of readFileSync(this.metricsPath, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const rec: unknown = JSON.parse(line);
+        if (typeof rec === 'object' && rec !== null && !Array.isArray(rec)) out.push({ ...rec });
+      } catch {
+        // A line cut short by a crash: it is rewritten when the epoch is redone.
+      }
+    }
+    return out;
+  }
+
+  /** Keep only the records of epochs up to `epoch` (the ones a checkpoint already covers). */
+  truncateMetrics(epoch: number): void {
+    const kept = this.readMetrics().filter((r) => typeof r['epoch'] === 'number' && r['epoch'] <= epoch);
+    writeFileAtomic(this.metricsPath, [new TextEncoder().encode(kept.map((r) => `${JSON.stringify(r)}\n`).join(''))]);
+  }
+
+  checkpointPath(step: number): string {
+    return join(this.dir, 'checkpoints', `step-${String(step).padStart(9, '0')}.safetensors`);
+  }
+
+  /** Checkpoint files, newest (highest step) first. */
+  listCheckpoints(): { path: string; step: number }[] {
+    const dir = join(this.dir, 'checkpoints');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .map((name) => ({ name, m: CHECKPOINT.exec(name) }))
+      .filter((x): x is { name: string; m: RegExpExecArray } => x.m !== null)
+      .map(({ name, m }) => ({ path: join(dir, name), step: Number(m[1]) }))
+      .sort((a, b) => b.step - a.step);
+  }
+
+  /** Delete all but the newest `keep` checkpoints. */
+  pruneCheckpoints(keep: number): void {
+    for (const c of this.listCheckpoints().slice(keep)) rmSync(c.path, { force: true });
+  }
+}

@@ -1,0 +1,358 @@
+// Every kernel of the native (oneDNN) backend against the reference backend, the
+// executable spec, on ResNet shapes and on awkward ones: channel counts that are not
+// multiples of oneDNN's 16-wide blocks, batch 1, stride 2 over odd sizes, 7x7 stride-2
+// stems, 1x1 stride-2 projections, non-square kernels, padded pooling.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { Backend, Conv2dAttrs, Pool2dAttrs, SgdAttrs, Shape4 } from '../src/backend/backend.js';
+import { loadNativeBackend } from '../src/backend/native.js';
+import { referenceBackend as ref } from '../src/backend/reference.js';
+import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
+import { Rng } from '../src/tensor/random.js';
+
+// The native backend is required here: CI installs libdnnl-dev, so a missing addon is a failure.
+let nativeBackend: Backend | null = null;
+function native(): Backend {
+  if (nativeBackend) return nativeBackend;
+  try {
+    nativeBackend = loadNativeBackend();
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    assert.fail(`native backend unavailable: ${why}. Install libdnnl-dev and run npm run build:native.`);
+  }
+  return nativeBackend;
+}
+
+const rng = new Rng(1234);
+
+function randn(n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal() * scale;
+  return a;
+}
+
+function uniform(n: number, lo: number, hi: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.uniform();
+  return a;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/**
+ * |actual - expected| <= tol * (|expected| + max|expected|) elementwise: relative where
+ * values are large, and relative to the tensor's scale where sums cancel to near zero.
+ */
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
+  const scale = maxAbs(expected);
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i]! - expected[i]!);
+    const allowed = tol * (Math.abs(expected[i]!) + scale) + 1e-30;
+    if (!(err <= allowed) && err / allowed > worstErr) {
+      worstErr = err / allowed;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(`${what}: element ${worst} is ${actual[worst]} but the reference gives ${expected[worst]} ` +
+      `(max |reference| ${scale}, tolerance ${tol})`);
+  }
+}
+
+function attrs(stride: number | [number, number], pad: number | [number, number]): Conv2dAttrs {
+  const [strideH, strideW] = typeof stride === 'number' ? [stride, stride] : stride;
+  const [padH, padW] = typeof pad === 'number' ? [pad, pad] : pad;
+  return { strideH, strideW, padH, padW };
+}
+
+interface ConvCase {
+  readonly name: string;
+  readonly x: Shape4;
+  readonly w: Shape4;
+  readonly a: Conv2dAttrs;
+}
+
+const convCases: ConvCase[] = [
+  { name: '3x3 C16 (a ResNet-20 stage-1 conv)', x: [2, 8, 8, 16], w: [16, 16, 3, 3], a: attrs(1, 1) },
+  { name: '3x3 stride 2, C3 -> 5, batch 1, 7x7', x: [1, 7, 7, 3], w: [5, 3, 3, 3], a: attrs(2, 1) },
+  { name: '3x3 stride 2, C17, 9x9', x: [2, 9, 9, 17], w: [17, 17, 3, 3], a: attrs(2, 1) },
+  { name: '7x7 stride 2 pad 3 stem, 15x15', x: [2, 15, 15, 3], w: [8, 3, 7, 7], a: attrs(2, 3) },
+  { name: '1x1 stride 2 projection, 9x9, C5 -> 12', x: [2, 9, 9, 5], w: [12, 5, 1, 1], a: attrs(2, 0) },
+  { name: '1x1 stride 1, C32 -> 16', x: [3, 4, 4, 32], w: [16, 32, 1, 1], a: attrs(1, 0) },
+  { name: '3x1 kernel, stride (2,1), pad (1,0), 6x10', x: [1, 6, 10, 4], w: [6, 4, 3, 1], a: attrs([2, 1], [1, 0]) },
+  { name: '3x3 stride 2 without padding, even size 8x8', x: [2, 8, 8, 32], w: [64, 32, 3, 3], a: attrs(2, 0) },
+];
+
+for (const c of convCases) {
+  test(`conv2d forward, backward-data, backward-weights: ${c.name}`, () => {
+    const nb = native();
+    const x = randn(numel(c.x));
+    const w = randn(numel(c.w), 1 / Math.sqrt(c.w[1] * c.w[2] * c.w[3]));
+    const yShape = conv2dOutShape(c.x, c.w, c.a);
+    const dy = randn(numel(yShape));
+
+    assertClose(nb.conv2d(x, c.x, w, c.w, null, c.a), ref.conv2d(x, c.x, w, c.w, null, c.a), 'y');
+    assertClose(nb.conv2dBackwardData(dy, w, c.w, c.x, c.a), ref.conv2dBackwardData(dy, w, c.w, c.x, c.a), 'dx');
+    const got = nb.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, true);
+    const want = ref.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, true);
+    assertClose(got.dw, want.dw, 'dw');
+    assert.ok(got.db && want.db, 'db is returned when withBias');
+    assertClose(got.db, want.db, 'db');
+    const noBias = nb.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, false);
+    assert.equal(noBias.db, null);
+    assertClose(noBias.dw, want.dw, 'dw without bias');
+  });
+}
+
+test('conv2d with bias and the fused residual add and ReLU (inference)', () => {
+  const nb = native();
+  for (const c of [convCases[0]!, convCases[1]!, convCases[4]!]) {
+    const x = randn(numel(c.x));
+    const w = randn(numel(c.w), 0.3);
+    const bias = randn(c.w[0]);
+    const sum = randn(numel(conv2dOutShape(c.x, c.w, c.a)));
+    const cases: { sum?: Float32Array; relu?: boolean }[] = [{}, { relu: true }, { sum }, { sum, relu: true }];
+    for (const post of cases) {
+      const label = `${c.name}, bias, post ${JSON.stringify({ sum: post.sum !== undefined, relu: post.relu ?? false })}`;
+      assertClose(nb.conv2d(x, c.x, w, c.w, bias, c.a, post), ref.conv2d(x, c.x, w, c.w, bias, c.a, post), label);
+    }
+    assertClose(nb.conv2d(x, c.x, w, c.w, null, c.a, { relu: true }), ref.conv2d(x, c.x, w, c.w, null, c.a, { relu: true }),
+      `${c.name}, no bias, relu`);
+  }
+});
+
+test('conv2d uses the weights of each call (cached plans, fresh weights)', () => {
+  const nb = native();
+  const c = convCases[0]!;
+  const x = randn(numel(c.x));
+  for (let i = 0; i < 3; i++) {
+    const w = randn(numel(c.w), 0.2);
+    assertClose(nb.conv2d(x, c.x, w, c.w, null, c.a), ref.conv2d(x, c.x, w, c.w, null, c.a), `call ${i}`);
+  }
+});
+
+const bnShapes: Shape4[] = [[2, 5, 5, 3], [1, 4, 4, 17], [4, 3, 3, 32], [2, 8, 8, 16], [8, 2, 2, 64]];
+
+for (const s of bnShapes) {
+  for (const relu of [false, true]) {
+    test(`batch norm training, inference and backward: x [${s.join(',')}]${relu ? ' with fused ReLU' : ''}`, () => {
+      const nb = native();
+      const c = s[3];
+      const x = randn(numel(s), 2);
+      for (let i = 0; i < x.length; i++) x[i] += 0.5 * (i % c);
+      const gamma = uniform(c, 0.5, 1.5);
+      const beta = randn(c, 0.5);
+      const eps = 1e-5;
+
+      const got = nb.batchNormTraining(x, s, gamma, beta, eps, relu);
+      const want = ref.batchNormTraining(x, s, gamma, beta, eps, relu);
+      assertClose(got.mean, want.mean, 'mean');
+      assertClose(got.variance, want.variance, 'variance');
+      assertClose(got.y, want.y, 'y', 2e-5);
+
+      const runningMean = randn(c, 0.5);
+      const runningVar = uniform(c, 0.5, 2);
+      assertClose(nb.batchNormInference(x, s, gamma, beta, runningMean, runningVar, eps, relu),
+        ref.batchNormInference(x, s, gamma, beta, runningMean, runningVar, eps, relu), 'inference y');
+
+      const dy = randn(numel(s));
+      const y = relu ? want.y : null;
+      const g = nb.batchNormBackward(dy, x, s, gamma, want.mean, want.variance, eps, y);
+      const r = ref.batchNormBackward(dy, x, s, gamma, want.mean, want.variance, eps, y);
+      assertClose(g.dx, r.dx, 'dx', 1e-4);
+      assertClose(g.dgamma, r.dgamma, 'dgamma', 1e-4);
+      assertClose(g.dbeta, r.dbeta, 'dbeta', 1e-5);
+    });
+  }
+}
+
+test('batch norm backward leaves its inputs untouched', () => {
+  const nb = native();
+  const s: Shape4 = [2, 3, 3, 5];
+  const x = randn(numel(s));
+  const gamma = uniform(5, 0.5, 1.5);
+  const { y, mean, variance } = ref.batchNormTraining(x, s, gamma, randn(5), 1e-5, true);
+  const dy = randn(numel(s));
+  const dyCopy = dy.slice();
+  const yCopy = y.slice();
+  nb.batchNormBackward(dy, x, s, gamma, mean, variance, 1e-5, y);
+  assert.deepEqual(dy, dyCopy);
+  assert.deepEqual(y, yCopy);
+});
+
+for (const n of [1000, 100_003]) {
+  test(`elementwise kernels and sum, ${n} elements`, () => {
+    const nb = native();
+    const a = randn(n);
+    const b = randn(n);
+    assert.deepEqual(nb.relu(a), ref.relu(a));
+    assert.deepEqual(nb.reluBackward(b, a), ref.reluBackward(b, a));
+    assert.deepEqual(nb.add(a, b), ref.add(a, b));
+    assert.deepEqual(nb.addRelu(a, b), ref.addRelu(a, b));
+    assert.deepEqual(nb.scale(a, 0.37), ref.scale(a, 0.37));
+    const acc1 = a.slice();
+    const acc2 = a.slice();
+    nb.addInPlace(acc1, b);
+    ref.addInPlace(acc2, b);
+    assert.deepEqual(acc1, acc2);
+    const want = ref.sum(a);
+    assert.ok(Math.abs(nb.sum(a) - want) <= 1e-9 * n, `sum ${nb.sum(a)} vs ${want}`);
+  });
+}
+
+test('relu of zeros, negative zero and NaN follows the reference', () => {
+  const nb = native();
+  const x = Float32Array.from([0, -0, Number.NaN, -1, 1, Infinity, -Infinity]);
+  assert.deepEqual(nb.relu(x), ref.relu(x));
+  assert.deepEqual(nb.addRelu(x, x), ref.addRelu(x, x));
+});
+
+const subsampleCases: { x: Shape4; stride: number; outC: number; padFront: number }[] = [
+  { x: [2, 7, 7, 5], stride: 2, outC: 12, padFront: 3 },
+  { x: [1, 8, 8, 16], stride: 2, outC: 32, padFront: 8 },
+  { x: [2, 5, 3, 4], stride: 1, outC: 4, padFront: 0 },
+  { x: [1, 9, 9, 3], stride: 3, outC: 8, padFront: 5 },
+];
+
+for (const c of subsampleCases) {
+  test(`option-A shortcut (subsample + zero channels): x [${c.x.join(',')}], stride ${c.stride}, ${c.outC} channels`, () => {
+    const nb = native();
+    const x = randn(numel(c.x));
+    assert.deepEqual(nb.padChannelsSubsample(x, c.x, c.stride, c.outC, c.padFront),
+      ref.padChannelsSubsample(x, c.x, c.stride, c.outC, c.padFront));
+    const dy = randn(c.x[0] * subsampleSize(c.x[1], c.stride) * subsampleSize(c.x[2], c.stride) * c.outC);
+    assert.deepEqual(nb.padChannelsSubsampleBackward(dy, c.x, c.stride, c.outC, c.padFront),
+      ref.padChannelsSubsampleBackward(dy, c.x, c.stride, c.outC, c.padFront));
+  });
+}
+
+function pool(k: number, s: number, p: number): Pool2dAttrs {
+  return { kernelH: k, kernelW: k, strideH: s, strideW: s, padH: p, padW: p };
+}
+
+const poolCases: { x: Shape4; a: Pool2dAttrs; name: string }[] = [
+  { name: '3x3 stride 2 pad 1 (the ImageNet stem pool), 9x9, C5', x: [2, 9, 9, 5], a: pool(3, 2, 1) },
+  { name: '2x2 stride 2, 8x8, C17', x: [1, 8, 8, 17], a: pool(2, 2, 0) },
+  { name: '3x3 stride 1 pad 1, 5x5, C3', x: [1, 5, 5, 3], a: pool(3, 1, 1) },
+  { name: '3x2 stride (2,1) pad (1,1), 7x6, C16', x: [3, 7, 6, 16],
+    a: { kernelH: 3, kernelW: 2, strideH: 2, strideW: 1, padH: 1, padW: 1 } },
+];
+
+for (const c of poolCases) {
+  test(`max and average pooling forward and backward: ${c.name}`, () => {
+    const nb = native();
+    const x = randn(numel(c.x));
+    const dy = randn(numel(pool2dOutShape(c.x, c.a)));
+    const got = nb.maxPool2d(x, c.x, c.a);
+    const want = ref.maxPool2d(x, c.x, c.a);
+    assert.deepEqual(got.y, want.y);
+    assert.deepEqual(got.argmax, want.argmax);
+    assertClose(nb.maxPool2dBackward(dy, got.argmax, c.x, c.a), ref.maxPool2dBackward(dy, want.argmax, c.x, c.a), 'max dx');
+    assertClose(nb.avgPool2d(x, c.x, c.a), ref.avgPool2d(x, c.x, c.a), 'avg y');
+    assertClose(nb.avgPool2dBackward(dy, c.x, c.a), ref.avgPool2dBackward(dy, c.x, c.a), 'avg dx');
+  });
+}
+
+test('max pooling keeps the first of equal maxima, and a window of -inf points inside the input', () => {
+  const nb = native();
+  const s: Shape4 = [1, 4, 4, 2];
+  const x = new Float32Array(numel(s)).fill(-Infinity);
+  for (let i = 0; i < 8; i++) x[i * 2] = 1;
+  const a = pool(3, 2, 1);
+  const got = nb.maxPool2d(x, s, a);
+  const want = ref.maxPool2d(x, s, a);
+  assert.deepEqual(got.y, want.y);
+  assert.deepEqual(got.argmax, want.argmax);
+});
+
+for (const s of [[2, 7, 7, 17], [1, 1, 1, 3], [4, 8, 8, 64]] satisfies Shape4[]) {
+  test(`global average pooling forward and backward: x [${s.join(',')}]`, () => {
+    const nb = native();
+    const x = randn(numel(s));
+    const dy = randn(s[0] * s[3]);
+    assertClose(nb.globalAvgPool(x, s), ref.globalAvgPool(x, s), 'y');
+    assertClose(nb.globalAvgPoolBackward(dy, s), ref.globalAvgPoolBackward(dy, s), 'dx');
+  });
+}
+
+for (const [m, n, k] of [[5, 7, 9], [128, 10, 64], [1, 3, 1]] as const) {
+  test(`matmul ${m}x${k} by ${k}x${n}, every transpose, with and without bias; sumRows`, () => {
+    const nb = native();
+    const a = randn(m * k);
+    const b = randn(k * n);
+    const bias = randn(n);
+    for (const transA of [false, true])
+      for (const transB of [false, true])
+        for (const withBias of [false, true]) {
+          const bb = withBias ? bias : null;
+          assertClose(nb.matmul(a, b, m, n, k, transA, transB, bb), ref.matmul(a, b, m, n, k, transA, transB, bb),
+            `transA ${transA}, transB ${transB}, bias ${withBias}`);
+        }
+    const x = randn(m * n);
+    assertClose(nb.sumRows(x, m, n), ref.sumRows(x, m, n), 'sumRows');
+  });
+}
+
+test('log-softmax, its backward, and softmax cross-entropy with label smoothing', () => {
+  const nb = native();
+  for (const [n, c] of [[4, 10], [1, 3], [32, 100]] as const) {
+    const x = randn(n * c, 3);
+    const y = ref.logSoftmax(x, n, c);
+    assertClose(nb.logSoftmax(x, n, c), y, 'logSoftmax');
+    const dy = randn(n * c);
+    assertClose(nb.logSoftmaxBackward(dy, y, n, c), ref.logSoftmaxBackward(dy, y, n, c), 'logSoftmaxBackward');
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) labels[i] = rng.int(c);
+    for (const smoothing of [0, 0.1]) {
+      const got = nb.softmaxCrossEntropy(x, n, c, labels, smoothing);
+      const want = ref.softmaxCrossEntropy(x, n, c, labels, smoothing);
+      assert.ok(Math.abs(got.loss - want.loss) <= 1e-6 * Math.max(1, Math.abs(want.loss)),
+        `loss ${got.loss} vs ${want.loss} (smoothing ${smoothing})`);
+      assertClose(got.dlogits, want.dlogits, `dlogits (smoothing ${smoothing})`);
+    }
+  }
+});
+
+test('SGD step: momentum, dampening, Nesterov, weight decay, first step, no buffer', () => {
+  const nb = native();
+  const n = 70_001;
+  const variants: SgdAttrs[] = [
+    { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: false, firstStep: true },
+    { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: false, firstStep: false },
+    { lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: true, firstStep: false },
+    { lr: 0.05, momentum: 0.5, dampening: 0.5, weightDecay: 0, nesterov: false, firstStep: false },
+    { lr: 0.01, momentum: 0, dampening: 0, weightDecay: 1e-4, nesterov: false, firstStep: false },
+  ];
+  for (const a of variants) {
+    const p = randn(n);
+    const g = randn(n);
+    const buf = a.momentum === 0 ? null : randn(n);
+    const p2 = p.slice();
+    const buf2 = buf ? buf.slice() : null;
+    nb.sgdStep(p, g, buf, a);
+    ref.sgdStep(p2, g, buf2, a);
+    assertClose(p, p2, `param ${JSON.stringify(a)}`, 1e-6);
+    if (buf && buf2) assertClose(buf, buf2, `momentum buffer ${JSON.stringify(a)}`, 1e-6);
+  }
+});
+
+test('kernel errors name the kernel and the shapes', () => {
+  const nb = native();
+  assert.throws(() => nb.conv2d(new Float32Array(2 * 8 * 8 * 4), [2, 8, 8, 4], new Float32Array(16 * 3 * 9), [16, 3, 3, 3],
+    null, attrs(1, 1)), /native conv2d: .*input channels.*x \[2,8,8,4\], w \[16,3,3,3\]/);
+  assert.throws(() => nb.conv2d(new Float32Array(10), [2, 8, 8, 3], new Float32Array(16 * 3 * 9), [16, 3, 3, 3],
+    null, attrs(1, 1)), /native conv2d: x has 10 elements, expected 384/);
+  assert.throws(() => nb.batchNormTraining(new Float32Array(12), [1, 2, 2, 3], new Float32Array(2), new Float32Array(3),
+    1e-5, false), /native batchNormTraining: gamma has 2 elements, expected 3 \(x \[1,2,2,3\]/);
+  assert.throws(() => nb.add(new Float32Array(3), new Float32Array(4)), /native add: b has 4 elements, expected 3/);
+  assert.throws(() => nb.softmaxCrossEntropy(new Float32Array(6), 2, 3, Int32Array.from([0, 3]), 0),
+    /native softmaxCrossEntropy: label 3 at row 1 is outside \[0, 3\)/);
+});
