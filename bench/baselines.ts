@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Timing, Workload } from './resnet20.js';
+import { now, type Timing, type Workload } from './resnet20.js';
 
 /** The package root: the nearest folder above this file with a package.json (works from bench/ and dist/bench/). */
 export function packageRoot(): string {
@@ -69,7 +69,7 @@ function timing(l: TorchLine | undefined): Timing | null {
 export function measureTorch(layout: 'nchw' | 'channels_last', w: Workload, threads: number,
   trainSteps = w.trainSteps): Outcome<TorchResult> {
   const r = runTorchScript(['--threads', String(threads), '--batch', String(w.batch), '--warmup', String(w.warmup),
-    '--train-steps', String(trainSteps), '--infer-steps', String(w.inferSteps), '--layouts', layout]);
+    '--train-steps', String(trainSteps), '--infer-steps', String(w.inferSteps), '--layouts', layout, '--clock', w.clock]);
   if (!r.ok) return r;
   const info = r.value.find((l) => l.kind === 'info');
   const train = timing(r.value.find((l) => l.kind === 'train'));
@@ -106,9 +106,9 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
   const input = new ort.Tensor('float32', data, [w.batch, 3, 32, 32]);
   const feeds = { [session.inputNames[0] ?? 'input']: input };
   for (let i = 0; i < w.warmup; i++) await session.run(feeds);
-  const t0 = performance.now();
+  const t0 = now(w.clock);
   for (let i = 0; i < w.inferSteps; i++) await session.run(feeds);
-  const ms = (performance.now() - t0) / w.inferSteps;
+  const ms = (now(w.clock) - t0) / w.inferSteps;
   await session.release();
   return { ok: true, value: { version: ort.env.versions.node ?? ort.env.versions.common ?? '?', inference: { msPerStep: ms, imgPerS: (w.batch * 1000) / ms } } };
 }

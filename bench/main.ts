@@ -11,7 +11,7 @@ import { onednnVersion, setNativeThreads } from '../src/backend/native.js';
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
-import { measureInference, measureTraining, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
+import { measureFusedInference, measureInference, measureTraining, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -22,7 +22,9 @@ const USAGE = `usage: npm run bench -- [options]
   --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
   --profile          print where our training and inference steps spend their time, per kernel
   --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
-  --markdown         print the result table as Markdown too`;
+  --markdown         print the result table as Markdown too
+  --clock cpu        time with process CPU time instead of wall time: robust to other load on a
+                     shared machine, meaningful only with --threads 1 (idle threads spin)`;
 
 function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       threads: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' },
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
+      clock: { type: 'string' },
     },
   });
   if (values.help) {
@@ -74,16 +77,20 @@ async function main(): Promise<void> {
   for (const [name, v] of [['threads', threads], ['batch', batch], ['steps', steps]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`bench: --${name} must be a positive integer, got ${String(v)}`);
   }
-  const w: Workload = { batch, warmup: 3, trainSteps: steps, inferSteps: 2 * steps };
+  const clock = values.clock ?? 'wall';
+  if (clock !== 'wall' && clock !== 'cpu') throw new Error(`bench: --clock must be wall or cpu, got ${clock}`);
+  const w: Workload = { batch, clock, warmup: 3, trainSteps: steps, inferSteps: 2 * steps };
 
   setBackend(getBackend('native'));
   setNativeThreads(threads);
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
-    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}`);
+    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}, ${clock} clock`);
 
   const ours: Row = { name: 'resnet-ts native', train: measureTraining(w), inference: measureInference(w) };
   console.log(`resnet-ts native: train ${fmt(ours.train!.imgPerS)} img/s, inference ${fmt(ours.inference!.imgPerS)} img/s`);
-  const rows: Row[] = [ours];
+  const fused: Row = { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: measureFusedInference(w) };
+  console.log(`resnet-ts native, folded: inference ${fmt(fused.inference!.imgPerS)} img/s`);
+  const rows: Row[] = [ours, fused];
 
   const torch: TorchResult[] = [];
   let ort: Outcome<OrtResult> | null = null;
@@ -124,8 +131,8 @@ async function main(): Promise<void> {
     !b || r.inference.imgPerS > b.t.imgPerS ? { name: `PyTorch ${r.layout}`, t: r.inference } : b, null);
   console.log('');
   console.log(ratioLine('training', ours.train!, bestTorchTrain, 1.5));
-  console.log(ratioLine('inference vs PyTorch', ours.inference!, bestTorchInfer, 1.0));
-  console.log(ratioLine('inference vs onnxruntime-node', ours.inference!,
+  console.log(ratioLine('inference (folded) vs PyTorch', fused.inference!, bestTorchInfer, 1.0));
+  console.log(ratioLine('inference (folded) vs onnxruntime-node', fused.inference!,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
 
   if (values.profile) {

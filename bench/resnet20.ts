@@ -6,9 +6,13 @@ import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/tensor/random.js';
 import { cifarResNet } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
+import { backend } from '../src/backend/index.js';
+import { compileFusedInference } from './fused-inference.js';
 
 export interface Workload {
   readonly batch: number;
+  /** 'wall': elapsed time; 'cpu': this process's CPU time, robust to other load but only meaningful with one thread. */
+  readonly clock: 'wall' | 'cpu';
   readonly warmup: number;
   readonly trainSteps: number;
   readonly inferSteps: number;
@@ -33,11 +37,18 @@ export function randomBatch(batch: number, seed: number): { x: Tensor; labels: I
   return { x: new Tensor(data, [batch, 32, 32, 3]), labels };
 }
 
-function timed(fn: () => void, warmup: number, steps: number): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const t0 = performance.now();
+/** Milliseconds on the given clock. */
+export function now(clock: Workload['clock']): number {
+  if (clock === 'wall') return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+function timed(fn: () => void, w: Workload, steps: number): number {
+  for (let i = 0; i < w.warmup; i++) fn();
+  const t0 = now(w.clock);
   for (let i = 0; i < steps; i++) fn();
-  return (performance.now() - t0) / steps;
+  return (now(w.clock) - t0) / steps;
 }
 
 export function trainStepFn(model: ReturnType<typeof cifarResNet>, batch: number, seed = 1): () => number {
@@ -55,7 +66,7 @@ export function trainStepFn(model: ReturnType<typeof cifarResNet>, batch: number
 
 export function measureTraining(w: Workload): Timing {
   const step = trainStepFn(buildResNet20(), w.batch);
-  const ms = timed(() => step(), w.warmup, w.trainSteps);
+  const ms = timed(() => step(), w, w.trainSteps);
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }
 
@@ -63,6 +74,18 @@ export function measureInference(w: Workload): Timing {
   const model = buildResNet20();
   model.eval();
   const { x } = randomBatch(w.batch, 2);
-  const ms = timed(() => noGrad(() => model.forward(x)), w.warmup, w.inferSteps);
+  const ms = timed(() => noGrad(() => model.forward(x)), w, w.inferSteps);
+  return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
+}
+
+/** Inference through the folded plan (BN in the conv, ReLU and the add as post-ops). */
+export function measureFusedInference(w: Workload): Timing {
+  const model = buildResNet20();
+  model.eval();
+  const run = compileFusedInference(model);
+  const { x } = randomBatch(w.batch, 2);
+  const be = backend();
+  const shape = [w.batch, 32, 32, 3] as const;
+  const ms = timed(() => run(be, x.data, shape), w, w.inferSteps);
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }

@@ -60,14 +60,17 @@ class ResNet20(nn.Module):
         return self.fc(x)
 
 
+CLOCK = time.perf_counter
+
+
 def timed(fn, warmup: int, steps: int) -> float:
     """Seconds per step after `warmup` untimed steps."""
     for _ in range(warmup):
         fn()
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(steps):
         fn()
-    return (time.perf_counter() - start) / steps
+    return (CLOCK() - start) / steps
 
 
 def measure(layout: str, batch: int, train_steps: int, infer_steps: int, warmup: int) -> None:
@@ -119,8 +122,12 @@ def main() -> int:
     p.add_argument('--infer-steps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--layouts', default='nchw,channels_last')
+    p.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                   help="'cpu': process CPU time, robust to other load (meaningful with one thread)")
     p.add_argument('--export-onnx', metavar='PATH', help='write the network (eval mode) as ONNX and exit')
     a = p.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.clock == 'cpu' else time.perf_counter
     # This build of PyTorch starts with one thread whatever the core count, so set it always.
     threads = a.threads if a.threads > 0 else (torch.multiprocessing.cpu_count() or 1)
     torch.set_num_threads(threads)

@@ -113,8 +113,9 @@ def write_brotli(name, data):
     write_bytes(name + '.br', packed)
 
 
-def torch_save_bytes(obj, **kwargs):
-    path = os.path.join(OUT, '.tmp.pth')
+def torch_save_bytes(obj, folder='archive', **kwargs):
+    """torch.save output; the archive's top folder is the file's stem (torchvision's: 'resnet18-f37072fd')."""
+    path = os.path.join(OUT, f'{folder}.pth')
     torch.save(obj, path, **kwargs)
     data = open(path, 'rb').read()
     os.remove(path)
@@ -212,7 +213,7 @@ def write_resnets():
         patterned_weights(model)
         calibrate_batch_norm(model, calibration)
         sd = model.state_dict()
-        write_brotli(f'{name}.pth', torch_save_bytes(sd))
+        write_brotli(f'{name}.pth', torch_save_bytes(sd, folder=f'{name}-patterned'))
         write_brotli(f'{name}.safetensors', safetensors_bytes(sd, {'format': 'pt', 'model': name}))
         with torch.no_grad():
             out = model.double()(logits_input().double())  # float64: the exact answer for these weights

@@ -17,6 +17,7 @@ of two layers after the train-mode pass, and the state-dict keys and shapes.
 It also writes counts.json: parameter counts of the CIFAR ResNets (option A) and the
 ImageNet ResNets, and ResNet-50's multiply-accumulates at 224x224.
 """
+import copy
 import json
 import math
 import os
@@ -104,11 +105,12 @@ class CifarBasicBlockA(nn.Module):
             self.downsample = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad), 'constant', 0))
         else:
             self.downsample = nn.Identity()
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.downsample(x))
+        return self.relu(out + self.downsample(x))
 
 
 class CifarResNetA(nn.Module):
@@ -124,9 +126,10 @@ class CifarResNetA(nn.Module):
                 in_planes = planes
             setattr(self, f'layer{i + 1}', nn.Sequential(*blocks))
         self.fc = nn.Linear(64, num_classes)
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
@@ -144,12 +147,13 @@ class PreActBasic(nn.Module):
         self.downsample = None
         if stride != 1 or in_planes != planes:
             self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False))
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        x_preact = F.relu(self.bn1(x))
+        x_preact = self.relu(self.bn1(x))
         shortcut = x if self.downsample is None else self.downsample(x_preact)
         out = self.conv1(x_preact)
-        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv2(self.relu(self.bn2(out)))
         return out + shortcut
 
 
@@ -169,13 +173,14 @@ class PreActBottleneck(nn.Module):
         self.downsample = None
         if stride != 1 or in_planes != out_planes:
             self.downsample = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False))
+        self.relu = nn.ReLU()
 
     def forward(self, x):
-        x_preact = F.relu(self.bn1(x))
+        x_preact = self.relu(self.bn1(x))
         shortcut = x if self.downsample is None else self.downsample(x_preact)
         out = self.conv1(x_preact)
-        out = self.conv2(F.relu(self.bn2(out)))
-        out = self.conv3(F.relu(self.bn3(out)))
+        out = self.conv2(self.relu(self.bn2(out)))
+        out = self.conv3(self.relu(self.bn3(out)))
         return out + shortcut
 
 
@@ -201,13 +206,105 @@ class PreActResNet(nn.Module):
             self.stages.append(f'layer{i + 1}')
         self.bn = nn.BatchNorm2d(in_planes)
         self.fc = nn.Linear(in_planes, num_classes)
+        self.relu = nn.ReLU()
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))
         for name in self.stages:
             x = getattr(self, name)(x)
-        x = F.relu(self.bn(x))
+        x = self.relu(self.bn(x))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# ---------------------------------------------------------------- ReLU margins
+#
+# A pre-activation within float32 rounding of zero makes the ReLU mask of a float32
+# run differ from this float64 one, and with few values per channel in the last
+# stage one such flip moves whole gradients by percents. So, in the train-mode pass,
+# every BN that feeds a ReLU gets its shift (beta) nudged per channel until all its
+# pre-activations lie at least RELU_MARGIN away from zero. The nudged betas are
+# saved in the fixture; the tests apply them after the hash.
+
+RELU_MARGIN = 1e-3
+
+
+def relu_sites(model):
+    """Each nn.ReLU attribute with the BN layers whose outputs (plus a shortcut) it activates, call by call."""
+    sites = []
+    for path, m in model.named_modules():
+        relu = getattr(m, 'relu', None)
+        if not isinstance(relu, nn.ReLU):
+            continue
+        if path == '':
+            names = ['bn1'] if isinstance(getattr(m, 'bn1', None), nn.BatchNorm2d) else ['bn']
+        else:
+            names = ['bn1', 'bn2', 'bn3'] if hasattr(m, 'bn3') else ['bn1', 'bn2']
+        sites.append((relu, [f'{path}.{n}' if path else n for n in names]))
+    return sites
+
+
+def with_relu_hooks(model, on_site):
+    """Call on_site(bn_name, pre_activation) before every ReLU; it may return a changed input."""
+    handles = []
+    calls = {}
+    for relu, names in relu_sites(model):
+        calls[id(relu)] = 0
+
+        def pre_hook(mod, inputs, names=names):
+            i = calls[id(mod)] % len(names)
+            calls[id(mod)] += 1
+            return (on_site(names[i], inputs[0]),)
+        handles.append(relu.register_forward_pre_hook(pre_hook))
+    return handles
+
+
+def nudge_relu_inputs(model, x):
+    """Train-mode pass that moves every pre-activation RELU_MARGIN away from 0 by shifting BN betas."""
+    model.train()
+    modules = dict(model.named_modules())
+    adjusted = {}
+
+    def on_site(bn, v):
+        low = (v.abs().amin(dim=(0, 2, 3)) < RELU_MARGIN).nonzero().flatten().tolist()
+        if not low:
+            return v
+        v = v.clone()
+        bias = modules[bn].bias.data
+        for c in low:
+            for k in range(1, 10000):
+                delta = (k // 2 + 1) * RELU_MARGIN * (1 if k % 2 else -1)
+                new = float(np.float32(bias[c].item() + delta))
+                shift = new - bias[c].item()
+                if (v[:, c] + shift).abs().min().item() >= RELU_MARGIN:
+                    break
+            else:
+                raise RuntimeError(f'no shift of {bn}.bias[{c}] clears the margin')
+            v[:, c] += shift
+            bias[c] = new
+            adjusted.setdefault(f'{bn}.bias', {})[c] = new
+        return v
+
+    handles = with_relu_hooks(model, on_site)
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return {k: sorted(v.items()) for k, v in adjusted.items()}
+
+
+def smallest_preactivation(model, x):
+    seen = [math.inf]
+
+    def on_site(_bn, v):
+        seen[0] = min(seen[0], v.abs().min().item())
+        return v
+    handles = with_relu_hooks(model, on_site)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return seen[0]
 
 
 # ---------------------------------------------------------------- fixtures
@@ -232,9 +329,17 @@ def make_fixture(name, model, input_nhwc, labels, watched_bn):
             hashed[key] = torch.from_numpy(hashed_tensor(key, tuple(t.shape)).copy())
     model.load_state_dict(hashed)
     model.double()
-
     x = torch.from_numpy(hashed_input(input_nhwc)).double().permute(0, 3, 1, 2).contiguous()
     y = torch.tensor(labels, dtype=torch.long)
+
+    probe = copy.deepcopy(model)
+    adjustments = nudge_relu_inputs(probe, x)
+    for key, changes in adjustments.items():
+        for c, value in changes:
+            hashed[key][c] = value
+    model.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in hashed.items()})
+    margin = smallest_preactivation(copy.deepcopy(model), x)
+    assert margin >= 0.99 * RELU_MARGIN, f'{name}: a pre-activation is {margin} from zero'
 
     model.eval()
     with torch.no_grad():
@@ -267,6 +372,9 @@ def make_fixture(name, model, input_nhwc, labels, watched_bn):
         'num_classes': int(eval_logits.shape[1]),
         'num_parameters': sum(p.numel() for p in model.parameters()),
         'state_dict': [[k, list(v.shape)] for k, v in state.items()],
+        'relu_margin': RELU_MARGIN,
+        'smallest_preactivation': margin,
+        'bias_adjustments': {k: [[c, float(f'{v:.9g}')] for c, v in changes] for k, changes in adjustments.items()},
         'hash_check': {'key': 'conv1.weight', 'values': rounded(hashed['conv1.weight'].reshape(-1)[:4].numpy())},
         'eval_logits': rounded(eval_logits.numpy()),
         'train_logits': rounded(train_logits.detach().numpy()),
@@ -278,7 +386,9 @@ def make_fixture(name, model, input_nhwc, labels, watched_bn):
     with open(path, 'w') as f:
         json.dump(fixture, f, separators=(',', ':'))
         f.write('\n')
-    print(f'{path}: {fixture["num_parameters"]} parameters, loss {fixture["loss"]:.6f}, {os.path.getsize(path)} bytes')
+    n_adj = sum(len(c) for c in adjustments.values())
+    print(f'{path}: {fixture["num_parameters"]} parameters, loss {fixture["loss"]:.6f}, '
+          f'{n_adj} BN shifts nudged, smallest pre-activation {margin:.2e}, {os.path.getsize(path)} bytes')
 
 
 def count_macs(model, size):

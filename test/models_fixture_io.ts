@@ -14,6 +14,8 @@ export interface ModelFixture {
   readonly num_classes: number;
   readonly num_parameters: number;
   readonly state_dict: readonly (readonly [string, readonly number[]])[];
+  readonly relu_margin: number;
+  readonly bias_adjustments: Readonly<Record<string, readonly (readonly [number, number])[]>>;
   readonly hash_check: { readonly key: string; readonly values: readonly number[] };
   readonly eval_logits: readonly number[];
   readonly train_logits: readonly number[];

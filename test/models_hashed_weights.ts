@@ -73,3 +73,13 @@ export function hashedInput(shape: readonly number[]): Tensor {
   for (let i = 0; i < n; i++) out[i] = Math.fround(Math.fround(u[i]!) * 2) - 1;
   return new Tensor(out, shape);
 }
+
+/** Set the BN shifts the fixture script moved to keep pre-activations away from zero. */
+export function applyBiasAdjustments(model: Module, adjustments: Readonly<Record<string, readonly (readonly [number, number])[]>>): void {
+  const state = model.stateDict();
+  for (const [key, changes] of Object.entries(adjustments)) {
+    const t = state[key];
+    if (!t) throw new Error(`bias adjustment for ${key}, which the model does not have`);
+    for (const [channel, value] of changes) t.data[channel] = value;
+  }
+}

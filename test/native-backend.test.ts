@@ -10,6 +10,11 @@ import { loadNativeBackend } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
+import { setBackend } from '../src/backend/index.js';
+import { cifarResNet } from '../src/models/index.js';
+import { BatchNorm2d } from '../src/nn/index.js';
+import { noGrad, Tensor } from '../src/tensor/tensor.js';
+import { compileFusedInference } from '../bench/fused-inference.js';
 
 // The native backend is required here: CI installs libdnnl-dev, so a missing addon is a failure.
 let nativeBackend: Backend | null = null;
@@ -355,4 +360,25 @@ test('kernel errors name the kernel and the shapes', () => {
   assert.throws(() => nb.add(new Float32Array(3), new Float32Array(4)), /native add: b has 4 elements, expected 3/);
   assert.throws(() => nb.softmaxCrossEntropy(new Float32Array(6), 2, 3, Int32Array.from([0, 3]), 0),
     /native softmaxCrossEntropy: label 3 at row 1 is outside \[0, 3\)/);
+});
+
+test('folded inference (BN in the conv, ReLU and residual add as post-ops) equals eval-mode forward', () => {
+  const nb = native();
+  const model = cifarResNet(20, { shortcut: 'B', numClasses: 10, seed: 3 });
+  // Non-trivial statistics, so that folding has something to fold.
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof BatchNorm2d) {
+      m.weight.data.set(uniform(m.numFeatures, 0.5, 1.5));
+      m.bias.data.set(randn(m.numFeatures, 0.2));
+      m.runningMean.data.set(randn(m.numFeatures, 0.2));
+      m.runningVar.data.set(uniform(m.numFeatures, 0.5, 2));
+    }
+  }
+  model.eval();
+  const xShape: Shape4 = [2, 32, 32, 3];
+  const x = randn(numel(xShape));
+  setBackend('reference');
+  const want = noGrad(() => model.forward(new Tensor(x, xShape))).data;
+  const got = compileFusedInference(model)(nb, x, xShape);
+  assertClose(got, want, 'logits', 1e-4);
 });

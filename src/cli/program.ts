@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import { UserError } from './errors.js';
+import { CommandExit, UserError } from './errors.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,6 +33,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof CommanderError) {
       // --help and --version exit through here with code 0; usage errors already printed.
       return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof CommandExit) {
+      if (e.message) process.stderr.write(`resnet: ${e.message}\n`);
+      return e.exitCode;
     }
     if (e instanceof UserError && !debug) {
       process.stderr.write(`resnet: ${e.message}\n`);

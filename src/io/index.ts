@@ -5,3 +5,6 @@ export {
 } from './safetensors.js';
 export type { SafetensorsContents } from './safetensors.js';
 export { loadPth, parsePth } from './pth.js';
+export { exportOnnx, saveOnnx } from './onnx-export.js';
+export type { OnnxExportOptions, ExportableNetwork } from './onnx-export.js';
+export { OPSET_VERSION } from './onnx-graph.js';

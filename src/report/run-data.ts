@@ -22,7 +22,7 @@ export interface EpochRecord {
   lr: number;
   /** Training throughput over the epoch, images per second. */
   imagesPerSecond: number;
-  /** Wall-clock seconds the epoch took (training and evaluation). */
+  /** Seconds the epoch's training steps took. */
   seconds: number;
 }
 
@@ -50,6 +50,8 @@ export interface RunData {
   steps: readonly StepRecord[];
   epochs: readonly EpochRecord[];
   evaluation?: Evaluation;
+  /** Why there is no evaluation (no weights, data set not found), shown instead. */
+  evaluationNote?: string;
 }
 
 /** Accuracy of each class: the diagonal of the confusion matrix over its row sums. */

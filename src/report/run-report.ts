@@ -154,7 +154,7 @@ export function renderRunReport(run: RunData): string {
   const dataset = typeof run.config.dataset === 'string' ? run.config.dataset : 'data set';
   const sections = [summaryCards(run), curves(run), epochTable(run.epochs)];
   if (run.evaluation !== undefined) sections.push(...evaluationSections(run.evaluation));
-  else sections.push(section('classes', 'Test set', textEl('p', { class: 'note' }, 'No evaluation of the final weights was recorded for this run.')));
+  else sections.push(section('classes', 'Test set', textEl('p', { class: 'note' }, run.evaluationNote ?? 'No evaluation of the final weights was recorded for this run.')));
   sections.push(configSection(run.config));
   return page({
     title: `${model} on ${dataset}: ${run.name}`,

@@ -28,7 +28,13 @@ export interface TrainingState {
   /** Optimizer steps taken (also the schedule's position). */
   step: number;
   /** Running sums of the epoch in progress, so its reported loss and accuracy are whole. */
-  epochTotals: { lossSum: number; correct: number; seen: number; skipped: number; seconds: number };
+  epochTotals: {
+    lossSum: number; lossCount: number; correct: number; seen: number;
+    /** Steps skipped for a non-finite loss or gradient. */
+    skipped: number;
+    /** Training time of the epoch so far. */
+    seconds: number;
+  };
   /** Best evaluation top-1 so far and the epoch (1-based) it was reached at. */
   best: { top1: number; epoch: number } | null;
   /** The process-wide generator's state. */
@@ -106,15 +112,37 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   if (stored !== checksum(tensors, rest)) {
     throw new WeightsFileError(file, 'checksum mismatch: the checkpoint is damaged');
   }
-  let state: TrainingState;
+  let state: unknown;
   let config: unknown;
   try {
-    state = JSON.parse(rest['state'] ?? '') as TrainingState;
+    state = JSON.parse(rest['state'] ?? '');
     config = JSON.parse(rest['config'] ?? '');
   } catch {
     throw new WeightsFileError(file, 'the checkpoint state is not valid JSON');
   }
+  if (!isTrainingState(state)) throw new WeightsFileError(file, 'the checkpoint state lacks fields this version needs');
   return { file, state, config, tensors };
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isTrainingState(v: unknown): v is TrainingState {
+  if (!isRecord(v) || !isCount(v['epoch']) || !isCount(v['batchInEpoch']) || !isCount(v['step'])) return false;
+  const t = v['epochTotals'];
+  if (!isRecord(t) || !['lossSum', 'lossCount', 'correct', 'seen', 'skipped', 'seconds'].every((k) => typeof t[k] === 'number')) return false;
+  const best = v['best'];
+  if (best !== null && !(isRecord(best) && typeof best['top1'] === 'number' && isCount(best['epoch']))) return false;
+  const rng = v['rng'];
+  if (!isRecord(rng) || !Array.isArray(rng['s']) || rng['s'].length !== 4 || !rng['s'].every(isCount)) return false;
+  const groups = v['optimizerGroups'];
+  if (!Array.isArray(groups) || !groups.every((g) => isRecord(g) && ['lr', 'initialLr', 'momentum'].every((k) => typeof g[k] === 'number'))) return false;
+  return v['emaUpdates'] === null || isCount(v['emaUpdates']);
 }
 
 /** Put a checkpoint's tensors and state back into the model, optimizer, schedule and EMA. */

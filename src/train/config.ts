@@ -189,7 +189,7 @@ function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<numbe
 
 /** Every setting, in the order `--help` lists them. */
 export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[K]> } = {
-  model: stringField('name', 'model to train (`resnet train --list-models` shows all)'),
+  model: stringField('name', 'model to train, e.g. resnet20, resnet56, preact_resnet110, wide_resnet16_8 (an unknown name lists all)'),
   width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1 }),
   dataset: choiceField('name', DATASET_NAMES, 'data set'),
   data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
@@ -241,9 +241,11 @@ export function setField<K extends keyof TrainConfig>(c: TrainConfig, k: K, v: u
 
 /**
  * Layer `patch` (a parsed JSON object) over `base`. An unknown field or a bad value is an
- * error naming `source` and the field.
+ * error naming `source` and the field (`label` says how: a file's field or a flag).
+ * Giving the budget one way (epochs or iterations) clears the other.
  */
-export function mergeConfig(base: TrainConfig, patch: unknown, source: string): TrainConfig {
+export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
+  label: (key: string) => string = (k) => `${source}: field "${k}"`): TrainConfig {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     const got = Array.isArray(patch) ? 'an array' : patch === null ? 'null' : typeof patch;
     throw new ConfigError(`${source}: expected a JSON object of training settings, got ${got}`);
@@ -255,8 +257,11 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string): 
       const near = FIELD_KEYS.find((x) => x.toLowerCase() === plain);
       throw new ConfigError(`${source}: unknown field "${k}"${near ? `; did you mean "${near}"?` : ''} (the fields are ${FIELD_KEYS.join(', ')})`);
     }
-    setField(out, k, v, `${source}: field "${k}"`);
+    setField(out, k, v, label(k));
   }
+  const given = (k: keyof TrainConfig): boolean => Object.prototype.hasOwnProperty.call(patch, k);
+  if (given('iterations') && out.iterations !== null && !given('epochs')) out.epochs = null;
+  if (given('epochs') && out.epochs !== null && !given('iterations')) out.iterations = null;
   return out;
 }
 

@@ -37,15 +37,32 @@ export class ModelEma {
     }
   }
 
-  /** Run `fn` with the averaged values in `model`, then put the model's own back. */
-  async withAveraged<T>(model: Module, fn: () => Promise<T>): Promise<T> {
+  /** Put the averaged values into `model`; the returned function puts the model's own back. */
+  private swapIn(model: Module): () => void {
     const own = model.stateDict();
     const saved = Object.entries(own).map(([k, t]) => [k, t.data.slice()] as const);
     for (const [k, t] of Object.entries(own)) t.data.set(this.shadow[k]!.data);
+    return () => {
+      for (const [k, data] of saved) own[k]!.data.set(data);
+    };
+  }
+
+  /** Run `fn` with the averaged values in `model`, then put the model's own back. */
+  async withAveraged<T>(model: Module, fn: () => Promise<T>): Promise<T> {
+    const restore = this.swapIn(model);
     try {
       return await fn();
     } finally {
-      for (const [k, data] of saved) own[k]!.data.set(data);
+      restore();
+    }
+  }
+
+  withAveragedSync<T>(model: Module, fn: () => T): T {
+    const restore = this.swapIn(model);
+    try {
+      return fn();
+    } finally {
+      restore();
     }
   }
 }

@@ -1,6 +1,15 @@
 // Every `resnet` subcommand registers itself on the program through one function here.
 import type { Command } from 'commander';
+import { registerCompare } from './compare.js';
+import { registerDegradation } from './degradation.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
+import { registerReport } from './report.js';
+import { registerTrain } from './train.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [];
+
+commands.push(registerTrain, registerEval, registerPredict);
+commands.push(registerReport, registerCompare, registerDegradation);

@@ -1,0 +1,66 @@
+// `resnet predict <model> <image...>`: the top-k classes of each image with their
+// probabilities. Images are decoded, resized and normalised as the model was trained.
+import { decodeImage } from '../../data/image-decode.js';
+import { Normalize } from '../../data/transforms.js';
+import { softmaxRows } from '../../train/probabilities.js';
+import { loadModelFile } from '../../train/model-file.js';
+import { noGrad, Tensor } from '../../tensor/tensor.js';
+import { UserError } from '../errors.js';
+import { selectBackend } from '../select-backend.js';
+import { userErrors } from '../user-errors.js';
+import type { RegisterCommand } from './index.js';
+
+interface PredictFlags {
+  topK: string;
+  convertImages?: boolean;
+  json?: boolean;
+  backend?: string;
+}
+
+export const registerPredict: RegisterCommand = (program) => {
+  const cmd = program.command('predict')
+    .description('classify images with a trained model: the top-k classes with probabilities')
+    .argument('<model>', 'a model file written by `resnet train` (.safetensors) or a run folder')
+    .argument('<image...>', 'PNG or JPEG files')
+    .option('--top-k <k>', 'classes shown per image', '3')
+    .option('--convert-images', 'convert images of another channel count (e.g. RGB for a greyscale model) instead of rejecting them')
+    .option('--json', 'print the result as JSON')
+    .option('--backend <name>', 'compute backend: native or reference');
+  cmd.addHelpText('after', '\nExample:\n  resnet predict runs/20240101-120000-resnet20-fashion-mnist shoe.png shirt.jpg');
+  cmd.action((model: string, images: string[]) => userErrors(() => predict(model, images, cmd.opts<PredictFlags>())));
+};
+
+async function predict(modelPath: string, images: string[], flags: PredictFlags): Promise<void> {
+  selectBackend(flags.backend);
+  const k = Number(flags.topK);
+  if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
+  const { card, model } = loadModelFile(modelPath);
+  if (card.inChannels !== 1 && card.inChannels !== 3) {
+    throw new UserError(`the model takes ${card.inChannels}-channel images; predict reads greyscale (1) or RGB (3) images only`);
+  }
+  const [h, w] = card.imageSize;
+  const c = card.inChannels;
+  const size = h * w * c;
+  const x = new Float32Array(images.length * size);
+  const normalize = new Normalize(card.mean, card.std);
+  for (let i = 0; i < images.length; i++) {
+    const pixels = await decodeImage(images[i]!, { height: h, width: w, channels: c, convert: flags.convertImages ?? false });
+    const data = Float32Array.from(pixels, (v) => v / 255);
+    x.set(normalize.apply({ data, height: h, width: w, channels: c }).data, i * size);
+  }
+  const logits = noGrad(() => model.forward(new Tensor(x, [images.length, h, w, c])));
+  const probs = softmaxRows(logits.data, images.length, card.numClasses);
+  const topK = Math.min(k, card.numClasses);
+  const results = images.map((file, i) => {
+    const row = Array.from(probs.subarray(i * card.numClasses, (i + 1) * card.numClasses), (p, cls) => ({ cls, p }));
+    row.sort((a, b) => b.p - a.p || a.cls - b.cls);
+    return { file, top: row.slice(0, topK).map(({ cls, p }) => ({ class: card.classNames[cls]!, index: cls, probability: p })) };
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  for (const r of results) {
+    process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`).join(', ')}\n`);
+  }
+}

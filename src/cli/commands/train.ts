@@ -1,0 +1,229 @@
+// `resnet train`: train a model on a data set, with a run folder that holds the recipe,
+// the metrics, checkpoints and weights; `--resume` continues a stopped run.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { backend } from '../../backend/index.js';
+import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../../train/config.js';
+import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js';
+import { evaluate, type EvalResult } from '../../train/metrics.js';
+import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
+import { RunFolder } from '../../train/run-folder.js';
+import { prepareRun, type PreparedRun } from '../../train/setup.js';
+import { Trainer, type EpochRecord } from '../../train/trainer.js';
+import { CommandExit, UserError } from '../errors.js';
+import { selectBackend } from '../select-backend.js';
+import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
+import { userErrors } from '../user-errors.js';
+import type { RegisterCommand } from './index.js';
+
+interface TrainFlags {
+  config?: string;
+  resume?: string;
+  backend?: string;
+  progress: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  resnet train                                   ResNet-20 on Fashion-MNIST, 30 epochs
+  resnet train --epochs 1 --subset 10000         a short run on part of the data
+  resnet train --model resnet56 --dataset cifar10 --data ~/data/cifar-10-batches-bin \\
+    --iterations 64000 --schedule step --milestones 32000,48000 --val-split 5000 \\
+    --lr 0.1 --weight-decay 1e-4 --decay-all --no-nesterov --label-smoothing 0 --warmup 0
+                                                 the CIFAR-10 recipe of He et al. 2015, sec. 4.2
+  resnet train --config recipe.json --seed 3     settings from a file, one flag changed
+  resnet train --resume runs/20240101-120000-resnet20-fashion-mnist
+                                                 continue a stopped run`;
+
+export const registerTrain: RegisterCommand = (program) => {
+  const cmd = program.command('train')
+    .description('train a model on a data set (by default ResNet-20 on Fashion-MNIST) into a run folder')
+    .option('--config <file>', 'JSON file of recipe settings (field names as the flags in camelCase); flags override it')
+    .option('--resume <run-folder>', 'continue a stopped run from its newest valid checkpoint, with its saved config')
+    .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
+    .option('--no-progress', 'no progress line on stderr');
+  addRecipeFlags(cmd);
+  cmd.addHelpText('after', EXAMPLES);
+  cmd.action(() => userErrors(() => train(cmd)));
+};
+
+function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`${file}: cannot read the config file (does it exist?)`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+function newRunDir(config: TrainConfig): string {
+  if (config.name !== null) return join(config.out, config.name);
+  const base = join(config.out, `${timestamp()}-${config.model}-${config.dataset}`);
+  let dir = base;
+  for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
+  return dir;
+}
+
+/** The newest checkpoint that loads and verifies; damaged ones are named and passed over. */
+function newestValidCheckpoint(run: RunFolder, say: (s: string) => void): LoadedCheckpoint | null {
+  for (const c of run.listCheckpoints()) {
+    try {
+      return loadCheckpoint(c.path);
+    } catch (e) {
+      say(`skipping ${c.path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return null;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
+  const parts = [
+    `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}`,
+    `train loss ${r.trainLoss.toFixed(4)} acc ${pct(r.trainTop1)}`,
+  ];
+  if (r.eval) parts.push(`${r.eval.split}${r.ema ? ' (ema)' : ''} loss ${r.eval.loss.toFixed(4)} acc ${pct(r.eval.top1)} top-5 ${pct(r.eval.top5)}`);
+  parts.push(`lr ${r.lr.toPrecision(3)}`, `${formatDuration(r.epochSeconds)} ${Math.round(r.imagesPerSecond)} img/s`);
+  if (r.skippedSteps > 0) parts.push(`${r.skippedSteps} steps skipped`);
+  return `${parts.join('  ')}${best ? '  *' : ''}`;
+}
+
+function describeRun(p: PreparedRun, runDir: string, epochs: number): string {
+  const c = p.config;
+  const ds = p.train;
+  const params = (p.model.numParameters() / 1e6).toFixed(2);
+  const evalText = p.evalSet ? `evaluating on ${p.evalSet.length} ${p.evalSplit === 'val' ? 'validation' : 'test'} images` : 'no evaluation set';
+  return `training ${c.model} (${params}M parameters) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
+    `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
+    `${backend().name} backend\nrun folder: ${runDir}\n`;
+}
+
+async function train(cmd: Command): Promise<void> {
+  const flags = cmd.opts<TrainFlags>();
+  selectBackend(flags.backend);
+  const patch = recipePatch(cmd);
+  const say = (s: string): void => {
+    process.stderr.write(`resnet: ${s}\n`);
+  };
+
+  let config: TrainConfig;
+  let run: RunFolder | null = null;
+  let resumeFrom: LoadedCheckpoint | null = null;
+  if (flags.resume !== undefined) {
+    const given = Object.keys(patch).map((k) => `--${flagName(k)}`);
+    if (flags.config !== undefined) given.unshift('--config');
+    if (given.length > 0) {
+      throw new UserError(`--resume continues a run with its saved config.json; leave out ${given.join(', ')} (or start a new run)`);
+    }
+    run = RunFolder.open(flags.resume);
+    config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
+    resumeFrom = newestValidCheckpoint(run, say);
+  } else {
+    config = { ...DEFAULT_CONFIG };
+    if (flags.config !== undefined) config = mergeConfig(config, readJsonFile(flags.config), flags.config);
+    config = finishConfig(mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`), 'the command line');
+  }
+
+  const prepared = await prepareRun(config);
+  if (!run) {
+    run = RunFolder.create(newRunDir(config));
+    run.writeJson(run.configPath, prepared.config);
+  }
+  const progress = new ProgressLine(process.stderr);
+  const showProgress = flags.progress;
+  let trainer: Trainer | null = null;
+  const listener = showProgress ? progressListener(progress) : {};
+  trainer = new Trainer({
+    model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
+    trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
+    numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
+    labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, clipGradNorm: config.clipGradNorm,
+    run, keepCheckpoints: config.keepCheckpoints, config: prepared.config, card: prepared.card,
+    listener: {
+      ...listener,
+      onEpoch: (r) => {
+        progress.clear();
+        process.stdout.write(`${epochLine(r, trainer!.epochs, trainer!.state.best?.epoch === r.epoch)}\n`);
+      },
+    },
+  });
+  process.stdout.write(describeRun(prepared, run.dir, trainer.epochs));
+  if (flags.resume !== undefined) {
+    if (resumeFrom) {
+      trainer.resume(resumeFrom);
+      const s = resumeFrom.state;
+      say(`resuming from ${resumeFrom.file} (step ${s.step}, epoch ${s.epoch + (s.batchInEpoch > 0 ? 1 : 0)}${s.batchInEpoch > 0 ? ` batch ${s.batchInEpoch}` : ' done'})`);
+    } else {
+      say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
+      run.truncateMetrics(0);
+    }
+  }
+
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    progress.clear();
+    if (signalled) {
+      say('stopping now, without a checkpoint');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+    signalled = sig;
+    say(`${sig}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
+    trainer!.requestStop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let outcome;
+  try {
+    outcome = await trainer.run();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    progress.clear();
+  }
+
+  if (outcome.status === 'stopped') {
+    const s = outcome.state;
+    throw new CommandExit(signalled === 'SIGTERM' ? 143 : 130,
+      `stopped at step ${s.step} (epoch ${s.epoch + 1}, ${s.batchInEpoch} of ${prepared.stepsPerEpoch} batches done); ` +
+      `checkpoint ${outcome.checkpoint}; continue with: resnet train --resume ${run.dir}`);
+  }
+
+  let test: EvalResult | null = prepared.evalSplit === 'test' ? outcome.lastEval : null;
+  if (!test && prepared.testLoader) {
+    const loader = prepared.testLoader;
+    const run = (): Promise<EvalResult> => evaluate(prepared.model, loader, prepared.card.numClasses,
+      { onBatch: showProgress ? (d, t) => progress.update(`testing ${d}/${t}`) : undefined });
+    test = prepared.ema ? await prepared.ema.withAveraged(prepared.model, run) : await run();
+    progress.clear();
+  }
+  const seconds = outcome.records.reduce((a, r) => a + r.epochSeconds, 0);
+  const epochsDone = outcome.state.epoch;
+  run.writeJson(run.summaryPath, {
+    status: 'finished', model: config.model, dataset: config.dataset, epochs: epochsDone, steps: outcome.state.step,
+    trainingSeconds: seconds, backend: backend().name,
+    test: test && { top1: test.top1, top5: test.top5, loss: test.loss, count: test.count, perClass: test.perClass },
+    best: outcome.state.best, finalWeights: run.finalPath, bestWeights: outcome.state.best ? run.bestPath : null,
+    finishedAt: new Date().toISOString(),
+  });
+  const trained = `after ${epochsDone} epoch${epochsDone === 1 ? '' : 's'} (${formatDuration(seconds)} of training)`;
+  if (test) {
+    process.stdout.write(`test accuracy ${pct(test.top1)} (top-5 ${pct(test.top5)}, loss ${test.loss.toFixed(4)}) on ${test.count} test images ${trained}\n`);
+  } else {
+    process.stdout.write(`finished ${trained}; no test set to evaluate\n`);
+  }
+  process.stdout.write(`run folder: ${run.dir}\n`);
+}

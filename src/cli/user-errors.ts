@@ -1,0 +1,28 @@
+// Errors about something the user handed us (a data-set file, a weights file, a config
+// field, a model name, a run folder) become UserErrors: one line, exit status 2.
+import { DataError } from '../data/errors.js';
+import { WeightsFileError } from '../io/errors.js';
+import { ModelConfigError } from '../models/errors.js';
+import { ConfigError } from '../train/config.js';
+import { RunFolderError } from '../train/run-folder.js';
+import { UserError } from './errors.js';
+
+const USER_FACING = [DataError, WeightsFileError, ModelConfigError, ConfigError, RunFolderError];
+
+export function asUserError(e: unknown): unknown {
+  if (USER_FACING.some((cls) => e instanceof cls) && e instanceof Error) {
+    const u = new UserError(e.message);
+    u.stack = e.stack;
+    return u;
+  }
+  return e;
+}
+
+/** Run `fn`; a user-facing error from it is rethrown as a UserError. */
+export async function userErrors<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asUserError(e);
+  }
+}

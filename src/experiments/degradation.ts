@@ -1,0 +1,269 @@
+// The degradation experiment (He et al. 2015, sec. 4.2, Fig. 1 and Fig. 6): plain and
+// residual CIFAR-style nets of several depths trained with one recipe and one seed,
+// recording per-iteration training loss and error and per-epoch test error, in one
+// experiment folder:
+//   experiment.json          what was asked (depths, families, budget, the recipe)
+//   plain-20/, resnet-56/...  one `resnet train` run folder per net, plus steps.jsonl
+//   summary.json, summary.md  final numbers per net and the verdict
+//   degradation.svg/.png      training and test error per family (Fig. 6 layout)
+//   degradation-loss.svg/.png training loss per family
+//   report.html               all of it on one page
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatasetName } from '../data/registry.js';
+import { list as listModels } from '../models/registry.js';
+import { ConfigError, DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../train/config.js';
+import { RunFolder, RunFolderError } from '../train/run-folder.js';
+import { prepareRun } from '../train/setup.js';
+import { Trainer, type TrainerListener } from '../train/trainer.js';
+import {
+  degradationErrorChart, degradationLossChart, degradationMarkdown, renderDegradationReport, summarizeDegradation,
+  type DegradationNet, type DegradationRun, type DegradationSummary, type NetFamily,
+} from '../report/degradation-report.js';
+import { writeSvgAsPng } from '../report/png.js';
+import { readRunData } from './run-data.js';
+import { StepLog } from './step-log.js';
+import { writeRunReport } from './run-report.js';
+
+export const NET_FAMILIES: readonly NetFamily[] = ['plain', 'resnet', 'preact'];
+export const BUDGET_NAMES = ['quick', 'paper'] as const;
+export type BudgetName = (typeof BUDGET_NAMES)[number];
+
+/**
+ * The CIFAR recipe of He et al. 2015, sec. 4.2: SGD, batch 128, lr 0.1 divided by 10 at
+ * 50% and 75% of the run, momentum 0.9 (no Nesterov), weight decay 1e-4 on every
+ * parameter, no warmup, no label smoothing. A step with a non-finite loss is skipped
+ * and recorded rather than ending the experiment: a net that diverges is a result.
+ */
+export const PAPER_RECIPE: Readonly<Partial<TrainConfig>> = Object.freeze({
+  batchSize: 128, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 1e-4, decayAll: true,
+  schedule: 'step', milestones: null, gamma: 0.1, warmup: 0, labelSmoothing: 0, ema: null, randomErasing: 0, onNan: 'skip',
+  keepCheckpoints: 1,
+});
+
+export interface Budget {
+  description: string;
+  settings: Partial<TrainConfig>;
+}
+
+export const BUDGETS: Readonly<Record<BudgetName, Budget>> = Object.freeze({
+  quick: {
+    description: '12,000 training images, 4 epochs (376 iterations), test error on 2,000 test images',
+    settings: { subset: 12000, testSubset: 2000, epochs: 4, iterations: null },
+  },
+  paper: {
+    description: 'the paper\'s schedule: 64k iterations, lr divided by 10 at 32k and 48k, the whole data set',
+    settings: { subset: null, testSubset: null, epochs: null, iterations: 64000, milestones: [32000, 48000] },
+  },
+});
+
+export interface NetSpec {
+  family: NetFamily;
+  depth: number;
+  /** Builder name for models.create. */
+  model: string;
+  /** Display and folder name: plain-20, resnet-56, preact-resnet-110. */
+  name: string;
+}
+
+export function netSpec(family: NetFamily, depth: number): NetSpec {
+  const model = family === 'plain' ? `plain${depth}` : family === 'resnet' ? `resnet${depth}` : `preact_resnet${depth}`;
+  const name = family === 'plain' ? `plain-${depth}` : family === 'resnet' ? `resnet-${depth}` : `preact-resnet-${depth}`;
+  return { family, depth, model, name };
+}
+
+/** The nets to train, checked against the model registry; plain nets first, shallow first. */
+export function netsFor(depths: readonly number[], families: readonly NetFamily[]): NetSpec[] {
+  if (depths.length === 0) throw new ConfigError('--depths: give at least one depth, e.g. --depths 20,56');
+  if (families.length === 0) throw new ConfigError('--family: give at least one of plain, resnet, preact');
+  const known = new Set(listModels());
+  const nets: NetSpec[] = [];
+  for (const family of NET_FAMILIES.filter((f) => families.includes(f))) {
+    for (const depth of [...new Set(depths)].sort((a, b) => a - b)) {
+      const spec = netSpec(family, depth);
+      if (!known.has(spec.model)) {
+        const prefix = netSpec(family, 0).model.replace(/0$/, '');
+        const have = [...known].filter((m) => m.startsWith(prefix) && /^\d+$/.test(m.slice(prefix.length))).map((m) => m.slice(prefix.length));
+        throw new ConfigError(`--depths: there is no ${spec.name.replace(/-\d+$/, '')} net of depth ${depth}; the depths built for this family are ${have.join(', ')}`);
+      }
+      nets.push(spec);
+    }
+  }
+  return nets;
+}
+
+export interface DegradationOptions {
+  depths: readonly number[];
+  families: readonly NetFamily[];
+  budget: BudgetName;
+  dataset: DatasetName;
+  /** Data set folder; null: its default location. */
+  data: string | null;
+  seed: number;
+  /** Folder the experiment folder is made in. */
+  out: string;
+  /** Experiment folder name; null: a time stamp and the data set. An existing one is continued. */
+  name: string | null;
+  /** Recipe settings given explicitly, applied over the budget (e.g. subset, epochs, lr). */
+  overrides?: Partial<TrainConfig>;
+  /** Progress and status lines. */
+  log?: (line: string) => void;
+  /** Listener for each net's training steps (a progress bar). */
+  listener?: (net: NetSpec) => TrainerListener;
+  /** Evaluate each net's weights for its own report.html (default true). */
+  netReports?: boolean;
+}
+
+export interface DegradationResult {
+  dir: string;
+  run: DegradationRun;
+  summary: DegradationSummary;
+  files: { report: string; figure: string; figurePng: string; lossFigure: string; lossFigurePng: string; table: string; summary: string };
+}
+
+interface ExperimentRecord {
+  dataset: string;
+  budget: string;
+  depths: number[];
+  families: NetFamily[];
+  recipe: TrainConfig;
+  nets: NetSpec[];
+}
+
+interface NetRecord {
+  parameters: number;
+  seconds: number;
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+function writeText(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/** The shared recipe: paper recipe, then the budget, then the data set and seed, then overrides. */
+export function experimentRecipe(opts: Pick<DegradationOptions, 'budget' | 'dataset' | 'data' | 'seed' | 'overrides'>): TrainConfig {
+  const patch = { ...PAPER_RECIPE, ...BUDGETS[opts.budget].settings, dataset: opts.dataset, data: opts.data, seed: opts.seed, ...opts.overrides };
+  // Epochs and iterations are alternatives: an override of one clears the budget's other.
+  if (opts.overrides?.epochs != null) patch.iterations = null;
+  if (opts.overrides?.iterations != null) {
+    patch.epochs = null;
+    if (opts.overrides.milestones === undefined) patch.milestones = null;
+  }
+  return finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, patch, 'degradation recipe'), 'degradation recipe');
+}
+
+/** A net's run folder is finished when it holds its final weights and its record. */
+function finished(netDir: string): boolean {
+  return existsSync(join(netDir, 'final.safetensors')) && existsSync(join(netDir, 'net.json'));
+}
+
+async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: DegradationOptions): Promise<void> {
+  const netDir = join(dir, spec.name);
+  // A net that did not finish starts over: its steps must come from one unbroken run.
+  if (existsSync(netDir)) rmSync(netDir, { recursive: true, force: true });
+  const started = performance.now();
+  const prepared = await prepareRun({ ...recipe, model: spec.model, out: dir, name: spec.name });
+  const run = RunFolder.create(netDir);
+  run.writeJson(run.configPath, prepared.config);
+  const steps = new StepLog(netDir, opts.listener?.(spec) ?? {});
+  const trainer = new Trainer({
+    model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
+    trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
+    numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
+    labelSmoothing: recipe.labelSmoothing, ema: null, onNan: recipe.onNan, clipGradNorm: recipe.clipGradNorm,
+    run, keepCheckpoints: recipe.keepCheckpoints, config: prepared.config, card: prepared.card,
+    listener: {
+      onStep: (p) => steps.onStep(p),
+      onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
+      onEpoch: (r) => {
+        steps.onEpoch(r);
+        const test = r.eval === null ? '' : `, ${r.eval.split} error ${((1 - r.eval.top1) * 100).toFixed(2)}%`;
+        opts.log?.(`${spec.name} epoch ${r.epoch}/${trainer.epochs}: training loss ${r.trainLoss.toFixed(4)}${test}` +
+          `${r.skippedSteps > 0 ? `, ${r.skippedSteps} non-finite steps skipped` : ''} (${Math.round(r.imagesPerSecond)} img/s)`);
+      },
+    },
+  });
+  opts.log?.(`${spec.name}: ${(prepared.model.numParameters() / 1e6).toFixed(2)}M parameters, ${prepared.totalSteps} iterations ` +
+    `on ${prepared.train.length} images`);
+  await trainer.run();
+  steps.flush();
+  const record: NetRecord = { parameters: prepared.model.numParameters(), seconds: (performance.now() - started) / 1000 };
+  run.writeJson(join(netDir, 'net.json'), record);
+}
+
+/** The experiment's data from its folder (also for regenerating the report later). */
+export function readDegradationRun(dir: string): DegradationRun {
+  const path = join(dir, 'experiment.json');
+  if (!existsSync(path)) throw new RunFolderError(`${dir}: not a degradation experiment folder (no experiment.json)`);
+  const exp = JSON.parse(readFileSync(path, 'utf8')) as ExperimentRecord;
+  const nets: DegradationNet[] = exp.nets.filter((n) => finished(join(dir, n.name))).map((n) => {
+    const netDir = join(dir, n.name);
+    const data = readRunData(netDir);
+    const rec = JSON.parse(readFileSync(join(netDir, 'net.json'), 'utf8')) as NetRecord;
+    return { family: n.family, depth: n.depth, name: n.name, parameters: rec.parameters, seconds: rec.seconds, steps: data.steps, epochs: data.epochs };
+  });
+  const r = exp.recipe;
+  const recipe: Record<string, unknown> = {
+    batchSize: r.batchSize, lr: r.lr, momentum: r.momentum, nesterov: r.nesterov, weightDecay: r.weightDecay,
+    schedule: r.schedule, milestones: r.milestones ?? '50%,75%', epochs: r.epochs, iterations: r.iterations,
+    subset: r.subset ?? 'all', testSubset: r.testSubset ?? 'all', seed: r.seed,
+  };
+  return { dataset: exp.dataset, budget: exp.budget, recipe, nets };
+}
+
+/** Write the figures, tables and report.html of an experiment folder. */
+export async function writeDegradationReport(dir: string): Promise<DegradationResult> {
+  const run = readDegradationRun(dir);
+  const summary = summarizeDegradation(run);
+  const error = degradationErrorChart(run);
+  const loss = degradationLossChart(run);
+  const files = {
+    report: join(dir, 'report.html'), figure: join(dir, 'degradation.svg'), figurePng: join(dir, 'degradation.png'),
+    lossFigure: join(dir, 'degradation-loss.svg'), lossFigurePng: join(dir, 'degradation-loss.png'),
+    table: join(dir, 'summary.md'), summary: join(dir, 'summary.json'),
+  };
+  writeText(files.figure, error.svg);
+  writeText(files.lossFigure, loss.svg);
+  await writeSvgAsPng(error.svg, files.figurePng);
+  await writeSvgAsPng(loss.svg, files.lossFigurePng);
+  writeText(files.table, degradationMarkdown(run, summary));
+  writeText(files.summary, `${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  writeText(files.report, renderDegradationReport(run, summary, { error, loss }));
+  return { dir, run, summary, files };
+}
+
+export async function runDegradation(opts: DegradationOptions): Promise<DegradationResult> {
+  const nets = netsFor(opts.depths, opts.families);
+  const recipe = experimentRecipe(opts);
+  const dir = join(opts.out, opts.name ?? `${timestamp()}-degradation-${opts.dataset}`);
+  const record: ExperimentRecord = {
+    dataset: opts.dataset, budget: opts.budget, depths: [...opts.depths], families: [...opts.families], recipe, nets,
+  };
+  const recordPath = join(dir, 'experiment.json');
+  if (existsSync(recordPath)) {
+    const before = JSON.parse(readFileSync(recordPath, 'utf8')) as ExperimentRecord;
+    if (JSON.stringify(before.recipe) !== JSON.stringify(recipe)) {
+      throw new RunFolderError(`${dir}: this experiment folder was made with another recipe; choose another --name`);
+    }
+  } else if (existsSync(dir)) {
+    throw new RunFolderError(`${dir}: exists and is not a degradation experiment folder; choose another --name`);
+  }
+  mkdirSync(dir, { recursive: true });
+  writeText(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+  for (const spec of nets) {
+    const netDir = join(dir, spec.name);
+    if (finished(netDir)) {
+      opts.log?.(`${spec.name}: finished in an earlier run, reusing ${netDir}`);
+      continue;
+    }
+    await trainNet(dir, spec, recipe, opts);
+    if (opts.netReports ?? true) await writeRunReport(netDir);
+  }
+  return writeDegradationReport(dir);
+}

@@ -1,0 +1,81 @@
+// steps.jsonl in a run folder: the loss and top-1 of every training batch, for the
+// per-iteration curves of the reports (He et al. 2015, Fig. 1 and Fig. 6 plot training
+// error against iterations). Lines are buffered and flushed at each epoch's end.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EpochRecord, StepProgress, TrainerListener } from '../train/trainer.js';
+
+export const STEPS_FILE = 'steps.jsonl';
+
+/** One line of steps.jsonl. */
+export interface StepLine {
+  step: number;
+  epoch: number;
+  /** Training loss of that batch alone (null: the step was skipped, non-finite). */
+  loss: number | null;
+  top1: number | null;
+  lr: number;
+}
+
+const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+export class StepLog implements TrainerListener {
+  private pending: string[] = [];
+  readonly path: string;
+
+  /** `inner` still receives every event (e.g. a progress bar). */
+  constructor(runDir: string, private readonly inner: TrainerListener = {}) {
+    this.path = join(runDir, STEPS_FILE);
+  }
+
+  /** Forget lines of steps after `step` (a resumed run redoes them). */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const kept = readStepLines(this.path).filter((l) => l.step <= step);
+    writeFileSync(this.path, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  }
+
+  onStep(p: StepProgress): void {
+    const line: StepLine = { step: p.step, epoch: p.epoch, loss: finiteOrNull(p.batchLoss), top1: finiteOrNull(p.batchTop1), lr: p.lr };
+    this.pending.push(`${JSON.stringify(line)}\n`);
+    this.inner.onStep?.(p);
+  }
+
+  onEvalBatch(done: number, total: number): void {
+    this.inner.onEvalBatch?.(done, total);
+  }
+
+  onEpoch(r: EpochRecord): void {
+    this.flush();
+    this.inner.onEpoch?.(r);
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    appendFileSync(this.path, this.pending.join(''));
+    this.pending = [];
+  }
+}
+
+function isStepLine(v: unknown): v is StepLine {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  const numOrNull = (x: unknown): boolean => x === null || typeof x === 'number';
+  return typeof r.step === 'number' && typeof r.epoch === 'number' && typeof r.lr === 'number' && numOrNull(r.loss) && numOrNull(r.top1);
+}
+
+/** The lines of a steps.jsonl; a torn last line (a crash while appending) is dropped. */
+export function readStepLines(path: string): StepLine[] {
+  const out: StepLine[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (isStepLine(v)) out.push(v);
+  }
+  return out;
+}

@@ -1,0 +1,17 @@
+export { DEFAULT_CONFIG, FIELDS, FIELD_KEYS, SCHEDULES, ConfigError, mergeConfig, finishConfig, setField, isFieldKey } from './config.js';
+export type { TrainConfig, FieldSpec, ScheduleName } from './config.js';
+export { Trainer, TrainingDivergedError } from './trainer.js';
+export type { TrainerOptions, TrainerListener, StepProgress, EpochRecord, EvalSummary, TrainOutcome } from './trainer.js';
+export { evaluate, argmaxRow, rankOfLabel } from './metrics.js';
+export type { EvalResult, EvaluateOptions } from './metrics.js';
+export { ModelEma } from './ema.js';
+export { saveCheckpoint, loadCheckpoint, restoreCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
+export type { TrainingState, LoadedCheckpoint, CheckpointParts } from './checkpoint.js';
+export { RunFolder, RunFolderError } from './run-folder.js';
+export { saveModelFile, loadModelFile, resolveModelPath, MODEL_CARD_KEY } from './model-file.js';
+export type { ModelCard, LoadedModel } from './model-file.js';
+export { prepareRun } from './setup.js';
+export type { PreparedRun } from './setup.js';
+export { budget, buildScheduler } from './schedule.js';
+export { gradNorm, clipGradNorm } from './grads.js';
+export { ProgressLine, progressListener, formatStep, formatDuration } from './progress.js';

@@ -1,0 +1,112 @@
+// From a recipe to the parts of a run: data sets and loaders (with the data set's
+// usual augmentation), the model, SGD with its parameter groups, the schedule, the
+// weight average, and the model card written with the weights.
+import { loadDataset, type DatasetName } from '../data/registry.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { DataLoader } from '../data/loader.js';
+import { randomSubset, trainValSplit } from '../data/split.js';
+import { channelStats } from '../data/stats.js';
+import { Compose, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, type Transform } from '../data/transforms.js';
+import { create } from '../models/registry.js';
+import type { Module } from '../nn/module.js';
+import type { LRScheduler } from '../optim/schedules.js';
+import { paramGroupsNoDecay, SGD } from '../optim/sgd.js';
+import { manualSeed } from '../tensor/random.js';
+import { ConfigError, type TrainConfig } from './config.js';
+import { ModelEma } from './ema.js';
+import type { ModelCard } from './model-file.js';
+import { budget, buildScheduler } from './schedule.js';
+
+/** The augmentation each data set is usually trained with. */
+const AUGMENT_DEFAULTS: Record<DatasetName, { cropPadding: number; flip: boolean }> = {
+  'fashion-mnist': { cropPadding: 2, flip: true },
+  // Mirrored digits are other digits (or none).
+  mnist: { cropPadding: 2, flip: false },
+  // He et al. 2015 sec. 4.2: 4 pixels padded on each side, random 32x32 crop, flip.
+  cifar10: { cropPadding: 4, flip: true },
+  cifar100: { cropPadding: 4, flip: true },
+  folder: { cropPadding: 0, flip: true },
+};
+
+export interface PreparedRun {
+  config: TrainConfig;
+  train: ImageDataset;
+  /** Evaluated after every epoch: the validation split, else the test split, else none. */
+  evalSet: ImageDataset | null;
+  evalSplit: 'test' | 'val';
+  test: ImageDataset | null;
+  trainLoader: DataLoader;
+  evalLoader: DataLoader | null;
+  testLoader: DataLoader | null;
+  model: Module;
+  optimizer: SGD;
+  scheduler: LRScheduler;
+  ema: ModelEma | null;
+  card: ModelCard;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  trainTransform: Transform;
+}
+
+export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
+  manualSeed(config.seed);
+  const splits = await loadDataset({
+    name: config.dataset, dir: config.data ?? undefined, coarse: config.coarse,
+    folder: {
+      size: config.imageSize ?? undefined, convert: config.convertImages,
+      channels: config.channels === 1 || config.channels === 3 ? config.channels : undefined,
+    },
+  });
+  let train: ImageDataset = splits.train;
+  let val: ImageDataset | null = null;
+  if (config.valSplit > 0) {
+    if (config.valSplit >= train.length) {
+      throw new ConfigError(`--val-split ${config.valSplit} leaves no training images (${train.name} has ${train.length})`);
+    }
+    ({ train, val } = trainValSplit(train, config.valSplit, config.seed));
+  }
+  if (config.subset !== null) train = randomSubset(train, config.subset, config.seed);
+  const test = splits.test && config.testSubset !== null ? randomSubset(splits.test, config.testSubset, config.seed) : splits.test;
+  const evalSet = val ?? test;
+
+  const channels = train.channels;
+  let mean = config.mean;
+  let std = config.std;
+  if (mean === null || std === null) ({ mean, std } = await channelStats(train));
+  if (mean.length !== channels || std.length !== channels) {
+    throw new ConfigError(`--mean/--std give ${mean.length} values but ${train.name} has ${channels} channel${channels > 1 ? 's' : ''}`);
+  }
+  const resolved: TrainConfig = { ...config, mean, std };
+
+  const defaults = AUGMENT_DEFAULTS[config.dataset];
+  const padding = config.cropPadding ?? defaults.cropPadding;
+  const steps: Transform[] = [];
+  if (padding > 0) steps.push(new RandomCrop(padding));
+  if (config.flip ?? defaults.flip) steps.push(new RandomHorizontalFlip());
+  steps.push(new Normalize(mean, std));
+  if (config.randomErasing > 0) steps.push(new RandomErasing({ p: config.randomErasing }));
+  const trainTransform = new Compose(steps);
+  const evalTransform = new Normalize(mean, std);
+
+  const trainLoader = new DataLoader(train, { batchSize: config.batchSize, shuffle: true, dropLast: false, transform: trainTransform, seed: config.seed });
+  const evalLoaderOf = (ds: ImageDataset | null): DataLoader | null =>
+    ds ? new DataLoader(ds, { batchSize: config.evalBatchSize, transform: evalTransform }) : null;
+
+  const numClasses = train.classNames.length;
+  const model = create(config.model, { numClasses, inChannels: channels, width: config.width, seed: config.seed });
+  const optimizer = new SGD(config.decayAll ? model.parameters() : paramGroupsNoDecay(model, config.weightDecay), {
+    lr: config.lr, momentum: config.momentum, nesterov: config.nesterov && config.momentum > 0, weightDecay: config.weightDecay,
+  });
+  const b = budget(config, trainLoader.numBatches);
+  const scheduler = buildScheduler(optimizer, config, b);
+  const ema = config.ema !== null ? new ModelEma(model, config.ema) : null;
+  const card: ModelCard = {
+    model: config.model, width: config.width, numClasses, inChannels: channels,
+    imageSize: [trainLoader.outHeight, trainLoader.outWidth], mean, std, classNames: [...train.classNames], dataset: config.dataset,
+  };
+  return {
+    config: resolved, train, evalSet, evalSplit: val ? 'val' : 'test', test,
+    trainLoader, evalLoader: evalLoaderOf(evalSet), testLoader: evalLoaderOf(test),
+    model, optimizer, scheduler, ema, card, totalSteps: b.totalSteps, stepsPerEpoch: trainLoader.numBatches, trainTransform,
+  };
+}

@@ -1,0 +1,337 @@
+// The training loop: SGD steps over the training loader, evaluation after every epoch,
+// metrics.jsonl, a checkpoint after every epoch (and when asked to stop), the best and
+// final weights. Every piece of state a step depends on is in the checkpoint, and the
+// loader makes any batch from (seed, epoch, batch) alone, so a resumed run takes
+// exactly the steps the unbroken run would have taken.
+import type { Batch, DataLoader } from '../data/loader.js';
+import type { Module } from '../nn/module.js';
+import type { LRScheduler } from '../optim/schedules.js';
+import type { SGD } from '../optim/sgd.js';
+import { defaultRng } from '../tensor/random.js';
+import { crossEntropy } from '../tensor/ops.js';
+import type { ModelEma } from './ema.js';
+import { clipGradNorm, gradNorm } from './grads.js';
+import { argmaxRow, evaluate, type EvalResult } from './metrics.js';
+import { type LoadedCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
+import { type ModelCard, saveModelFile } from './model-file.js';
+import type { RunFolder } from './run-folder.js';
+
+export interface TrainerOptions {
+  model: Module;
+  optimizer: SGD;
+  scheduler: LRScheduler;
+  trainLoader: DataLoader;
+  /** Evaluated after every epoch; null: no evaluation. */
+  evalLoader: DataLoader | null;
+  /** What evalLoader holds, for the records. */
+  evalSplit?: 'test' | 'val';
+  numClasses: number;
+  totalSteps: number;
+  labelSmoothing?: number;
+  ema?: ModelEma | null;
+  onNan?: 'stop' | 'skip';
+  clipGradNorm?: number | null;
+  /** Where checkpoints, metrics and weights go; null: nowhere (the state stays in memory). */
+  run?: RunFolder | null;
+  keepCheckpoints?: number;
+  /** Stored in every checkpoint, so a checkpoint alone says how it was made. */
+  config?: unknown;
+  /** Written with the best and final weights so they can be rebuilt without the run. */
+  card?: ModelCard | null;
+  listener?: TrainerListener;
+}
+
+export interface StepProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  step: number;
+  totalSteps: number;
+  /** Mean loss and top-1 of the epoch so far (training batches, augmented). */
+  loss: number;
+  top1: number;
+  lr: number;
+  imagesPerSecond: number;
+  /** Images per step (the last batch of an epoch may be smaller). */
+  batchSize: number;
+  /** Loss and top-1 of this step's batch alone (NaN for a skipped step): per-iteration curves. */
+  batchLoss: number;
+  batchTop1: number;
+}
+
+export interface EvalSummary {
+  split: 'test' | 'val';
+  loss: number;
+  top1: number;
+  top5: number;
+  perClass: number[];
+}
+
+/** One line of metrics.jsonl. */
+export interface EpochRecord {
+  /** 1-based number of the finished epoch. */
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  trainTop1: number;
+  eval: EvalSummary | null;
+  /** Whether `eval` is of the weight average. */
+  ema: boolean;
+  skippedSteps: number;
+  epochSeconds: number;
+  imagesPerSecond: number;
+  time: string;
+}
+
+export interface TrainerListener {
+  onStep?(p: StepProgress): void;
+  onEvalBatch?(done: number, total: number): void;
+  onEpoch?(r: EpochRecord): void;
+}
+
+export interface TrainOutcome {
+  status: 'finished' | 'stopped';
+  state: TrainingState;
+  records: EpochRecord[];
+  /** The evaluation after the last finished epoch. */
+  lastEval: EvalResult | null;
+  /** The newest checkpoint written or resumed from. */
+  checkpoint: string | null;
+}
+
+/** A non-finite loss or gradient stopped the run; the message says where and what to do. */
+export class TrainingDivergedError extends Error {
+  override readonly name = 'TrainingDivergedError';
+}
+
+function emptyTotals(): TrainingState['epochTotals'] {
+  return { lossSum: 0, lossCount: 0, correct: 0, seen: 0, skipped: 0, seconds: 0 };
+}
+
+export class Trainer {
+  readonly state: TrainingState;
+  readonly records: EpochRecord[] = [];
+  private stopRequested = false;
+  private lastCheckpoint: string | null = null;
+  private lastEval: EvalResult | null = null;
+  private lastBatch = { loss: Number.NaN, top1: Number.NaN };
+  private readonly o: TrainerOptions;
+
+  constructor(opts: TrainerOptions) {
+    this.o = opts;
+    this.state = {
+      epoch: 0, batchInEpoch: 0, step: 0, epochTotals: emptyTotals(), best: null,
+      rng: defaultRng.getState(), optimizerGroups: [], emaUpdates: opts.ema ? 0 : null,
+    };
+    if (!(Number.isInteger(opts.totalSteps) && opts.totalSteps > 0)) {
+      throw new RangeError(`Trainer: totalSteps must be a positive integer, got ${opts.totalSteps}`);
+    }
+  }
+
+  get epochs(): number {
+    return Math.ceil(this.o.totalSteps / this.o.trainLoader.numBatches);
+  }
+
+  /** Finish the current step, write a checkpoint and return (SIGINT / SIGTERM). */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Continue from a checkpoint: weights, optimizer, schedule, EMA, RNG and position. */
+  resume(ckpt: LoadedCheckpoint): void {
+    const { model, optimizer, scheduler } = this.o;
+    restoreCheckpoint(ckpt, { model, optimizer, scheduler, ema: this.o.ema ?? null });
+    Object.assign(this.state, structuredClone(ckpt.state));
+    defaultRng.setState(this.state.rng);
+    this.lastCheckpoint = ckpt.file;
+    this.o.run?.truncateMetrics(this.state.epoch);
+    if (this.o.run) {
+      for (const r of this.o.run.readMetrics()) if (typeof r['epoch'] === 'number') this.records.push(toRecord(r));
+    }
+  }
+
+  async run(): Promise<TrainOutcome> {
+    const { trainLoader, totalSteps } = this.o;
+    while (this.state.step < totalSteps) {
+      let last = performance.now();
+      for await (const batch of trainLoader.epoch(this.state.epoch, this.state.batchInEpoch)) {
+        this.trainStep(batch);
+        const now = performance.now();
+        this.state.epochTotals.seconds += (now - last) / 1000;
+        last = now;
+        this.o.listener?.onStep?.(this.progress());
+        if (this.state.step >= totalSteps) break;
+        if (this.stopRequested) return this.stopHere();
+      }
+      if (this.stopRequested && this.state.step < totalSteps) return this.stopHere();
+      await this.finishEpoch();
+      if (this.stopRequested && this.state.step < totalSteps) return this.outcome('stopped');
+    }
+    this.saveWeights('final');
+    return this.outcome('finished');
+  }
+
+  private outcome(status: TrainOutcome['status']): TrainOutcome {
+    return { status, state: this.state, records: this.records, lastEval: this.lastEval, checkpoint: this.lastCheckpoint };
+  }
+
+  private stopHere(): TrainOutcome {
+    this.checkpoint();
+    return this.outcome('stopped');
+  }
+
+  private currentLr(): number {
+    return this.o.optimizer.paramGroups[0]?.lr ?? 0;
+  }
+
+  private progress(): StepProgress {
+    const t = this.state.epochTotals;
+    return {
+      epoch: this.state.epoch + 1, epochs: this.epochs, batch: this.state.batchInEpoch, batches: this.o.trainLoader.numBatches,
+      step: this.state.step, totalSteps: this.o.totalSteps,
+      loss: t.lossSum / Math.max(1, t.lossCount), top1: t.correct / Math.max(1, t.seen),
+      lr: this.currentLr(), imagesPerSecond: t.seen / Math.max(1e-9, t.seconds), batchSize: this.o.trainLoader.batchSize,
+      batchLoss: this.lastBatch.loss, batchTop1: this.lastBatch.top1,
+    };
+  }
+
+  private trainStep(batch: Batch): void {
+    const { model, optimizer, scheduler } = this.o;
+    const onNan = this.o.onNan ?? 'stop';
+    model.train();
+    // BN running statistics are updated by the forward pass; a skipped step puts them back.
+    const buffers = onNan === 'skip' ? model.buffers().map((b) => b.data.slice()) : null;
+    const logits = model.forward(batch.x);
+    const loss = crossEntropy(logits, batch.labels, { labelSmoothing: this.o.labelSmoothing ?? 0 });
+    const lossValue = loss.item();
+    optimizer.zeroGrad();
+    let problem: string | null = Number.isFinite(lossValue) ? null : `loss (${lossValue})`;
+    if (problem === null) {
+      loss.backward();
+      const params = model.parameters();
+      const norm = gradNorm(params);
+      if (!Number.isFinite(norm)) problem = `gradient (norm ${norm})`;
+      else if (this.o.clipGradNorm) clipGradNorm(params, this.o.clipGradNorm, norm);
+    }
+    const n = batch.labels.length;
+    const totals = this.state.epochTotals;
+    if (problem !== null) {
+      if (onNan === 'stop') throw this.divergedError(problem);
+      model.buffers().forEach((b, i) => b.data.set(buffers![i]!));
+      optimizer.zeroGrad();
+      totals.skipped++;
+      this.lastBatch = { loss: Number.NaN, top1: Number.NaN };
+    } else {
+      optimizer.step();
+      this.o.ema?.update(model);
+      totals.lossSum += lossValue * n;
+      totals.lossCount += n;
+      const classes = logits.shape[1]!;
+      let correct = 0;
+      for (let i = 0; i < n; i++) if (argmaxRow(logits.data, i, classes) === batch.labels[i]) correct++;
+      totals.correct += correct;
+      this.lastBatch = { loss: lossValue, top1: correct / n };
+    }
+    scheduler.step();
+    totals.seen += n;
+    this.state.step++;
+    this.state.batchInEpoch++;
+  }
+
+  private divergedError(problem: string): TrainingDivergedError {
+    const where = `step ${this.state.step + 1} (epoch ${this.state.epoch + 1}, batch ${this.state.batchInEpoch + 1}, lr ${this.currentLr().toPrecision(4)})`;
+    const last = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint}` : 'no checkpoint was written yet';
+    const resume = this.o.run ? `; continue with: resnet train --resume ${this.o.run.dir}` : '';
+    return new TrainingDivergedError(`non-finite ${problem} at ${where}; ${last}. Lower --lr or set --clip-grad-norm, ` +
+      `or pass --on-nan skip${resume}`);
+  }
+
+  private async evaluateNow(): Promise<EvalResult | null> {
+    const { evalLoader, model, ema } = this.o;
+    if (!evalLoader) return null;
+    const run = (): Promise<EvalResult> => evaluate(model, evalLoader, this.o.numClasses, {
+      onBatch: (d, t) => this.o.listener?.onEvalBatch?.(d, t),
+    });
+    return ema ? ema.withAveraged(model, run) : run();
+  }
+
+  private async finishEpoch(): Promise<void> {
+    const result = await this.evaluateNow();
+    this.lastEval = result;
+    const t = this.state.epochTotals;
+    const record: EpochRecord = {
+      epoch: this.state.epoch + 1,
+      step: this.state.step,
+      lr: this.currentLr(),
+      trainLoss: t.lossSum / Math.max(1, t.lossCount),
+      trainTop1: t.correct / Math.max(1, t.seen),
+      eval: result && {
+        split: this.o.evalSplit ?? 'test', loss: result.loss, top1: result.top1, top5: result.top5, perClass: result.perClass,
+      },
+      ema: Boolean(this.o.ema),
+      skippedSteps: t.skipped,
+      epochSeconds: t.seconds,
+      imagesPerSecond: t.seen / Math.max(1e-9, t.seconds),
+      time: new Date().toISOString(),
+    };
+    this.state.epoch++;
+    this.state.batchInEpoch = 0;
+    this.state.epochTotals = emptyTotals();
+    if (result && (this.state.best === null || result.top1 > this.state.best.top1)) {
+      this.state.best = { top1: result.top1, epoch: record.epoch };
+      this.saveWeights('best');
+    }
+    this.records.push(record);
+    this.o.run?.appendMetrics(record);
+    this.checkpoint();
+    this.o.listener?.onEpoch?.(record);
+  }
+
+  /** Write a checkpoint of the current state (with a run folder) and prune old ones. */
+  private checkpoint(): void {
+    const run = this.o.run;
+    this.state.rng = defaultRng.getState();
+    this.state.optimizerGroups = this.o.optimizer.stateDict().groups;
+    this.state.emaUpdates = this.o.ema ? this.o.ema.updates : null;
+    if (!run) return;
+    const path = run.checkpointPath(this.state.step);
+    saveCheckpoint(path, { model: this.o.model, optimizer: this.o.optimizer, ema: this.o.ema ?? null, state: this.state, config: this.o.config ?? null });
+    this.lastCheckpoint = path;
+    run.pruneCheckpoints(this.o.keepCheckpoints ?? 2);
+  }
+
+  /** best.safetensors / final.safetensors: the weights that are evaluated (the average with EMA). */
+  private saveWeights(which: 'best' | 'final'): void {
+    const { run, card, model, ema } = this.o;
+    if (!run || !card) return;
+    const path = which === 'best' ? run.bestPath : run.finalPath;
+    const extra = { epoch: String(this.state.epoch), step: String(this.state.step) };
+    if (!ema) {
+      saveModelFile(path, model, card, extra);
+      return;
+    }
+    ema.withAveragedSync(model, () => saveModelFile(path, model, card, extra));
+  }
+}
+
+/** A metrics.jsonl line read back (written by this class, so the fields are there). */
+function toRecord(r: Record<string, unknown>): EpochRecord {
+  const num = (k: string): number => (typeof r[k] === 'number' ? r[k] : Number.NaN);
+  const ev = r['eval'];
+  let evalSummary: EvalSummary | null = null;
+  if (typeof ev === 'object' && ev !== null) {
+    const e = ev as Record<string, unknown>;
+    const n = (k: string): number => (typeof e[k] === 'number' ? e[k] : Number.NaN);
+    evalSummary = {
+      split: e['split'] === 'val' ? 'val' : 'test', loss: n('loss'), top1: n('top1'), top5: n('top5'),
+      perClass: Array.isArray(e['perClass']) ? e['perClass'].map((x) => (typeof x === 'number' ? x : Number.NaN)) : [],
+    };
+  }
+  return {
+    epoch: num('epoch'), step: num('step'), lr: num('lr'), trainLoss: num('trainLoss'), trainTop1: num('trainTop1'),
+    eval: evalSummary, ema: r['ema'] === true, skippedSteps: num('skippedSteps'), epochSeconds: num('epochSeconds'),
+    imagesPerSecond: num('imagesPerSecond'), time: typeof r['time'] === 'string' ? r['time'] : '',
+  };
+}

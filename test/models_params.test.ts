@@ -1,0 +1,96 @@
+// Parameter counts: the papers' tables and torchvision's numbers, exactly.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as models from '../src/models/index.js';
+import { readCounts } from './models_fixture_io.js';
+
+const counts = readCounts();
+
+/** Parameters under a `downsample` (projection shortcut) module. */
+function projectionParams(model: models.ResidualNetwork): number {
+  let n = 0;
+  for (const [key, p] of model.namedParameters()) if (key.includes('.downsample.')) n += p.size;
+  return n;
+}
+
+/** Convolution and fully connected weights and biases, without BN: how He et al. 2016 count. */
+function convAndFcParams(model: models.ResidualNetwork): number {
+  let n = 0;
+  for (const [key, p] of model.namedParameters()) if (p.ndim === 4 || key.startsWith('fc.')) n += p.size;
+  return n;
+}
+
+const millions = (n: number, digits: number): string => (n / 1e6).toFixed(digits);
+
+test('CIFAR ResNets with option A: exact counts, 0.27M/0.46M/0.66M/0.85M/1.7M/19.4M as He et al. 2015, Table 6', () => {
+  // With n blocks per stage: stem 3*16*9 + 2*16 = 464; stage 1: n * (2*16*16*9 + 4*16)
+  // = 4672n; stage 2: 32*16*9 + 32*32*9 + 4*32 = 13952 for its first block and 18560
+  // for the others; stage 3: 55552 and 73984; fc 64*10 + 10 = 650. Total 97216n - 21926.
+  const expected: [string, number, string][] = [
+    ['resnet20', 269_722, '0.27'],
+    ['resnet32', 464_154, '0.46'],
+    ['resnet44', 658_586, '0.66'],
+    ['resnet56', 853_018, '0.85'],
+    ['resnet110', 1_727_962, '1.7'],
+    ['resnet1202', 19_421_274, '19.4'],
+  ];
+  for (const [name, exact, paper] of expected) {
+    const n = models.create(name).numParameters();
+    assert.equal(n, exact, name);
+    assert.equal(n, counts.params[name], `${name}: PyTorch's option-A definition has ${counts.params[name]}`);
+    assert.equal(millions(n, paper.split('.')[1]!.length), paper, name);
+  }
+});
+
+test('ImageNet ResNets: torchvision counts (resnet18 = 11,689,512, resnet50 = 25,557,032)', () => {
+  assert.equal(models.create('resnet18').numParameters(), 11_689_512);
+  assert.equal(models.create('resnet50').numParameters(), 25_557_032);
+  for (const name of ['resnet34', 'resnet101', 'resnet152']) {
+    assert.equal(models.create(name).numParameters(), counts.params[name], name);
+  }
+});
+
+test('plain nets have exactly the parameters of their ResNet minus the projections', () => {
+  for (const depth of [20, 32, 44, 56, 110]) {
+    const resnet = models.create(`resnet${depth}`);
+    const plain = models.create(`plain${depth}`);
+    // Option A shortcuts have no parameters, so the CIFAR twins are the same size.
+    assert.equal(projectionParams(resnet), 0);
+    assert.equal(plain.numParameters(), resnet.numParameters(), `plain${depth}`);
+  }
+  for (const depth of [18, 34]) {
+    const resnet = models.create(`resnet${depth}`);
+    const plain = models.create(`plain${depth}`);
+    // Option B: conv1x1 + BN projections in the first block of stages 2-4:
+    // (64*128 + 2*128) + (128*256 + 2*256) + (256*512 + 2*512) = 173,824.
+    assert.equal(projectionParams(resnet), 173_824);
+    assert.equal(plain.numParameters(), resnet.numParameters() - 173_824, `plain${depth}`);
+    assert.equal(projectionParams(plain), 0);
+  }
+  assert.equal(models.create('plain18').numParameters(), 11_515_688);
+});
+
+test('pre-activation and wide ResNets: the sizes their papers give', () => {
+  // He et al. 2016, Table 2 / Fig. 1: ResNet-164 1.7M and ResNet-1001 10.2M (their
+  // count leaves out the BN scale and shift: with them, 1.70M and 10.33M).
+  assert.equal(millions(convAndFcParams(models.create('preact_resnet164')), 1), '1.7');
+  assert.equal(millions(convAndFcParams(models.create('preact_resnet1001')), 1), '10.2');
+  assert.equal(models.create('preact_resnet164').numParameters(), 1_703_258);
+  // Zagoruyko & Komodakis 2016, Table 1 and 4: WRN-40-4 8.9M, WRN-16-8 11.0M, WRN-28-10 36.5M.
+  assert.equal(millions(models.create('wide_resnet40_4').numParameters(), 1), '8.9');
+  assert.equal(millions(models.create('wide_resnet16_8').numParameters(), 1), '11.0');
+  assert.equal(models.create('wide_resnet28_10').numParameters(), 36_479_194);
+});
+
+test('shortcut options: A has no projection, B projects where the shape changes, C in every block', () => {
+  const a = models.create('resnet20', { shortcut: 'A' });
+  const b = models.create('resnet20', { shortcut: 'B' });
+  const c = models.create('resnet20', { shortcut: 'C' });
+  assert.equal(projectionParams(a), 0);
+  // B: 16->32 and 32->64 with stride 2: (16*32 + 2*32) + (32*64 + 2*64).
+  assert.equal(projectionParams(b), 576 + 2176);
+  // C: every one of the 9 blocks, including the 16->16 and 32->32 / 64->64 ones.
+  const perBlock = [16 * 16 + 32, 16 * 16 + 32, 16 * 16 + 32, 16 * 32 + 64, 32 * 32 + 64, 32 * 32 + 64, 32 * 64 + 128, 64 * 64 + 128, 64 * 64 + 128];
+  assert.equal(projectionParams(c), perBlock.reduce((x, y) => x + y, 0));
+  assert.equal(c.numParameters() - a.numParameters(), projectionParams(c));
+});

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, DEFAULT_CONFIG, FIELD_KEYS, finishConfig, mergeConfig } from '../src/train/config.js';
+import { budget, buildScheduler } from '../src/train/schedule.js';
+import { SGD } from '../src/optim/sgd.js';
+import { Parameter } from '../src/nn/module.js';
+
+describe('training config', () => {
+  it('layers a JSON object over the defaults', () => {
+    const c = mergeConfig({ ...DEFAULT_CONFIG }, { lr: 0.05, milestones: [10, 20], ema: 0.999, flip: false }, 'r.json');
+    assert.equal(c.lr, 0.05);
+    assert.deepEqual(c.milestones, [10, 20]);
+    assert.equal(c.ema, 0.999);
+    assert.equal(c.flip, false);
+    assert.equal(c.model, 'resnet20');
+  });
+
+  it('names the file and the field of a bad value', () => {
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: -1 }, 'r.json'),
+      new ConfigError('r.json: field "lr" must be a number > 0, got -1'));
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batchSize: 12.5 }, 'r.json'), /field "batchSize" must be an integer >= 1, got 12.5/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { schedule: 'linear' }, 'r.json'), /field "schedule" must be one of step, cosine, onecycle, constant, got "linear"/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { std: [0.3, 0] }, 'r.json'), /field "std" must be a non-empty list of numbers > 0/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: '0.1' }, 'x', (k) => `--${k}`), /^ConfigError: --lr must be a number > 0, got "0.1"$/);
+  });
+
+  it('rejects an unknown field with a suggestion, and a non-object', () => {
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batch_size: 64 }, 'r.json'), /r\.json: unknown field "batch_size"; did you mean "batchSize"\?/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, [1], 'r.json'), /expected a JSON object of training settings, got an array/);
+  });
+
+  it('giving iterations clears the default epochs; both given is an error', () => {
+    const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100 }, 'f'), 'f');
+    assert.equal(c.epochs, null);
+    assert.equal(c.iterations, 100);
+    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100, epochs: 3 }, 'f'), 'f'), /either epochs or iterations, not both/);
+    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /mean and std together/);
+  });
+
+  it('every field has a default', () => {
+    for (const k of FIELD_KEYS) assert.ok(k in DEFAULT_CONFIG, k);
+  });
+});
+
+describe('schedules from a recipe', () => {
+  const optimizer = (): SGD => new SGD([new Parameter(new Float32Array(1), [1])], { lr: 0.1, momentum: 0.9 });
+  const lrs = (c: typeof DEFAULT_CONFIG, spe: number): number[] => {
+    const opt = optimizer();
+    const b = budget(c, spe);
+    const s = buildScheduler(opt, c, b);
+    const out: number[] = [];
+    for (let t = 0; t < b.totalSteps; t++) {
+      out.push(opt.paramGroups[0]!.lr);
+      s.step();
+    }
+    return out;
+  };
+
+  it('step milestones are in epochs with --epochs and in iterations with --iterations', () => {
+    const byEpoch = lrs({ ...DEFAULT_CONFIG, schedule: 'step', epochs: 4, milestones: [2, 3], warmup: 0 }, 5);
+    assert.equal(byEpoch.length, 20);
+    assert.ok(Math.abs(byEpoch[9]! - 0.1) < 1e-12 && Math.abs(byEpoch[10]! - 0.01) < 1e-12 && Math.abs(byEpoch[15]! - 0.001) < 1e-12);
+    const byIter = lrs({ ...DEFAULT_CONFIG, schedule: 'step', epochs: null, iterations: 8, milestones: [4, 6], warmup: 0 }, 100);
+    assert.deepEqual(byIter.map((x) => +x.toPrecision(6)), [0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]);
+  });
+
+  it('default step milestones are 50% and 75% of the run; warmup ramps linearly first', () => {
+    const l = lrs({ ...DEFAULT_CONFIG, schedule: 'step', epochs: 4, warmup: 1 }, 4);
+    assert.ok(Math.abs(l[0]! - 0.1 / 3) < 1e-12, 'warmup starts at lr / 3');
+    assert.ok(l[1]! > l[0]! && l[3]! < 0.1 && Math.abs(l[4]! - 0.1) < 1e-12);
+    assert.ok(Math.abs(l[7]! - 0.1) < 1e-12 && Math.abs(l[8]! - 0.01) < 1e-12 && Math.abs(l[12]! - 0.001) < 1e-12);
+  });
+
+  it('cosine with warmup peaks after the warmup and falls towards zero', () => {
+    const l = lrs({ ...DEFAULT_CONFIG, schedule: 'cosine', epochs: 10, warmup: 1 }, 10);
+    assert.ok(Math.abs(l[10]! - 0.1) < 1e-12);
+    assert.ok(l.slice(10).every((v, i, a) => i === 0 || v <= a[i - 1]!));
+    assert.ok(l[99]! < 1e-3);
+  });
+});
