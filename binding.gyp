@@ -7,6 +7,7 @@
         "native/runtime.cc",
         "native/conv.cc",
         "native/batchnorm.cc",
+        "native/bnorm_loops.cc",
         "native/elementwise.cc",
         "native/pooling.cc",
         "native/linear.cc",

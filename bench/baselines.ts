@@ -38,7 +38,10 @@ function isTorchLine(v: unknown): v is TorchLine {
 function runTorchScript(args: string[]): Outcome<TorchLine[]> {
   if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} not found` };
   const script = join(packageRoot(), 'bench', 'torch_resnet20.py');
-  const r = spawnSync(PYTHON, [script, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  // The same OpenMP wait policy as the native backend (which chooses passive unless the
+  // user set one), so that both sides share the cores the same way.
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' };
+  const r = spawnSync(PYTHON, [script, ...args], { encoding: 'utf8', maxBuffer: 16 << 20, env });
   if (r.error) return { ok: false, reason: r.error.message };
   if (r.status !== 0) {
     const last = (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit status ${String(r.status)}`;

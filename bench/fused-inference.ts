@@ -61,8 +61,13 @@ function blockStep(chain: FoldedConv[], shortcut: FoldedConv | null): Step {
   };
 }
 
-/** A function computing the logits [N, numClasses] of an NHWC batch, equal to model.eval().forward. */
-export function compileFusedInference(model: ResNet): (be: Backend, x: Float32Array, xShape: Shape4) => Float32Array {
+/**
+ * A function computing the logits [N, numClasses] of an NHWC batch, equal to
+ * model.eval().forward. With BN folded nothing couples the images of a batch, so the
+ * batch runs through the whole network `chunk` images at a time: one chunk's
+ * activations stay in cache from one layer to the next.
+ */
+export function compileFusedInference(model: ResNet, chunk = 16): (be: Backend, x: Float32Array, xShape: Shape4) => Float32Array {
   const steps: Step[] = [convStep(fold(model.conv1, model.bn1), true)];
   if (model.maxpool instanceof MaxPool2d) {
     const k = model.maxpool.kernelSize;
@@ -89,11 +94,22 @@ export function compileFusedInference(model: ResNet): (be: Backend, x: Float32Ar
   const fcW = model.fc.weight.data;
   const fcB = model.fc.bias ? model.fc.bias.data : null;
   const classes = model.numClasses;
-  return (be, x, xShape) => {
+  const runChunk = (be: Backend, x: Float32Array, xShape: Shape4): Float32Array => {
     let y = x;
     let shape = xShape;
     for (const step of steps) ({ y, shape } = step(be, y, shape));
     const pooled = be.globalAvgPool(y, shape);
     return be.matmul(pooled, fcW, shape[0], classes, shape[3], false, true, fcB);
+  };
+  return (be, x, xShape) => {
+    const [n, h, w, c] = xShape;
+    if (n <= chunk) return runChunk(be, x, xShape);
+    const logits = new Float32Array(n * classes);
+    const per = h * w * c;
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      logits.set(runChunk(be, x.subarray(s * per, (s + m) * per), [m, h, w, c]), s * classes);
+    }
+    return logits;
   };
 }

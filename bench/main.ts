@@ -11,7 +11,7 @@ import { onednnVersion, setNativeThreads } from '../src/backend/native.js';
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
-import { measureFusedInference, measureInference, measureTraining, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
+import { measureFusedInference, measureInference, measureTraining, now, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -136,23 +136,24 @@ async function main(): Promise<void> {
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
 
   if (values.profile) {
-    const p = profile(getBackend('native'));
+    const p = profile(getBackend('native'), () => now(clock));
     setBackend(p.backend);
     const step = trainStepFn(buildResNet20(), batch);
     for (let i = 0; i < w.warmup; i++) step();
     p.reset();
-    let t0 = performance.now();
+    let t0 = now(clock);
     for (let i = 0; i < steps; i++) step();
-    console.log(`\nper-kernel profile, training step (${fmt((performance.now() - t0) / steps)} ms/step with profiling):`);
-    console.log(formatProfile(p.stats, steps, (performance.now() - t0) / steps));
+    const trainMs = (now(clock) - t0) / steps;
+    console.log(`\nper-kernel profile, training step (${fmt(trainMs)} ms/step with profiling):`);
+    console.log(formatProfile(p.stats, steps, trainMs));
 
     const model = buildResNet20().eval();
     const { x } = randomBatch(batch, 2);
     for (let i = 0; i < w.warmup; i++) noGrad(() => model.forward(x));
     p.reset();
-    t0 = performance.now();
+    t0 = now(clock);
     for (let i = 0; i < w.inferSteps; i++) noGrad(() => model.forward(x));
-    const inferMs = (performance.now() - t0) / w.inferSteps;
+    const inferMs = (now(clock) - t0) / w.inferSteps;
     console.log(`\nper-kernel profile, inference batch (${fmt(inferMs)} ms/batch with profiling):`);
     console.log(formatProfile(p.stats, w.inferSteps, inferMs));
     setBackend(getBackend('native'));

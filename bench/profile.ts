@@ -20,16 +20,17 @@ function isKernel(b: Backend, key: string): key is KernelName {
   return key !== 'name' && typeof Reflect.get(b, key) === 'function';
 }
 
-export function profile(inner: Backend): ProfiledBackend {
+/** `clock` gives milliseconds (wall or CPU time). */
+export function profile(inner: Backend, clock: () => number = () => performance.now()): ProfiledBackend {
   const stats = new Map<string, KernelStat>();
   const timed = new Proxy(inner, {
     get(target, key, receiver): unknown {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof key !== 'string' || !isKernel(target, key) || typeof value !== 'function') return value;
       return (...args: unknown[]): unknown => {
-        const t0 = performance.now();
+        const t0 = clock();
         const out: unknown = Reflect.apply(value, target, args);
-        const dt = performance.now() - t0;
+        const dt = clock() - t0;
         const s = stats.get(key) ?? { kernel: key, calls: 0, ms: 0 };
         s.calls++;
         s.ms += dt;

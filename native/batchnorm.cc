@@ -1,8 +1,18 @@
 // Batch normalisation over N, H, W of an NHWC tensor, with optional fused ReLU.
+//
+// Training forward and backward are our own loops (bnorm_loops.cc): the batch
+// statistics take one pass over x instead of oneDNN's two, and the backward pass
+// applies the fused ReLU's mask while it reads the gradient instead of in a pass of
+// its own. Inference (one read, one write) runs oneDNN's kernel.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
 
+#include "bnorm_loops.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -38,26 +48,46 @@ memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEM
 
 const normalization_flags kScaleShift = normalization_flags::use_scale | normalization_flags::use_shift;
 
-struct ForwardPlan {
+// Rows per thread below which a second thread costs more than it saves.
+constexpr int64_t kRowsPerThread = 256;
+
+int threadsFor(int64_t rows) {
+  const int64_t useful = std::max<int64_t>(1, rows / kRowsPerThread);
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), useful));
+}
+
+// Runs body(r0, r1, thread) over contiguous row ranges, one per thread; returns the
+// number of threads that ran (per-thread partials beyond it stay untouched).
+template <typename Body>
+void forRowRanges(int64_t rows, int threads, Body body) {
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int n = omp_get_num_threads();
+    const int64_t chunk = (rows + n - 1) / n;
+    const int64_t r0 = std::min(rows, t * chunk);
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    if (r0 < r1) body(r0, r1, t);
+  }
+}
+
+struct InferencePlan {
   dnnl::batch_normalization_forward prim;
-  memory src, dst, scale, shift, mean, variance, workspace, scratch;
+  memory src, dst, scale, shift, mean, variance, scratch;
   std::unordered_map<int, memory> args;
 };
 
-// variant: bit 0 = fused ReLU, bit 1 = inference with given statistics.
-ForwardPlan& forwardPlan(const BnGeometry& g, bool relu, bool inference) {
-  static std::unordered_map<std::string, ForwardPlan> cache;
-  const std::string key = geometryKey(g, (relu ? 1 : 0) | (inference ? 2 : 0));
+InferencePlan& inferencePlan(const BnGeometry& g, bool relu) {
+  static std::unordered_map<std::string, InferencePlan> cache;
+  const std::string key = geometryKey(g, relu ? 1 : 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  normalization_flags flags = kScaleShift;
+  normalization_flags flags = kScaleShift | normalization_flags::use_global_stats;
   if (relu) flags = flags | normalization_flags::fuse_norm_relu;
-  if (inference) flags = flags | normalization_flags::use_global_stats;
-  dnnl::batch_normalization_forward::desc d(inference ? prop_kind::forward_inference : prop_kind::forward_training,
-                                            g.data(), g.eps, flags);
+  dnnl::batch_normalization_forward::desc d(prop_kind::forward_inference, g.data(), g.eps, flags);
   dnnl::batch_normalization_forward::primitive_desc pd(d, scratchpadAttr(), cpuEngine());
-  ForwardPlan p;
+  InferencePlan p;
   p.prim = dnnl::batch_normalization_forward(pd);
   p.src = unbound(g.data());
   p.dst = unbound(g.data());
@@ -70,65 +100,13 @@ ForwardPlan& forwardPlan(const BnGeometry& g, bool relu, bool inference) {
             {DNNL_ARG_SCALE, p.scale},     {DNNL_ARG_SHIFT, p.shift},
             {DNNL_ARG_MEAN, p.mean},       {DNNL_ARG_VARIANCE, p.variance},
             {DNNL_ARG_SCRATCHPAD, p.scratch}};
-  // Training with fused ReLU records the ReLU mask; the backward kernel here
-  // re-derives it from y instead, so the workspace is a per-plan sink.
-  if (relu && !inference) {
-    p.workspace = memory(pd.workspace_desc(), cpuEngine());
-    p.args[DNNL_ARG_WORKSPACE] = p.workspace;
-  }
   return cache.emplace(key, std::move(p)).first->second;
-}
-
-struct BackwardPlan {
-  dnnl::batch_normalization_backward prim;
-  memory src, diffDst, diffSrc, scale, shift, mean, variance, diffScale, diffShift, scratch;
-  std::vector<float> unusedShift;
-  std::unordered_map<int, memory> args;
-};
-
-BackwardPlan& backwardPlan(const BnGeometry& g) {
-  static std::unordered_map<std::string, BackwardPlan> cache;
-  const std::string key = geometryKey(g, 0);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-
-  dnnl::batch_normalization_forward::desc fd(prop_kind::forward_training, g.data(), g.eps, kScaleShift);
-  dnnl::batch_normalization_forward::primitive_desc hint(fd, scratchpadAttr(), cpuEngine());
-  dnnl::batch_normalization_backward::desc d(prop_kind::backward, g.data(), g.data(), g.eps, kScaleShift);
-  dnnl::batch_normalization_backward::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), hint);
-
-  auto inserted = cache.emplace(key, BackwardPlan{});
-  BackwardPlan& p = inserted.first->second;
-  p.prim = dnnl::batch_normalization_backward(pd);
-  p.src = unbound(g.data());
-  p.diffDst = unbound(g.data());
-  p.diffSrc = unbound(g.data());
-  p.scale = unbound(g.channels());
-  // The gradients do not depend on beta, but oneDNN refuses to execute
-  // (with no reason given) unless a shift buffer is bound.
-  p.unusedShift.assign(static_cast<size_t>(g.c), 0.0f);
-  p.shift = memory(g.channels(), cpuEngine(), p.unusedShift.data());
-  p.mean = unbound(g.channels());
-  p.variance = unbound(g.channels());
-  p.diffScale = unbound(g.channels());
-  p.diffShift = unbound(g.channels());
-  p.scratch = unbound(pd.scratchpad_desc());
-  p.args = {{DNNL_ARG_SRC, p.src},
-            {DNNL_ARG_DIFF_DST, p.diffDst},
-            {DNNL_ARG_DIFF_SRC, p.diffSrc},
-            {DNNL_ARG_SCALE, p.scale},
-            {DNNL_ARG_SHIFT, p.shift},
-            {DNNL_ARG_MEAN, p.mean},
-            {DNNL_ARG_VARIANCE, p.variance},
-            {DNNL_ARG_DIFF_SCALE, p.diffScale},
-            {DNNL_ARG_DIFF_SHIFT, p.diffShift},
-            {DNNL_ARG_SCRATCHPAD, p.scratch}};
-  return p;
 }
 
 }  // namespace
 
-// batchNormTraining(x, xShape, gamma, beta, eps, relu) -> { y, mean, variance }
+// batchNormTraining(x, xShape, gamma, beta, eps, relu, residual | null) -> { y, mean, variance }
+// y = bn(x), then + residual when given, then ReLU when relu.
 Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormTraining");
   return call.run([&]() -> Napi::Value {
@@ -136,25 +114,49 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
     const F32Arg gamma = call.f32(2, "gamma");
     const F32Arg beta = call.f32(3, "beta");
     const bool relu = call.boolean(5, "relu");
+    const F32Arg residual = info.Length() > 6 ? call.f32OrNull(6, "residual") : F32Arg{};
     const BnGeometry g = geometry(call, 1, call.number(4, "eps"));
+    const int64_t c = g.c, rows = g.n * g.h * g.w;
     call.expectLength(x, g.size(), "x");
-    call.expectLength(gamma, static_cast<size_t>(g.c), "gamma");
-    call.expectLength(beta, static_cast<size_t>(g.c), "beta");
+    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
+    call.expectLength(beta, static_cast<size_t>(c), "beta");
+    if (residual.present()) call.expectLength(residual, g.size(), "residual");
 
-    ForwardPlan& p = forwardPlan(g, relu, false);
     Napi::Env env = call.env();
     Napi::Float32Array y = newF32(env, g.size());
-    Napi::Float32Array mean = newF32(env, static_cast<size_t>(g.c));
-    Napi::Float32Array variance = newF32(env, static_cast<size_t>(g.c));
-    p.src.set_data_handle(x.data);
-    p.dst.set_data_handle(data(y));
-    p.scale.set_data_handle(gamma.data);
-    p.shift.set_data_handle(beta.data);
-    p.mean.set_data_handle(data(mean));
-    p.variance.set_data_handle(data(variance));
-    bindScratchpad(p.scratch);
-    p.prim.execute(cpuStream(), p.args);
-    cpuStream().wait();
+    Napi::Float32Array mean = newF32(env, static_cast<size_t>(c));
+    Napi::Float32Array variance = newF32(env, static_cast<size_t>(c));
+
+    const int threads = threadsFor(rows);
+    std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
+    std::vector<float> scratch(static_cast<size_t>(threads * 2 * c));
+    const std::vector<float> shift(x.data, x.data + c);
+    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
+      double* a = acc.data() + t * 2 * c;
+      bnorm::shiftedMoments(x.data, c, r0, r1, shift.data(), a, a + c, scratch.data() + t * 2 * c);
+    });
+    std::vector<float> scale(static_cast<size_t>(c)), offset(static_cast<size_t>(c));
+    float* pm = data(mean);
+    float* pv = data(variance);
+    for (int64_t k = 0; k < c; ++k) {
+      double s1 = 0.0, s2 = 0.0;
+      for (int t = 0; t < threads; ++t) {
+        s1 += acc[t * 2 * c + k];
+        s2 += acc[t * 2 * c + c + k];
+      }
+      const double d = s1 / static_cast<double>(rows);
+      const double m = shift[k] + d;
+      const double v = std::max(0.0, s2 / static_cast<double>(rows) - d * d);
+      const double sc = gamma.data[k] / std::sqrt(v + static_cast<double>(g.eps));
+      pm[k] = static_cast<float>(m);
+      pv[k] = static_cast<float>(v);
+      scale[k] = static_cast<float>(sc);
+      offset[k] = static_cast<float>(beta.data[k] - m * sc);
+    }
+    float* py = data(y);
+    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
+      bnorm::normalize(x.data, residual.data, py, c, r0, r1, scale.data(), offset.data(), relu);
+    });
     Napi::Object out = Napi::Object::New(env);
     out.Set("y", y);
     out.Set("mean", mean);
@@ -181,7 +183,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
     call.expectLength(mean, c, "mean");
     call.expectLength(variance, c, "variance");
 
-    ForwardPlan& p = forwardPlan(g, relu, true);
+    InferencePlan& p = inferencePlan(g, relu);
     Napi::Float32Array y = newF32(call.env(), g.size());
     p.src.set_data_handle(x.data);
     p.dst.set_data_handle(data(y));
@@ -197,6 +199,8 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
 }
 
 // batchNormBackward(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }
+// With y (the output of a BN fused with ReLU) the gradient is first masked by y > 0.
+// dx = gamma * invStd * (g - mean(g) - xhat * mean(g * xhat)).
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormBackward");
   return call.run([&]() -> Napi::Value {
@@ -207,37 +211,49 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     const F32Arg variance = call.f32(5, "variance");
     const F32Arg y = call.f32OrNull(7, "y");
     const BnGeometry g = geometry(call, 2, call.number(6, "eps"));
-    const size_t c = static_cast<size_t>(g.c);
+    const int64_t c = g.c, rows = g.n * g.h * g.w;
     call.expectLength(dy, g.size(), "dy");
     call.expectLength(x, g.size(), "x");
-    call.expectLength(gamma, c, "gamma");
-    call.expectLength(mean, c, "mean");
-    call.expectLength(variance, c, "variance");
+    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
+    call.expectLength(mean, static_cast<size_t>(c), "mean");
+    call.expectLength(variance, static_cast<size_t>(c), "variance");
     if (y.present()) call.expectLength(y, g.size(), "y");
 
-    BackwardPlan& p = backwardPlan(g);
     Napi::Env env = call.env();
     Napi::Float32Array dx = newF32(env, g.size());
-    Napi::Float32Array dgamma = newF32(env, c);
-    Napi::Float32Array dbeta = newF32(env, c);
-    float* diffDst = dy.data;
-    if (y.present()) {
-      // Fused ReLU: mask the incoming gradient into dx, then normalise backward in
-      // place (oneDNN reads each diff_dst element before writing its diff_src).
-      reluBackwardInto(dy.data, y.data, data(dx), g.size());
-      diffDst = data(dx);
+    Napi::Float32Array dgamma = newF32(env, static_cast<size_t>(c));
+    Napi::Float32Array dbeta = newF32(env, static_cast<size_t>(c));
+
+    const int threads = threadsFor(rows);
+    std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
+    std::vector<float> scratch(static_cast<size_t>(threads * 2 * c));
+    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
+      double* a = acc.data() + t * 2 * c;
+      bnorm::gradMoments(dy.data, y.data, x.data, c, r0, r1, mean.data, a, a + c, scratch.data() + t * 2 * c);
+    });
+    std::vector<float> ca(static_cast<size_t>(c)), cb(static_cast<size_t>(c)), ck(static_cast<size_t>(c));
+    float* pdg = data(dgamma);
+    float* pdb = data(dbeta);
+    const double invRows = 1.0 / static_cast<double>(rows);
+    for (int64_t k = 0; k < c; ++k) {
+      double sg = 0.0, sgx = 0.0;
+      for (int t = 0; t < threads; ++t) {
+        sg += acc[t * 2 * c + k];
+        sgx += acc[t * 2 * c + c + k];
+      }
+      const double invStd = 1.0 / std::sqrt(static_cast<double>(variance.data[k]) + static_cast<double>(g.eps));
+      const double sgxhat = sgx * invStd;
+      const double a = gamma.data[k] * invStd;
+      pdg[k] = static_cast<float>(sgxhat);
+      pdb[k] = static_cast<float>(sg);
+      ca[k] = static_cast<float>(a);
+      cb[k] = static_cast<float>(-a * invStd * sgxhat * invRows);
+      ck[k] = static_cast<float>(-a * sg * invRows);
     }
-    p.src.set_data_handle(x.data);
-    p.diffDst.set_data_handle(diffDst);
-    p.diffSrc.set_data_handle(data(dx));
-    p.scale.set_data_handle(gamma.data);
-    p.mean.set_data_handle(mean.data);
-    p.variance.set_data_handle(variance.data);
-    p.diffScale.set_data_handle(data(dgamma));
-    p.diffShift.set_data_handle(data(dbeta));
-    bindScratchpad(p.scratch);
-    p.prim.execute(cpuStream(), p.args);
-    cpuStream().wait();
+    float* pdx = data(dx);
+    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
+      bnorm::gradInput(dy.data, y.data, x.data, pdx, c, r0, r1, ca.data(), cb.data(), mean.data, ck.data());
+    });
     Napi::Object out = Napi::Object::New(env);
     out.Set("dx", dx);
     out.Set("dgamma", dgamma);

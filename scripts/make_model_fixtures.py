@@ -186,9 +186,9 @@ class PreActBottleneck(nn.Module):
 
 class PreActResNet(nn.Module):
     """Bare stem conv (+ max pool for ImageNet), pre-activation stages, final BN-ReLU, pool, fc."""
-    def __init__(self, block, layers, widths, imagenet, num_classes):
+    def __init__(self, block, layers, widths, imagenet, num_classes, stem=None):
         super().__init__()
-        stem = widths[0] if not imagenet else 64
+        stem = stem or (64 if imagenet else widths[0])
         if imagenet:
             self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
             self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -391,6 +391,36 @@ def make_fixture(name, model, input_nhwc, labels, watched_bn):
           f'{n_adj} BN shifts nudged, smallest pre-activation {margin:.2e}, {os.path.getsize(path)} bytes')
 
 
+def n_params(model, skip=None):
+    return sum(p.numel() for k, p in model.named_parameters() if skip is None or skip not in k)
+
+
+def parameter_counts():
+    """Every builder's size from these PyTorch definitions and torchvision, default heads."""
+    tv = torchvision.models
+    params = {}
+    for n in [3, 5, 7, 9, 18, 200]:
+        params[f'resnet{6 * n + 2}'] = n_params(CifarResNetA(n))
+    for n in [3, 5, 7, 9, 18]:
+        # Option A shortcuts hold no parameters: the plain twin has the same layers.
+        params[f'plain{6 * n + 2}'] = n_params(CifarResNetA(n))
+        params[f'preact_resnet{6 * n + 2}'] = n_params(PreActResNet(PreActBasic, [n] * 3, [16, 32, 64], False, 10))
+    for n in [18, 111]:
+        params[f'preact_resnet{9 * n + 2}'] = n_params(PreActResNet(PreActBottleneck, [n] * 3, [16, 32, 64], False, 10))
+    for depth, k in [(16, 8), (28, 10), (40, 4)]:
+        n = (depth - 4) // 6
+        params[f'wide_resnet{depth}_{k}'] = n_params(
+            PreActResNet(PreActBasic, [n] * 3, [16 * k, 32 * k, 64 * k], False, 10, stem=16))
+    imagenet = {18: (PreActBasic, [2, 2, 2, 2]), 34: (PreActBasic, [3, 4, 6, 3]), 50: (PreActBottleneck, [3, 4, 6, 3]),
+                101: (PreActBottleneck, [3, 4, 23, 3]), 152: (PreActBottleneck, [3, 8, 36, 3])}
+    for depth, (block, layers) in imagenet.items():
+        params[f'resnet{depth}'] = n_params(getattr(tv, f'resnet{depth}')())
+        params[f'preact_resnet{depth}'] = n_params(PreActResNet(block, layers, [64, 128, 256, 512], True, 1000))
+    for depth in [18, 34]:
+        params[f'plain{depth}'] = n_params(getattr(tv, f'resnet{depth}')(), skip='downsample')
+    return params
+
+
 def count_macs(model, size):
     """Multiply-accumulates of the convolutions and linear layers for one image."""
     total = [0]
@@ -424,9 +454,7 @@ def main():
     make_fixture('preact_resnet164', PreActResNet(PreActBottleneck, [18, 18, 18], [16, 32, 64], False, 10),
                  (2, 16, 16, 3), [3, 8], ['layer1.0.bn1', 'bn'])
 
-    params = {f'resnet{6 * n + 2}': sum(p.numel() for p in CifarResNetA(n).parameters()) for n in [3, 5, 7, 9, 18, 200]}
-    for depth in [18, 34, 50, 101, 152]:
-        params[f'resnet{depth}'] = sum(p.numel() for p in getattr(tv, f'resnet{depth}')().parameters())
+    params = parameter_counts()
     counts = {
         'generated_by': 'scripts/make_model_fixtures.py (PyTorch %s, torchvision %s)' % (torch.__version__, torchvision.__version__),
         'params': params,

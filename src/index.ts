@@ -9,3 +9,4 @@ export { backend, setBackend, getBackend, availableBackends, nativeUnavailableRe
 export type { Backend } from './backend/backend.js';
 export * as io from './io/index.js';
 export * as models from './models/index.js';
+export * as report from './report/index.js';

@@ -34,6 +34,13 @@ test('negative and degenerate ranges still give an axis', () => {
   assert.throws(() => niceTicks(0, Number.NaN), /finite/);
 });
 
+test('whole-number axes never get fractional ticks', () => {
+  assert.deepEqual(niceTicks(1, 2, 5).values, [1, 1.2, 1.4, 1.6, 1.8, 2]);
+  assert.deepEqual(niceTicks(1, 2, 5, 1).values, [1, 2]);
+  assert.deepEqual(niceTicks(0, 3, 5, 1).values, [0, 1, 2, 3]);
+  assert.deepEqual(niceTicks(0, 40, 5, 1).values, [0, 10, 20, 30, 40]);
+});
+
 test('tick labels carry the decimals the step needs', () => {
   assert.equal(formatTick(0.4, 0.2), '0.4');
   assert.equal(formatTick(0.25, 0.05), '0.25');

@@ -65,10 +65,15 @@ describe('schedules from a recipe', () => {
   });
 
   it('default step milestones are 50% and 75% of the run; warmup ramps linearly first', () => {
-    const l = lrs({ ...DEFAULT_CONFIG, schedule: 'step', epochs: 4, warmup: 1 }, 4);
+    const l = lrs({ ...DEFAULT_CONFIG, schedule: 'step', epochs: 5, warmup: 1 }, 4);
     assert.ok(Math.abs(l[0]! - 0.1 / 3) < 1e-12, 'warmup starts at lr / 3');
     assert.ok(l[1]! > l[0]! && l[3]! < 0.1 && Math.abs(l[4]! - 0.1) < 1e-12);
-    assert.ok(Math.abs(l[7]! - 0.1) < 1e-12 && Math.abs(l[8]! - 0.01) < 1e-12 && Math.abs(l[12]! - 0.001) < 1e-12);
+    assert.ok(Math.abs(l[9]! - 0.1) < 1e-12 && Math.abs(l[10]! - 0.01) < 1e-12 && Math.abs(l[15]! - 0.001) < 1e-12);
+  });
+
+  it('the warmup takes at most a fifth of the run', () => {
+    const l = lrs({ ...DEFAULT_CONFIG, schedule: 'cosine', epochs: 1, warmup: 1 }, 50);
+    assert.ok(l[9]! < 0.1 && Math.abs(l[10]! - 0.1) < 1e-12, 'peak after 10 of 50 steps');
   });
 
   it('cosine with warmup peaks after the warmup and falls towards zero', () => {

@@ -42,20 +42,38 @@ export const PAPER_RECIPE: Readonly<Partial<TrainConfig>> = Object.freeze({
 });
 
 export interface Budget {
-  description: string;
+  /** Why this budget, in a few words. */
+  purpose: string;
   settings: Partial<TrainConfig>;
 }
 
 export const BUDGETS: Readonly<Record<BudgetName, Budget>> = Object.freeze({
   quick: {
-    description: '12,000 training images, 4 epochs (376 iterations), test error on 2,000 test images',
+    purpose: 'a few minutes per net on 2 cores',
     settings: { subset: 12000, testSubset: 2000, epochs: 4, iterations: null },
   },
   paper: {
-    description: 'the paper\'s schedule: 64k iterations, lr divided by 10 at 32k and 48k, the whole data set',
+    purpose: 'He et al. 2015, sec. 4.2',
     settings: { subset: null, testSubset: null, epochs: null, iterations: 64000, milestones: [32000, 48000] },
   },
 });
+
+const count = (n: number): string => n.toLocaleString('en-US');
+
+/** A budget in words, from its settings: what `--help` and the README say. */
+export function describeBudget(name: BudgetName): string {
+  const s = BUDGETS[name].settings;
+  const batch = s.batchSize ?? PAPER_RECIPE.batchSize ?? DEFAULT_CONFIG.batchSize;
+  const images = s.subset == null ? 'the whole training set' : `${count(s.subset)} training images`;
+  const length = s.iterations != null
+    ? `${count(s.iterations)} iterations`
+    : s.subset != null && s.epochs != null
+      ? `${s.epochs} epochs (${count(s.epochs * Math.ceil(s.subset / batch))} iterations)`
+      : `${s.epochs ?? DEFAULT_CONFIG.epochs} epochs`;
+  const drops = s.milestones == null ? 'at 50% and 75%' : `at ${s.milestones.map(count).join(' and ')}`;
+  const test = s.testSubset == null ? 'the whole test set' : `${count(s.testSubset)} test images`;
+  return `${images}, ${length} of batch ${batch}, lr 0.1 divided by 10 ${drops}; test error on ${test} (${BUDGETS[name].purpose})`;
+}
 
 export interface NetSpec {
   family: NetFamily;
@@ -126,6 +144,8 @@ interface ExperimentRecord {
   budget: string;
   depths: number[];
   families: NetFamily[];
+  /** Settings given over the budget's. */
+  overrides: Partial<TrainConfig>;
   recipe: TrainConfig;
   nets: NetSpec[];
 }
@@ -169,8 +189,7 @@ async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: D
   if (existsSync(netDir)) rmSync(netDir, { recursive: true, force: true });
   const started = performance.now();
   const prepared = await prepareRun({ ...recipe, model: spec.model, out: dir, name: spec.name });
-  const run = RunFolder.create(netDir);
-  run.writeJson(run.configPath, prepared.config);
+  const run = RunFolder.create(netDir, prepared.config);
   const steps = new StepLog(netDir, opts.listener?.(spec) ?? {});
   const trainer = new Trainer({
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
@@ -214,7 +233,9 @@ export function readDegradationRun(dir: string): DegradationRun {
     schedule: r.schedule, milestones: r.milestones ?? '50%,75%', epochs: r.epochs, iterations: r.iterations,
     subset: r.subset ?? 'all', testSubset: r.testSubset ?? 'all', seed: r.seed,
   };
-  return { dataset: exp.dataset, budget: exp.budget, recipe, nets };
+  const changed = Object.entries(exp.overrides ?? {}).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
+  const budget = changed.length === 0 ? exp.budget : `${exp.budget}, with ${changed.join(', ')}`;
+  return { dataset: exp.dataset, budget, recipe, nets };
 }
 
 /** Write the figures, tables and report.html of an experiment folder. */
@@ -243,7 +264,8 @@ export async function runDegradation(opts: DegradationOptions): Promise<Degradat
   const recipe = experimentRecipe(opts);
   const dir = join(opts.out, opts.name ?? `${timestamp()}-degradation-${opts.dataset}`);
   const record: ExperimentRecord = {
-    dataset: opts.dataset, budget: opts.budget, depths: [...opts.depths], families: [...opts.families], recipe, nets,
+    dataset: opts.dataset, budget: opts.budget, depths: [...opts.depths], families: [...opts.families],
+    overrides: { ...opts.overrides }, recipe, nets,
   };
   const recordPath = join(dir, 'experiment.json');
   if (existsSync(recordPath)) {

@@ -14,6 +14,7 @@ export interface StepLine {
   /** Training loss of that batch alone (null: the step was skipped, non-finite). */
   loss: number | null;
   top1: number | null;
+  /** The learning rate the step was taken with. */
   lr: number;
 }
 
@@ -36,7 +37,7 @@ export class StepLog implements TrainerListener {
   }
 
   onStep(p: StepProgress): void {
-    const line: StepLine = { step: p.step, epoch: p.epoch, loss: finiteOrNull(p.batchLoss), top1: finiteOrNull(p.batchTop1), lr: p.lr };
+    const line: StepLine = { step: p.step, epoch: p.epoch, loss: finiteOrNull(p.batchLoss), top1: finiteOrNull(p.batchTop1), lr: p.batchLr };
     this.pending.push(`${JSON.stringify(line)}\n`);
     this.inner.onStep?.(p);
   }

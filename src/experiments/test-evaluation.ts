@@ -1,6 +1,7 @@
 // The test-set evaluation a report shows: the run's best weights (else its final ones)
 // on the test images the run evaluated on, with every prediction kept, so the report
 // gets the confusion matrix and a grid of misclassified images with their labels.
+import { basename } from 'node:path';
 import { loadDataset } from '../data/registry.js';
 import { DataLoader } from '../data/loader.js';
 import { Normalize } from '../data/transforms.js';
@@ -43,7 +44,8 @@ export function runConfig(raw: Readonly<Record<string, unknown>>, source: string
  * split (an image folder without test/).
  */
 export async function evaluateRunOnTest(runDir: string, config: TrainConfig, opts: TestEvaluationOptions = {}): Promise<Evaluation | null> {
-  const { model, card } = loadModelFile(runDir);
+  const { model, card, file, metadata } = loadModelFile(runDir);
+  const weights = `${basename(file)}${metadata.epoch === undefined ? '' : ` (after epoch ${metadata.epoch})`}`;
   const test = await runTestSet(config);
   if (test === null) return null;
   const loader = new DataLoader(test, { batchSize: config.evalBatchSize, transform: new Normalize(card.mean, card.std) });
@@ -72,5 +74,5 @@ export async function evaluateRunOnTest(runDir: string, config: TrainConfig, opt
       }
     }
   }
-  return { classNames: card.classNames, confusion, misclassified };
+  return { weights, classNames: card.classNames, confusion, misclassified };
 }

@@ -8,3 +8,7 @@ export { loadPth, parsePth } from './pth.js';
 export { exportOnnx, saveOnnx } from './onnx-export.js';
 export type { OnnxExportOptions, ExportableNetwork } from './onnx-export.js';
 export { OPSET_VERSION } from './onnx-graph.js';
+export { detectNaming, toOurNames, TIMM_RESNETV2_TABLE, WEIGHT_NAMINGS } from './name-mapping.js';
+export type { WeightNaming, MappedStateDict } from './name-mapping.js';
+export { loadWeights, detectFormat } from './weights.js';
+export type { LoadedWeights, LoadWeightsOptions, WeightFormat } from './weights.js';

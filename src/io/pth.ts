@@ -68,10 +68,19 @@ export function parsePth(bytes: Uint8Array, source = '<pth bytes>'): StateDict {
   return Object.fromEntries(entries);
 }
 
+/** A zip archive starts with a local file header, "PK\x03\x04". */
+export function isZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+}
+
+/** torch.save before 1.6 starts with a pickled LONG1 magic number: PROTO n, LONG1 of 10 bytes. */
+export function isLegacyTorchSave(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5 && head[2] === 0x8a && head[3] === 0x0a;
+}
+
 function checkMagic(bytes: Uint8Array, bad: (p: string) => WeightsFileError): void {
-  const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
-  if (zip) return;
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+  if (isZip(bytes)) return;
+  if (isLegacyTorchSave(bytes)) {
     throw bad('this is the legacy (PyTorch < 1.6) pickle format, which is not supported; ' +
       'load it in PyTorch and save it again with torch.save(state_dict, path) or as safetensors');
   }

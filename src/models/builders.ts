@@ -95,14 +95,14 @@ export function cifarPreActBottleneckResNet(depth: number, opts: ModelOptions = 
 /**
  * Wide ResNet WRN-depth-k (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 1):
  * pre-activation basic blocks, (depth - 4) / 6 per stage, 16k/32k/64k channels.
- * Without the paper's optional dropout.
+ * Without the paper's optional dropout. A `width` option widens it further
+ * (k x width), as it widens every other named model.
  */
 export function wideResNet(depth: number, k: number, opts: ModelOptions = {}): PreActResNet {
-  if (opts.width !== undefined && opts.width !== k) {
-    throw new ModelConfigError(`WRN-${depth}-${k} has width ${k}; got width ${opts.width} (use cifarPreActResNet for other widths)`);
-  }
   const n = cifarBlocksPerStage(`WRN-${depth}-${k}`, depth, 2, 4);
-  return preActNetwork('cifar', PreActBlock, [n, n, n], { ...opts, width: k });
+  const extra = opts.width ?? 1;
+  if (!Number.isInteger(extra) || extra <= 0) throw new ModelConfigError(`width must be a positive integer, got ${String(opts.width)}`);
+  return preActNetwork('cifar', PreActBlock, [n, n, n], { ...opts, width: k * extra });
 }
 
 /** ImageNet ResNet (He et al. 2015, Table 1) with torchvision's layout, option B. */

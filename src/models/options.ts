@@ -12,7 +12,10 @@ export interface ModelOptions {
   shortcut?: ShortcutKind;
   /** Start every residual branch at zero (torchvision's zero_init_residual). Default false. */
   zeroInitResidual?: boolean;
-  /** Widening factor k: every stage gets k times the channels (Zagoruyko & Komodakis 2016). Default 1. */
+  /**
+   * Widening factor k: every stage gets k times the named model's channels (Zagoruyko &
+   * Komodakis 2016). Default 1, the model as named (wide_resnet28_10 is already 10 wide).
+   */
   width?: number;
   /** Seed of the initialisation; without it the process-wide generator (see manualSeed) is used. */
   seed?: number;

@@ -46,11 +46,11 @@ const ENTRIES: readonly Entry[] = [
   entry('wide_resnet16_8', 'cifar', 'WRN-16-8 (Zagoruyko & Komodakis 2016)', b.wide_resnet16_8),
   entry('wide_resnet28_10', 'cifar', 'WRN-28-10', b.wide_resnet28_10),
   entry('wide_resnet40_4', 'cifar', 'WRN-40-4', b.wide_resnet40_4),
-  entry('resnet18', 'imagenet', 'ResNet-18 (torchvision layout)', b.resnet18),
-  entry('resnet34', 'imagenet', 'ResNet-34 (torchvision layout)', b.resnet34),
-  entry('resnet50', 'imagenet', 'ResNet-50 v1.5 (torchvision layout)', b.resnet50),
-  entry('resnet101', 'imagenet', 'ResNet-101 v1.5 (torchvision layout)', b.resnet101),
-  entry('resnet152', 'imagenet', 'ResNet-152 v1.5 (torchvision layout)', b.resnet152),
+  entry('resnet18', 'imagenet', "ResNet-18 in torchvision's layout", b.resnet18),
+  entry('resnet34', 'imagenet', "ResNet-34 in torchvision's layout", b.resnet34),
+  entry('resnet50', 'imagenet', "ResNet-50 v1.5 in torchvision's layout", b.resnet50),
+  entry('resnet101', 'imagenet', "ResNet-101 v1.5 in torchvision's layout", b.resnet101),
+  entry('resnet152', 'imagenet', "ResNet-152 v1.5 in torchvision's layout", b.resnet152),
   entry('plain18', 'imagenet', 'plain 18-layer ImageNet net', b.plain18),
   entry('plain34', 'imagenet', 'plain 34-layer ImageNet net (He et al. 2015, Fig. 3 middle)', b.plain34),
   entry('preact_resnet18', 'imagenet', 'pre-activation ResNet-18, ImageNet stem', b.preact_resnet18),
@@ -82,7 +82,9 @@ function editDistance(a: string, b: string): number {
 function lookup(name: string): Entry {
   const e = BY_NAME.get(name);
   if (e) return e;
-  const near = list().filter((n) => editDistance(n, name) <= 2);
+  const distances = list().map((n) => [n, editDistance(n, name)] as const).filter(([, d]) => d <= 2);
+  const best = Math.min(...distances.map(([, d]) => d));
+  const near = distances.filter(([, d]) => d === best).slice(0, 3).map(([n]) => n);
   const hint = near.length > 0 ? ` Did you mean ${near.join(' or ')}?` : '';
   throw new ModelConfigError(`unknown model '${name}'.${hint} Known models: ${list().join(', ')}`);
 }

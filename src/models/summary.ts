@@ -123,7 +123,8 @@ export function formatSummary(s: ModelSummary, title = 'model'): string {
   const rule = '-'.repeat(widths.reduce((a, b) => a + b + 2, -2));
   const [h, w, c] = s.inputShape;
   return [
-    `${title}: input ${c}x${h}x${w} (NHWC [1, ${h}, ${w}, ${c}])`,
+    title,
+    `input ${c}x${h}x${w} (NHWC [1, ${h}, ${w}, ${c}])`,
     rule, line(header), rule, ...rows.map(line), rule,
     `Total parameters: ${withThousands(s.totalParams)}`,
     `Total MACs: ${withThousands(s.totalMacs)} (${withUnit(s.totalMacs)}MACs)`,

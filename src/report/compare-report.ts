@@ -24,7 +24,7 @@ function trainingLoss(runs: readonly RunData[]): Series[] {
 
 export function renderCompareReport(runs: readonly RunData[]): string {
   if (runs.length === 0) throw new Error('compare: no runs given');
-  const x = { label: 'iterations' };
+  const x = { label: 'iterations', includeZero: true, integer: true };
   const acc = lineChart({ id: 'cmp-acc', title: 'Test accuracy', x, y: { label: 'top-1 accuracy', format: 'percent' }, panels: [{ series: perEpoch(runs, (e) => e.testAccuracy) }], panelWidth: 460 });
   const testLoss = lineChart({ id: 'cmp-test-loss', title: 'Test loss', x, y: { label: 'cross-entropy loss', includeZero: true }, panels: [{ series: perEpoch(runs, (e) => e.testLoss) }], panelWidth: 460 });
   const trainLoss = lineChart({ id: 'cmp-train-loss', title: 'Training loss (smoothed)', x, y: { label: 'cross-entropy loss', includeZero: true }, panels: [{ series: trainingLoss(runs) }], panelWidth: 460 });

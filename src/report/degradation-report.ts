@@ -16,6 +16,15 @@ export const FAMILY_TITLES: Record<NetFamily, string> = {
   preact: 'pre-activation ResNets',
 };
 
+const DATASET_TITLES: Record<string, string> = {
+  'fashion-mnist': 'Fashion-MNIST', mnist: 'MNIST', cifar10: 'CIFAR-10', cifar100: 'CIFAR-100', folder: 'an image folder',
+};
+
+/** How a data set is written in titles: "Fashion-MNIST", "CIFAR-10". */
+export function datasetTitle(name: string): string {
+  return DATASET_TITLES[name] ?? name;
+}
+
 export interface DegradationNet {
   family: NetFamily;
   depth: number;
@@ -149,8 +158,8 @@ function smoothedSteps(net: DegradationNet, value: (s: StepRecord) => number): P
 export function degradationErrorChart(run: DegradationRun): LineChart {
   return lineChart({
     id: 'degradation-error',
-    title: `Training on ${run.dataset}: error`,
-    x: { label: 'iterations' },
+    title: `${datasetTitle(run.dataset)}: training and test error`,
+    x: { label: 'iterations', includeZero: true, integer: true },
     y: { label: 'error', format: 'percent', includeZero: true },
     panels: families(run).map((f) => ({
       title: FAMILY_TITLES[f],
@@ -167,8 +176,8 @@ export function degradationErrorChart(run: DegradationRun): LineChart {
 export function degradationLossChart(run: DegradationRun): LineChart {
   return lineChart({
     id: 'degradation-loss',
-    title: `Training on ${run.dataset}: training loss`,
-    x: { label: 'iterations' },
+    title: `${datasetTitle(run.dataset)}: training loss`,
+    x: { label: 'iterations', includeZero: true, integer: true },
     y: { label: 'training loss (smoothed)', includeZero: true },
     panels: families(run).map((f) => ({
       title: FAMILY_TITLES[f],
@@ -187,7 +196,7 @@ export function degradationMarkdown(run: DegradationRun, summary: DegradationSum
     `|---|---:|---:|---:|---:|---:|---:|`,
     ...summary.nets.map((n) => `| ${n.name} | ${fmtParams(n.parameters)} | ${n.iterations} | ${num(n.trainLoss, 3)} | ${pct(n.trainError)} | ${pct(n.testError)} | ${duration(n.seconds)} |`),
     '',
-    `Data set ${run.dataset}, budget \`${run.budget}\`. Final training loss and error: mean over the last tenth of the iterations (per training batch).`,
+    `Data set ${datasetTitle(run.dataset)}, budget \`${run.budget}\`. Final training loss and error: mean over the last tenth of the iterations (per training batch).`,
     '',
     `**${summary.verdict}**`,
   ];
@@ -207,7 +216,7 @@ export function renderDegradationReport(run: DegradationRun, summary: Degradatio
   ];
   const recipe = Object.entries(run.recipe).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
   return page({
-    title: `Degradation experiment on ${run.dataset}`,
+    title: `Degradation experiment on ${datasetTitle(run.dataset)}`,
     subtitle: `Budget ${run.budget}; ${run.nets.map((n) => n.name).join(', ')}; one recipe and seed for every net.`,
     sections: [
       section('verdict', 'Verdict', textEl('p', { class: 'verdict', 'data-reproduced': String(summary.reproduced) }, summary.verdict)),

@@ -31,6 +31,8 @@ export interface AxisSpec {
   format?: 'number' | 'percent';
   /** About how many tick intervals (default 5). */
   ticks?: number;
+  /** Ticks on whole numbers only (epochs, counts). */
+  integer?: boolean;
 }
 
 export interface StyleKeyEntry {
@@ -99,7 +101,7 @@ export function axisTicks(spec: AxisSpec, range: [number, number] | null): Ticks
     lo = Math.min(lo, 0);
     hi = Math.max(hi, 0);
   }
-  return niceTicks(lo, hi, spec.ticks ?? 5);
+  return niceTicks(lo, hi, spec.ticks ?? 5, spec.integer === true ? 1 : 0);
 }
 
 function tickLabel(spec: AxisSpec, value: number, step: number): string {

@@ -37,6 +37,8 @@ export interface MisclassifiedSample {
 
 /** A test-set evaluation of the final (or best) weights. */
 export interface Evaluation {
+  /** Which weights were evaluated, e.g. "best.safetensors (after epoch 12)". */
+  weights?: string;
   classNames: readonly string[];
   /** confusion[true][predicted] counts. */
   confusion: readonly (readonly number[])[];

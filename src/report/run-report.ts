@@ -26,7 +26,7 @@ function epochSeries(epochs: readonly EpochRecord[], label: string, color: strin
 
 function curves(run: RunData): string {
   const { epochs } = run;
-  const x = { label: 'iterations' };
+  const x = { label: 'iterations', includeZero: true, integer: true };
   const loss = lineChart({
     id: 'loss', title: 'Loss', x, y: { label: 'cross-entropy loss', includeZero: true }, panelWidth: 420, panelHeight: 240,
     panels: [{ series: [
@@ -49,7 +49,7 @@ function curves(run: RunData): string {
     panels: [{ series: [{ label: 'learning rate', color: GREEN!, style: 'normal', points: thin(lrPoints, MAX_POINTS) }] }],
   });
   const throughput = lineChart({
-    id: 'throughput', title: 'Training throughput', x: { label: 'epoch' }, y: { label: 'images / s', includeZero: true }, panelWidth: 420, panelHeight: 200,
+    id: 'throughput', title: 'Training throughput', x: { label: 'epoch', integer: true }, y: { label: 'images / s', includeZero: true }, panelWidth: 420, panelHeight: 200,
     panels: [{ series: [{ label: 'images per second', color: ORANGE!, style: 'normal', points: epochs.map((e) => [e.epoch, e.imagesPerSecond]) }] }],
   });
   return section('curves', 'Training curves',
@@ -130,7 +130,7 @@ function evaluationSections(ev: Evaluation): string[] {
     textEl('div', { class: 'predicted' }, `predicted: ${ev.classNames[m.predicted] ?? m.predicted}`)));
   const wrong = ev.confusion.reduce((a, row, t) => a + row.reduce((b, c, p) => b + (p === t ? 0 : c), 0), 0);
   return [
-    section('classes', `Test set: ${pct(confusionAccuracy(ev.confusion))} correct`,
+    section('classes', `Test set: ${pct(confusionAccuracy(ev.confusion))} correct${ev.weights === undefined ? '' : ` with ${ev.weights}`}`,
       el('div', { class: 'charts' }, figure(matrix.svg, 'Rows: true class; columns: predicted class; shade: share of the row.', 'confusion-matrix'),
         figure(bars.svg, undefined, 'class-accuracy-chart')),
       table('class-table', cols, classRows(ev))),

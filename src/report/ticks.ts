@@ -49,9 +49,10 @@ function roundTo(v: number, decimals: number): number {
 
 /**
  * Ticks covering [lo, hi] with about `count` intervals. A degenerate range (lo === hi) is
- * widened around the value so a flat series still gets an axis.
+ * widened around the value so a flat series still gets an axis. `minStep` 1 keeps ticks on
+ * whole numbers (epochs).
  */
-export function niceTicks(lo: number, hi: number, count = 5): Ticks {
+export function niceTicks(lo: number, hi: number, count = 5, minStep = 0): Ticks {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
     throw new Error(`niceTicks: the axis range must be finite numbers, got [${lo}, ${hi}]`);
   }
@@ -66,7 +67,7 @@ export function niceTicks(lo: number, hi: number, count = 5): Ticks {
   let step = Number.NaN;
   // Widening can change the best step; settle it (d3's nice() loops the same way).
   for (let i = 0; i < 10; i++) {
-    const next = tickStep(min, max, count);
+    const next = Math.max(minStep, tickStep(min, max, count));
     if (next === step) break;
     step = next;
     min = floorTo(lo, step);

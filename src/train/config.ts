@@ -208,7 +208,7 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   schedule: choiceField('name', SCHEDULES, 'learning-rate schedule'),
   milestones: optional(numbersField('list', 'step schedule: comma-separated epochs (or iterations) where the lr drops (default: 50%,75% of the run)', { min: 0 })),
   gamma: numberField('number', 'x', 'step schedule: lr factor at each milestone', { min: 0, above: true, max: 1 }),
-  warmup: numberField('number', 'n', 'linear warmup length in epochs (or iterations)', { min: 0 }),
+  warmup: numberField('number', 'n', 'linear warmup length in epochs (or iterations), at most a fifth of the run', { min: 0 }),
   labelSmoothing: numberField('number', 'x', 'label smoothing of the cross-entropy', { min: 0, max: 1 }),
   ema: optional(numberField('number', 'decay', 'evaluate an exponential moving average of the weights with this decay (e.g. 0.999)', { min: 0, above: true, max: 1 })),
   cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0 })),

@@ -18,13 +18,18 @@ export class RunFolderError extends Error {
 export class RunFolder {
   constructor(readonly dir: string) {}
 
-  /** Make a new run folder; an existing non-empty one is an error (resume it instead). */
-  static create(dir: string): RunFolder {
+  /**
+   * Make a new run folder, with `config` as its config.json when given; an existing
+   * non-empty folder is an error (resume it instead).
+   */
+  static create(dir: string, config?: unknown): RunFolder {
     if (existsSync(dir) && readdirSync(dir).length > 0) {
       throw new RunFolderError(`${dir}: the run folder exists already; continue it with --resume ${dir}, or choose another --name`);
     }
     mkdirSync(join(dir, 'checkpoints'), { recursive: true });
-    return new RunFolder(dir);
+    const run = new RunFolder(dir);
+    if (config !== undefined) run.writeJson(run.configPath, config);
+    return run;
   }
 
   /** An existing run folder, to resume or read. */

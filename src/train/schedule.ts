@@ -18,7 +18,8 @@ export function budget(c: Pick<TrainConfig, 'epochs' | 'iterations'>, stepsPerEp
 
 export function buildScheduler(optimizer: SGD, c: TrainConfig, b: Budget): LRScheduler {
   const total = b.totalSteps;
-  const warmup = Math.min(Math.round(c.warmup * b.stepsPerUnit), total - 1);
+  // At most a fifth of the run warms up, so a short run still spends most of its steps annealing.
+  const warmup = Math.min(Math.round(c.warmup * b.stepsPerUnit), Math.floor(total / 5));
   switch (c.schedule) {
     case 'constant':
       return new LinearWarmup(optimizer, warmup);

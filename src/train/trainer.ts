@@ -55,9 +55,10 @@ export interface StepProgress {
   imagesPerSecond: number;
   /** Images per step (the last batch of an epoch may be smaller). */
   batchSize: number;
-  /** Loss and top-1 of this step's batch alone (NaN for a skipped step): per-iteration curves. */
+  /** Loss and top-1 of this step's batch alone (NaN for a skipped step), and the lr it was taken with. */
   batchLoss: number;
   batchTop1: number;
+  batchLr: number;
 }
 
 export interface EvalSummary {
@@ -116,7 +117,7 @@ export class Trainer {
   private stopRequested = false;
   private lastCheckpoint: string | null = null;
   private lastEval: EvalResult | null = null;
-  private lastBatch = { loss: Number.NaN, top1: Number.NaN };
+  private lastBatch = { loss: Number.NaN, top1: Number.NaN, lr: Number.NaN };
   private readonly o: TrainerOptions;
 
   constructor(opts: TrainerOptions) {
@@ -193,7 +194,7 @@ export class Trainer {
       step: this.state.step, totalSteps: this.o.totalSteps,
       loss: t.lossSum / Math.max(1, t.lossCount), top1: t.correct / Math.max(1, t.seen),
       lr: this.currentLr(), imagesPerSecond: t.seen / Math.max(1e-9, t.seconds), batchSize: this.o.trainLoader.batchSize,
-      batchLoss: this.lastBatch.loss, batchTop1: this.lastBatch.top1,
+      batchLoss: this.lastBatch.loss, batchTop1: this.lastBatch.top1, batchLr: this.lastBatch.lr,
     };
   }
 
@@ -222,7 +223,7 @@ export class Trainer {
       model.buffers().forEach((b, i) => b.data.set(buffers![i]!));
       optimizer.zeroGrad();
       totals.skipped++;
-      this.lastBatch = { loss: Number.NaN, top1: Number.NaN };
+      this.lastBatch = { loss: Number.NaN, top1: Number.NaN, lr: this.currentLr() };
     } else {
       optimizer.step();
       this.o.ema?.update(model);
@@ -232,7 +233,7 @@ export class Trainer {
       let correct = 0;
       for (let i = 0; i < n; i++) if (argmaxRow(logits.data, i, classes) === batch.labels[i]) correct++;
       totals.correct += correct;
-      this.lastBatch = { loss: lossValue, top1: correct / n };
+      this.lastBatch = { loss: lossValue, top1: correct / n, lr: this.currentLr() };
     }
     scheduler.step();
     totals.seen += n;

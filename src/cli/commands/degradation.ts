@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DATASET_NAMES, type DatasetName } from '../../data/registry.js';
 import {
-  BUDGET_NAMES, BUDGETS, NET_FAMILIES, runDegradation, type BudgetName,
+  BUDGET_NAMES, describeBudget, NET_FAMILIES, runDegradation, type BudgetName,
 } from '../../experiments/degradation.js';
 import type { NetFamily } from '../../report/degradation-report.js';
 import { FIELDS, type TrainConfig } from '../../train/config.js';
@@ -42,7 +42,7 @@ const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.
 
 const EXAMPLES = `
 Budgets:
-${BUDGET_NAMES.map((b) => `  ${b.padEnd(7)} ${BUDGETS[b].description}`).join('\n')}
+${BUDGET_NAMES.map((b) => `  ${b.padEnd(7)} ${describeBudget(b)}`).join('\n')}
 
 Examples:
   resnet degradation                                  plain-20/56 and ResNet-20/56 on Fashion-MNIST, quick budget

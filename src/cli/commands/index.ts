@@ -1,10 +1,13 @@
 // Every `resnet` subcommand registers itself on the program through one function here.
 import type { Command } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerConvert } from './convert.js';
 import { registerDegradation } from './degradation.js';
 import { registerEval } from './eval.js';
+import { registerExport } from './export.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
+import { registerSummary } from './summary.js';
 import { registerTrain } from './train.js';
 
 export type RegisterCommand = (program: Command) => void;
@@ -13,3 +16,5 @@ export const commands: RegisterCommand[] = [];
 
 commands.push(registerTrain, registerEval, registerPredict);
 commands.push(registerReport, registerCompare, registerDegradation);
+commands.push(registerSummary);
+commands.push(registerConvert, registerExport);

@@ -9,6 +9,8 @@ import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js
 import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
 import { RunFolder } from '../../train/run-folder.js';
+import { StepLog } from '../../experiments/step-log.js';
+import { writeRunReport } from '../../experiments/run-report.js';
 import { prepareRun, type PreparedRun } from '../../train/setup.js';
 import { Trainer, type EpochRecord } from '../../train/trainer.js';
 import { CommandExit, UserError } from '../errors.js';
@@ -140,13 +142,13 @@ async function train(cmd: Command): Promise<void> {
 
   const prepared = await prepareRun(config);
   if (!run) {
-    run = RunFolder.create(newRunDir(config));
-    run.writeJson(run.configPath, prepared.config);
+    run = RunFolder.create(newRunDir(config), prepared.config);
   }
   const progress = new ProgressLine(process.stderr);
   const showProgress = flags.progress;
   let trainer: Trainer | null = null;
-  const listener = showProgress ? progressListener(progress) : {};
+  // Per-iteration loss and error for the report's curves (steps.jsonl).
+  const steps = new StepLog(run.dir, showProgress ? progressListener(progress) : {});
   trainer = new Trainer({
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
@@ -154,8 +156,10 @@ async function train(cmd: Command): Promise<void> {
     labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, clipGradNorm: config.clipGradNorm,
     run, keepCheckpoints: config.keepCheckpoints, config: prepared.config, card: prepared.card,
     listener: {
-      ...listener,
+      onStep: (p) => steps.onStep(p),
+      onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
       onEpoch: (r) => {
+        steps.onEpoch(r);
         progress.clear();
         process.stdout.write(`${epochLine(r, trainer!.epochs, trainer!.state.best?.epoch === r.epoch)}\n`);
       },
@@ -165,11 +169,13 @@ async function train(cmd: Command): Promise<void> {
   if (flags.resume !== undefined) {
     if (resumeFrom) {
       trainer.resume(resumeFrom);
+      steps.truncateAfter(resumeFrom.state.step);
       const s = resumeFrom.state;
       say(`resuming from ${resumeFrom.file} (step ${s.step}, epoch ${s.epoch + (s.batchInEpoch > 0 ? 1 : 0)}${s.batchInEpoch > 0 ? ` batch ${s.batchInEpoch}` : ' done'})`);
     } else {
       say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
       run.truncateMetrics(0);
+      steps.truncateAfter(0);
     }
   }
 
@@ -193,6 +199,7 @@ async function train(cmd: Command): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress.clear();
+    steps.flush();
   }
 
   if (outcome.status === 'stopped') {
@@ -224,6 +231,11 @@ async function train(cmd: Command): Promise<void> {
     process.stdout.write(`test accuracy ${pct(test.top1)} (top-5 ${pct(test.top5)}, loss ${test.loss.toFixed(4)}) on ${test.count} test images ${trained}\n`);
   } else {
     process.stdout.write(`finished ${trained}; no test set to evaluate\n`);
+  }
+  try {
+    process.stdout.write(`report: ${await writeRunReport(run.dir)}\n`);
+  } catch (e) {
+    say(`could not write report.html (${e instanceof Error ? e.message : String(e)}); try: resnet report ${run.dir}`);
   }
   process.stdout.write(`run folder: ${run.dir}\n`);
 }

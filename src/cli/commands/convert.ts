@@ -1,0 +1,67 @@
+// `resnet convert <in> <out>`: PyTorch .pth (or safetensors) weights to safetensors,
+// renamed to our names (torchvision and timm resnet* keep theirs; timm resnetv2_* are
+// mapped), optionally checked against a model.
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { loadWeights } from '../../io/weights.js';
+import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
+import { saveSafetensors } from '../../io/safetensors.js';
+import { create } from '../../models/registry.js';
+import { UserError } from '../errors.js';
+import { userErrors } from '../user-errors.js';
+import type { RegisterCommand } from './index.js';
+
+interface ConvertFlags {
+  naming: string;
+  model?: string;
+}
+
+const EXAMPLES = `
+Examples:
+  resnet convert resnet18-f37072fd.pth resnet18.safetensors --model resnet18
+  resnet convert resnetv2_50.pth preact_resnet50.safetensors --naming timm-resnetv2 --model preact_resnet50`;
+
+export const registerConvert: RegisterCommand = (program: Command) => {
+  const cmd = program.command('convert')
+    .description('convert PyTorch .pth / .pt weights (torch.save of a state dict) to safetensors with our names')
+    .argument('<in>', 'a .pth/.pt file written by torch.save, or a .safetensors file')
+    .argument('<out>', 'the .safetensors file to write')
+    .option('--naming <from>', `whose names the input uses: auto, ${WEIGHT_NAMINGS.join(', ')}`, 'auto')
+    .option('--model <name>', 'check that the weights load into this model (e.g. resnet50) before writing');
+  cmd.addHelpText('after', EXAMPLES);
+  cmd.action((input: string, output: string) => userErrors(() => convert(input, output, cmd.opts<ConvertFlags>())));
+};
+
+function parseNaming(value: string): WeightNaming | 'auto' {
+  if (value === 'auto') return value;
+  const known = WEIGHT_NAMINGS.find((n) => n === value);
+  if (!known) throw new UserError(`--naming ${value}: expected auto or one of ${WEIGHT_NAMINGS.join(', ')}`);
+  return known;
+}
+
+function convert(input: string, output: string, flags: ConvertFlags): void {
+  if (!output.endsWith('.safetensors')) {
+    throw new UserError(`${output}: the output is written as safetensors; give it a .safetensors name`);
+  }
+  const weights = loadWeights(input, { naming: parseNaming(flags.naming) });
+  if (flags.model !== undefined) {
+    const fc = weights.state['fc.weight'];
+    const conv1 = weights.state['conv1.weight'];
+    const model = create(flags.model, {
+      ...(fc && fc.ndim === 2 ? { numClasses: fc.shape[0]! } : {}),
+      ...(conv1 && conv1.ndim === 4 ? { inChannels: conv1.shape[1]! } : {}),
+    });
+    try {
+      model.loadStateDict(weights.state);
+    } catch (e) {
+      throw new UserError(`${input}: the weights do not fit ${flags.model}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const metadata = { ...weights.metadata, format: 'pt', source: basename(input), naming: weights.naming };
+  saveSafetensors(output, weights.state, metadata);
+  let values = 0;
+  for (const t of Object.values(weights.state)) values += t.size;
+  const check = flags.model ? `, checked against ${flags.model}` : '';
+  process.stdout.write(`converted ${Object.keys(weights.state).length} tensors (${values} values, ${weights.naming} names${check}): ` +
+    `${input} -> ${output}\n`);
+}

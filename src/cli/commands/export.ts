@@ -1,0 +1,145 @@
+// `resnet export <weights> --format onnx`: the inference graph of a model with its
+// weights as ONNX (opset 17), for onnxruntime in browsers, on phones and on servers.
+// A model file written by `resnet train` names its builder, classes and normalisation;
+// for other weights (.pth or .safetensors with torchvision/timm names) pass --model.
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import type { Command } from 'commander';
+import { type ExportableNetwork, saveOnnx, type OnnxExportOptions } from '../../io/onnx-export.js';
+import { OPSET_VERSION } from '../../io/onnx-graph.js';
+import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
+import { loadWeights } from '../../io/weights.js';
+import { PreActResNet } from '../../models/preact_resnet.js';
+import { create } from '../../models/registry.js';
+import { ResNet } from '../../models/resnet.js';
+import { loadModelFile, MODEL_CARD_KEY } from '../../train/model-file.js';
+import { UserError } from '../errors.js';
+import { userErrors } from '../user-errors.js';
+import type { RegisterCommand } from './index.js';
+
+interface ExportFlags {
+  model?: string;
+  format: string;
+  output?: string;
+  nhwc?: boolean;
+  foldBn: boolean;
+  naming: string;
+  width?: string;
+  classes?: string;
+  mean?: string;
+  std?: string;
+  imageSize?: string;
+}
+
+const EXAMPLES = `
+Examples:
+  resnet export runs/fashion/best.safetensors --format onnx -o fashion.onnx
+  resnet export resnet50.pth --model resnet50 --format onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
+  resnet export resnet18.safetensors --model resnet18 --format onnx --nhwc --no-fold-bn -o resnet18-nhwc.onnx`;
+
+export const registerExport: RegisterCommand = (program: Command) => {
+  const cmd = program.command('export')
+    .description(`export a model with its weights for inference: ONNX opset ${OPSET_VERSION}, dynamic batch, NCHW input (or --nhwc)`)
+    .argument('<weights>', 'a model file from `resnet train`, or .safetensors / .pth weights (then --model is needed)')
+    .option('--model <name>', 'builder name, e.g. resnet50 (default: the one a `resnet train` model file names)')
+    .option('--format <format>', 'output format (onnx)', 'onnx')
+    .option('-o, --output <file>', 'where to write (default: the weights file name with .onnx)')
+    .option('--nhwc', 'take NHWC [batch, height, width, channels] input instead of NCHW')
+    .option('--fold-bn', 'fold BatchNorm into the preceding convolutions', true)
+    .option('--no-fold-bn', 'keep BatchNorm as BatchNormalization nodes')
+    .option('--naming <from>', `whose names the weights use: auto, ${WEIGHT_NAMINGS.join(', ')}`, 'auto')
+    .option('--width <k>', 'widening factor of the model (default 1, or the model file\'s)')
+    .option('--classes <file>', 'class names, one per line, stored in the metadata')
+    .option('--mean <values>', 'per-channel input mean, comma separated, stored in the metadata')
+    .option('--std <values>', 'per-channel input standard deviation, comma separated')
+    .option('--image-size <h[,w]>', 'fix the input height and width (default: any size)');
+  cmd.addHelpText('after', EXAMPLES);
+  cmd.action((weights: string) => userErrors(() => exportModel(weights, cmd.opts<ExportFlags>())));
+};
+
+function numbers(flag: string, text: string): number[] {
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) throw new UserError(`${flag} ${text}: expected comma-separated numbers`);
+  return values;
+}
+
+function positiveInts(flag: string, text: string): number[] {
+  const values = numbers(flag, text);
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) throw new UserError(`${flag} ${text}: expected positive integers`);
+  return values;
+}
+
+function naming(value: string): WeightNaming | 'auto' {
+  if (value === 'auto') return value;
+  const known = WEIGHT_NAMINGS.find((n) => n === value);
+  if (!known) throw new UserError(`--naming ${value}: expected auto or one of ${WEIGHT_NAMINGS.join(', ')}`);
+  return known;
+}
+
+function exportModel(weightsPath: string, flags: ExportFlags): void {
+  if (flags.format !== 'onnx') throw new UserError(`--format ${flags.format}: the only export format is onnx`);
+  const weights = loadWeights(weightsPath, { naming: naming(flags.naming) });
+  const opts: OnnxExportOptions = { layout: flags.nhwc ? 'NHWC' : 'NCHW', foldBatchNorm: flags.foldBn };
+  let modelName: string;
+  let model: ExportableNetwork;
+  if (weights.metadata[MODEL_CARD_KEY] !== undefined && flags.model === undefined) {
+    const loaded = loadModelFile(weightsPath);
+    if (!(loaded.model instanceof ResNet) && !(loaded.model instanceof PreActResNet)) {
+      throw new UserError(`${weightsPath}: ${loaded.card.model} is not a network this exporter knows`);
+    }
+    model = loaded.model;
+    modelName = loaded.card.model;
+    opts.classNames = loaded.card.classNames;
+    opts.normalization = { mean: loaded.card.mean, std: loaded.card.std };
+    opts.metadata = { dataset: loaded.card.dataset, trained_image_size: loaded.card.imageSize.join('x') };
+  } else {
+    if (flags.model === undefined) {
+      throw new UserError(`${weightsPath} does not say which model it holds; pass --model (e.g. --model resnet50)`);
+    }
+    modelName = flags.model;
+    const fc = weights.state['fc.weight'];
+    const conv1 = weights.state['conv1.weight'];
+    model = create(flags.model, {
+      ...(fc && fc.ndim === 2 ? { numClasses: fc.shape[0]! } : {}),
+      ...(conv1 && conv1.ndim === 4 ? { inChannels: conv1.shape[1]! } : {}),
+      ...(flags.width !== undefined ? { width: positiveInts('--width', flags.width)[0]! } : {}),
+    });
+    try {
+      model.loadStateDict(weights.state);
+    } catch (e) {
+      throw new UserError(`${weightsPath}: the weights do not fit ${flags.model}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    model.eval();
+  }
+  opts.modelName = modelName;
+  if (flags.classes !== undefined) opts.classNames = readClassNames(flags.classes);
+  if ((flags.mean === undefined) !== (flags.std === undefined)) throw new UserError('--mean and --std go together; pass both');
+  if (flags.mean !== undefined && flags.std !== undefined) {
+    opts.normalization = { mean: numbers('--mean', flags.mean), std: numbers('--std', flags.std) };
+  }
+  if (flags.imageSize !== undefined) {
+    const [h, w] = positiveInts('--image-size', flags.imageSize);
+    opts.imageSize = [h!, w ?? h!];
+  }
+  const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}.onnx`;
+  try {
+    saveOnnx(output, model, opts);
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('exportOnnx: ')) throw new UserError(e.message);
+    throw e;
+  }
+  const input = opts.layout === 'NHWC' ? `[batch, ${opts.imageSize?.join(', ') ?? 'height, width'}, ${model.inChannels}]`
+    : `[batch, ${model.inChannels}, ${opts.imageSize?.join(', ') ?? 'height, width'}]`;
+  process.stdout.write(`wrote ${output}: ${modelName}, ONNX opset ${OPSET_VERSION}, ${opts.layout} input ${input}, ` +
+    `${model.numClasses} outputs, BatchNorm ${flags.foldBn ? 'folded' : 'kept'}\n`);
+}
+
+function readClassNames(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`--classes ${path}: cannot read (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+}

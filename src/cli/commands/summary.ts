@@ -1,0 +1,73 @@
+// `resnet summary <model>`: the per-layer table of a model (output shape, parameters,
+// multiply-accumulates) and its totals, for any input size.
+import { formatSummary, summarize } from '../../models/summary.js';
+import { create, info, list } from '../../models/registry.js';
+import type { ShortcutKind } from '../../models/shortcuts.js';
+import { SHORTCUT_KINDS } from '../../models/shortcuts.js';
+import { UserError } from '../errors.js';
+import { userErrors } from '../user-errors.js';
+import type { RegisterCommand } from './index.js';
+
+interface SummaryFlags {
+  input?: string;
+  numClasses?: string;
+  width?: string;
+  shortcut?: string;
+}
+
+/** "3x32x32" (channels x height x width, as PyTorch writes image sizes) -> [h, w, c]. */
+export function parseInputSize(text: string): [number, number, number] {
+  const parts = text.toLowerCase().split('x');
+  const dims = parts.map(Number);
+  if (parts.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new UserError(`--input must be CxHxW with positive integers, e.g. 3x32x32 or 1x28x28; got ${JSON.stringify(text)}`);
+  }
+  const [c, h, w] = dims as [number, number, number];
+  return [h, w, c];
+}
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function isShortcut(s: string): s is ShortcutKind {
+  return (SHORTCUT_KINDS as readonly string[]).includes(s);
+}
+
+export function summaryText(name: string, flags: SummaryFlags): string {
+  const about = info(name);
+  const [h, w, c] = flags.input !== undefined ? parseInputSize(flags.input) : [...about.imageSize, 3] as const;
+  if (flags.shortcut !== undefined && !isShortcut(flags.shortcut)) {
+    throw new UserError(`--shortcut must be one of ${SHORTCUT_KINDS.join(', ')}, got ${JSON.stringify(flags.shortcut)}`);
+  }
+  const model = create(name, {
+    inChannels: c,
+    seed: 0,
+    ...(flags.numClasses !== undefined ? { numClasses: positiveInt('--num-classes', flags.numClasses) } : {}),
+    ...(flags.width !== undefined ? { width: positiveInt('--width', flags.width) } : {}),
+    ...(flags.shortcut !== undefined ? { shortcut: flags.shortcut } : {}),
+  });
+  let summary;
+  try {
+    summary = summarize(model, [h, w, c]);
+  } catch (e) {
+    throw new UserError(`${name} cannot run on a ${c}x${h}x${w} input: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return formatSummary(summary, `${name}: ${about.description}`);
+}
+
+export const registerSummary: RegisterCommand = (program) => {
+  const cmd = program.command('summary')
+    .description('print a model\'s layers with output shapes, parameters and multiply-accumulates (MACs), and the totals')
+    .argument('<model>', `a model name (${list().length} in all, e.g. resnet20, resnet50, preact_resnet164)`)
+    .option('--input <CxHxW>', 'input image size (default: 3x32x32 for CIFAR-style models, 3x224x224 for ImageNet-style)')
+    .option('--num-classes <n>', 'classifier outputs (default: 10 CIFAR-style, 1000 ImageNet-style)')
+    .option('--width <k>', 'widening factor of the stages')
+    .option('--shortcut <kind>', `shortcut option: ${SHORTCUT_KINDS.join(', ')}`);
+  cmd.addHelpText('after', `\nExamples:\n  resnet summary resnet50\n  resnet summary resnet20 --input 1x28x28\n\nModels: ${list().join(', ')}`);
+  cmd.action((model: string) => userErrors(() => {
+    process.stdout.write(summaryText(model, cmd.opts<SummaryFlags>()));
+  }));
+};
