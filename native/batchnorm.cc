@@ -151,11 +151,11 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
       pm[k] = static_cast<float>(m);
       pv[k] = static_cast<float>(v);
       scale[k] = static_cast<float>(sc);
-      offset[k] = static_cast<float>(beta.data[k] - m * sc);
+      offset[k] = static_cast<float>(beta.data[k] - d * sc);
     }
     float* py = data(y);
     forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
-      bnorm::normalize(x.data, residual.data, py, c, r0, r1, scale.data(), offset.data(), relu);
+      bnorm::normalize(x.data, residual.data, py, c, r0, r1, shift.data(), scale.data(), offset.data(), relu);
     });
     Napi::Object out = Napi::Object::New(env);
     out.Set("y", y);

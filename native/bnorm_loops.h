@@ -16,9 +16,11 @@ namespace bnorm {
 void shiftedMoments(const float* x, int64_t c, int64_t r0, int64_t r1, const float* shift, double* s1, double* s2,
                     float* scratch);
 
-// y = x * scale + shift, then + residual when given, then max(0, .) when relu.
-void normalize(const float* x, const float* residual, float* y, int64_t c, int64_t r0, int64_t r1, const float* scale,
-               const float* shift, bool relu);
+// y = (x - center) * scale + shift, then + residual when given, then max(0, .) when relu.
+// `center` is a value of x near the mean: x - center is exact, so large means lose
+// nothing to the cancellation that x * scale - mean * scale would suffer.
+void normalize(const float* x, const float* residual, float* y, int64_t c, int64_t r0, int64_t r1, const float* center,
+               const float* scale, const float* shift, bool relu);
 
 // g = relu ? (y > 0 ? dy : 0) : dy; sg[c] += sum(g), sgx[c] += sum(g * (x - mean)).
 void gradMoments(const float* dy, const float* y, const float* x, int64_t c, int64_t r0, int64_t r1, const float* mean,

@@ -335,6 +335,9 @@ describe('.pth reader on hostile files', { timeout: 20_000 }, () => {
       mustReject(what, () => io.parsePth(bytes, what));
       cases++;
     }
+    // Directory records repeated 200 times, all pointing at the same stored data.
+    const repeated = repeatDirectory(ok, central, eocd, 200);
+    mustReject('repeat', () => io.parsePth(repeated, 'repeat'), /entries claim \d+ bytes or more, more than the whole file/);
     // A zip64 end record claiming 2^32 - 1 entries must not be walked entry by entry.
     const zip64 = zip64Claim(ok, eocd);
     const started = Date.now();
@@ -365,6 +368,22 @@ function findPickle(zip: Uint8Array): { start: number; end: number } {
   const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
   assert.equal(zip[start], 0x80, 'data.pkl found in the archive');
   return { start, end: start + size };
+}
+
+/** `zip` with its central directory written `times` times over (and the end record saying so). */
+function repeatDirectory(zip: Uint8Array, central: number, eocd: number, times: number): Uint8Array {
+  const directory = zip.subarray(central, eocd);
+  const count = new DataView(zip.buffer, zip.byteOffset).getUint16(eocd + 10, true) * times;
+  const out = new Uint8Array(central + directory.length * times + (zip.length - eocd));
+  out.set(zip.subarray(0, central));
+  for (let i = 0; i < times; i++) out.set(directory, central + i * directory.length);
+  const end = central + directory.length * times;
+  out.set(zip.subarray(eocd), end);
+  const v = new DataView(out.buffer);
+  v.setUint16(end + 8, count, true);
+  v.setUint16(end + 10, count, true);
+  v.setUint32(end + 12, directory.length * times, true);
+  return out;
 }
 
 /** `zip` with a zip64 end record and locator before its end record, claiming 2^32 - 1 entries. */

@@ -179,6 +179,37 @@ for (const s of bnShapes) {
   }
 }
 
+test('fused batch norm + residual add + ReLU (training) equals batch norm then addRelu', () => {
+  const nb = native();
+  assert.ok(nb.batchNormAddReluTraining, 'the native backend offers batchNormAddReluTraining');
+  for (const s of [[2, 5, 5, 3], [4, 8, 8, 16], [1, 3, 3, 17]] satisfies Shape4[]) {
+    const c = s[3];
+    const x = randn(numel(s), 2);
+    const residual = randn(numel(s));
+    const gamma = uniform(c, 0.5, 1.5);
+    const beta = randn(c, 0.5);
+    const got = nb.batchNormAddReluTraining(x, s, gamma, beta, 1e-5, residual);
+    const bn = ref.batchNormTraining(x, s, gamma, beta, 1e-5, false);
+    assertClose(got.mean, bn.mean, `mean [${s.join(',')}]`);
+    assertClose(got.variance, bn.variance, `variance [${s.join(',')}]`);
+    assertClose(got.y, ref.addRelu(bn.y, residual), `y [${s.join(',')}]`, 2e-5);
+  }
+});
+
+test('batch statistics stay accurate when the mean dwarfs the spread', () => {
+  const nb = native();
+  const s: Shape4 = [8, 16, 16, 4];
+  const x = randn(numel(s), 1e-2);
+  for (let i = 0; i < x.length; i++) x[i] += 1000 * ((i % 4) + 1);
+  const gamma = new Float32Array(4).fill(1);
+  const beta = new Float32Array(4);
+  const got = nb.batchNormTraining(x, s, gamma, beta, 1e-5, false);
+  const want = ref.batchNormTraining(x, s, gamma, beta, 1e-5, false);
+  assertClose(got.mean, want.mean, 'mean', 1e-7);
+  assertClose(got.variance, want.variance, 'variance', 1e-4);
+  assertClose(got.y, want.y, 'y', 1e-3);
+});
+
 test('batch norm backward leaves its inputs untouched', () => {
   const nb = native();
   const s: Shape4 = [2, 3, 3, 5];

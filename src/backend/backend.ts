@@ -90,6 +90,14 @@ export interface Backend {
     eps: number, relu: boolean): BatchNormTrainingResult;
   batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
     mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array;
+  /**
+   * Optional fusion of a post-activation block's tail in training mode:
+   * y = relu(batchNorm(x) + residual) in one pass instead of batchNormTraining + addRelu.
+   * Its gradient: g = reluBackward(dy, y) is the residual's, batchNormBackward(g, ..., null)
+   * gives x's. Callers fall back to the two kernels where a backend leaves it out.
+   */
+  batchNormAddReluTraining?(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    eps: number, residual: Float32Array): BatchNormTrainingResult;
   /** Gradient of training-mode batch norm; `y` (the output) is given when ReLU was fused. */
   batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
     mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads;

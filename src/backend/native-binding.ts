@@ -27,8 +27,9 @@ export interface NativeBinding {
   conv2dBackwardWeights(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
     attrs: ConvAttrsTuple, withBias: boolean): { dw: Float32Array; db: Float32Array | null };
 
+  /** y = bn(x), + residual when given, then ReLU when relu. */
   batchNormTraining(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, eps: number,
-    relu: boolean): { y: Float32Array; mean: Float32Array; variance: Float32Array };
+    relu: boolean, residual?: Float32Array | null): { y: Float32Array; mean: Float32Array; variance: Float32Array };
   batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
     mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array;
   batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array, mean: Float32Array,

@@ -21,6 +21,8 @@ function makeBackend(b: NativeBinding): Backend {
     conv2dBackwardWeights: (x, xShape, dy, wShape, attrs, withBias) =>
       b.conv2dBackwardWeights(x, xShape, dy, wShape, convAttrs(attrs), withBias),
     batchNormTraining: (x, xShape, gamma, beta, eps, relu) => b.batchNormTraining(x, xShape, gamma, beta, eps, relu),
+    batchNormAddReluTraining: (x, xShape, gamma, beta, eps, residual) =>
+      b.batchNormTraining(x, xShape, gamma, beta, eps, true, residual),
     batchNormInference: (x, xShape, gamma, beta, mean, variance, eps, relu) =>
       b.batchNormInference(x, xShape, gamma, beta, mean, variance, eps, relu),
     batchNormBackward: (dy, x, xShape, gamma, mean, variance, eps, y) =>

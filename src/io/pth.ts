@@ -5,9 +5,11 @@
 // on newer versions. Tensors are strided views (offset, size, stride) of storages.
 //
 // The zip container is read by fflate. Every size it reports is checked against the
-// file's length before fflate allocates for it, and the number of directory entries is
-// capped by what the file can hold, so a hostile archive cannot make us allocate more
-// than the file size or loop for long.
+// file's length before fflate allocates for it, the entries kept must together fit in
+// the file, and the number of directory entries is capped by what the file can hold, so
+// a hostile archive cannot make us allocate more than the file size or loop for long.
+// (Entries are not checked against their CRC-32: a flipped data byte loads as a
+// different weight, as it would from a safetensors file.)
 import { readFileSync } from 'node:fs';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import type { StateDict } from '../nn/module.js';
@@ -91,6 +93,9 @@ function checkMagic(bytes: Uint8Array, bad: (p: string) => WeightsFileError): vo
 function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): Record<string, Uint8Array> {
   const maxEntries = Math.floor(bytes.length / CENTRAL_RECORD_BYTES);
   let listed = 0;
+  // Directory records may all point at the same data; what they claim in total must
+  // still fit the file, or one small file could make us allocate gigabytes.
+  let claimed = 0;
   const wanted = (f: UnzipFileInfo): boolean => {
     if (++listed > maxEntries) throw bad('not a valid zip archive (its directory lists more entries than the file can hold)');
     const parts = f.name.split('/');
@@ -102,6 +107,10 @@ function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): R
       throw bad(`zip entry ${f.name} claims ${f.originalSize} bytes, more than the whole file (${bytes.length} bytes)`);
     }
     if (f.compression === 0 && f.size !== f.originalSize) throw bad(`zip entry ${f.name} is stored but its sizes disagree (${f.size} vs ${f.originalSize})`);
+    claimed += f.originalSize;
+    if (claimed > bytes.length) {
+      throw bad(`the archive's entries claim ${claimed} bytes or more, more than the whole file (${bytes.length} bytes)`);
+    }
     return true;
   };
   let files: Record<string, Uint8Array>;

@@ -65,6 +65,8 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
       }
       count += n;
       opts.onBatch?.(batch.index + 1, loader.numBatches);
+      // Let the event loop run between batches (signals, timers).
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     model.train(wasTraining);

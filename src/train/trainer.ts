@@ -163,6 +163,9 @@ export class Trainer {
         this.state.epochTotals.seconds += (now - last) / 1000;
         last = now;
         this.o.listener?.onStep?.(this.progress());
+        // Batches of in-memory data resolve as microtasks, which never let the event loop
+        // run; yielding once per step lets it deliver signals (Ctrl-C) and timers.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.state.step >= totalSteps) break;
         if (this.stopRequested) return this.stopHere();
       }
