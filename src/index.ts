@@ -10,3 +10,5 @@ export type { Backend } from './backend/backend.js';
 export * as io from './io/index.js';
 export * as models from './models/index.js';
 export * as report from './report/index.js';
+export * as data from './data/index.js';
+export * as train from './train/index.js';

@@ -23,7 +23,7 @@ export function trainValSplit(ds: ImageDataset, valSize: number, seed: number): 
   }
   const perm = new Rng(deriveSeed(seed, SPLIT_STREAM)).permutation(ds.length);
   return {
-    train: new DatasetView(ds, perm.slice(valSize).sort(), `${ds.name}-train`),
-    val: new DatasetView(ds, perm.slice(0, valSize).sort(), `${ds.name}-val`),
+    train: new DatasetView(ds, perm.slice(valSize).sort(), `${ds.name}[${ds.length - valSize}]`),
+    val: new DatasetView(ds, perm.slice(0, valSize).sort(), `${ds.name}[val ${valSize}]`),
   };
 }

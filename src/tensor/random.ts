@@ -4,6 +4,8 @@
 
 export interface RngState {
   readonly s: readonly [number, number, number, number];
+  /** The second normal of the last Box-Muller pair, not yet returned. */
+  readonly spare?: number | null;
 }
 
 function splitmix32(seed: number): () => number {
@@ -19,6 +21,7 @@ function splitmix32(seed: number): () => number {
 
 export class Rng {
   private s: Uint32Array = new Uint32Array(4);
+  private spare: number | null = null;
 
   constructor(seed = 0) {
     this.seed(seed);
@@ -27,6 +30,7 @@ export class Rng {
   seed(seed: number): void {
     const sm = splitmix32(seed);
     for (let i = 0; i < 4; i++) this.s[i] = sm();
+    this.spare = null;
   }
 
   /** Next 32-bit unsigned integer. */
@@ -53,12 +57,19 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
-  /** Standard normal (Box-Muller; one draw per call keeps the state a plain counter walk). */
+  /** Standard normal (Box-Muller; each pair of uniforms gives two normals). */
   normal(): number {
+    if (this.spare !== null) {
+      const z = this.spare;
+      this.spare = null;
+      return z;
+    }
     let u = this.uniform();
     while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    const r = Math.sqrt(-2 * Math.log(u));
+    const theta = 2 * Math.PI * this.uniform();
+    this.spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
   }
 
   /** Fisher-Yates shuffle of 0..n-1. */
@@ -75,11 +86,12 @@ export class Rng {
   }
 
   getState(): RngState {
-    return { s: [this.s[0]!, this.s[1]!, this.s[2]!, this.s[3]!] };
+    return { s: [this.s[0]!, this.s[1]!, this.s[2]!, this.s[3]!], spare: this.spare };
   }
 
   setState(state: RngState): void {
     this.s.set(state.s);
+    this.spare = state.spare ?? null;
   }
 }
 
