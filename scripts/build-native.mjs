@@ -24,6 +24,17 @@ function findNodeGyp() {
   return candidates.find((p) => p !== undefined && p !== '' && existsSync(p));
 }
 
+/**
+ * Node's headers without a download: npm passes the project's `nodedir` (.npmrc) to
+ * its scripts; run by hand, use the prefix of the running node when it ships them
+ * (Debian's nodejs: /usr/include/node).
+ */
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = resolve(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
 /** A short reason read from the compiler and linker output. */
 function reasonFrom(log) {
   if (/dnnl\.hpp: No such file/.test(log)) return 'the oneDNN headers (oneapi/dnnl/dnnl.hpp) were not found';
@@ -31,7 +42,7 @@ function reasonFrom(log) {
   if (/napi\.h: No such file|node-addon-api/.test(log) && /No such file|Cannot find module/.test(log)) {
     return 'node-addon-api is missing (run npm install)';
   }
-  if (/node\.h: No such file|gyp ERR!.*(headers|tarball|download)/i.test(log)) {
+  if (/node\.h: No such file|common\.gypi not found|gyp ERR!.*(headers|tarball|download|network connectivity)/i.test(log)) {
     return "Node.js headers were not found (set nodedir, e.g. 'nodedir=/usr' in .npmrc)";
   }
   if (/make: not found|g\+\+: not found|c\+\+: not found|not found: make/.test(log)) {
@@ -55,7 +66,7 @@ function finish(ok, reason) {
 const nodeGyp = findNodeGyp();
 if (nodeGyp === undefined) finish(false, "npm's node-gyp was not found");
 
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--jobs', 'max'], {
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--jobs', 'max', ...nodedirArgs()], {
   cwd: root,
   encoding: 'utf8',
   env: process.env,

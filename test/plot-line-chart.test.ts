@@ -133,3 +133,14 @@ test('fixed axis ends override the data range, and labels are escaped', () => {
   assert.deepEqual(byClass(root, 'legend-entry').map(textOf), ['a & b']);
   assert.throws(() => lineChart({ id: 'none', x: { label: 'x' }, y: { label: 'y' }, panels: [] }), /at least one panel/);
 });
+
+test('an upper quantile keeps a few spikes from flattening the curves; the spikes are clipped', () => {
+  const points: [number, number][] = Array.from({ length: 100 }, (_, i) => [i, i < 1 ? 50 : 1 + i / 100]);
+  const spec: LineChartSpec = { id: 'q', x: { label: 'x' }, y: { label: 'loss', includeZero: true }, panels: [{ series: [{ label: 's', color: '#000', points }] }] };
+  assert.equal(lineChart(spec).y.max, 50);
+  const clipped = lineChart({ ...spec, y: { ...spec.y, upperQuantile: 0.98 } });
+  assert.equal(clipped.y.max, 2);
+  const path = byClass(parseXml(clipped.svg), 'series')[0]!;
+  assert.equal(path.attrs['clip-path'], 'url(#q-clip-0)');
+  assert.equal(all(parseXml(clipped.svg), (n) => n.attrs.id === 'q-clip-0').length, 1);
+});

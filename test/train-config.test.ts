@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, DEFAULT_CONFIG, FIELD_KEYS, finishConfig, mergeConfig } from '../src/train/config.js';
 import { budget, buildScheduler } from '../src/train/schedule.js';
 import { SGD } from '../src/optim/sgd.js';
@@ -35,6 +37,13 @@ describe('training config', () => {
     assert.equal(c.iterations, 100);
     assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100, epochs: 3 }, 'f'), 'f'), /either epochs or iterations, not both/);
     assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /mean and std together/);
+  });
+
+  it('the benchmark recipe in recipes/ is a valid config', () => {
+    const file = fileURLToPath(new URL('../../recipes/fashion-mnist-resnet20.json', import.meta.url));
+    const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
+    assert.equal(c.model, 'resnet20');
+    assert.equal(c.dataset, 'fashion-mnist');
   });
 
   it('every field has a default', () => {

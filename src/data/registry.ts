@@ -30,9 +30,15 @@ export interface DatasetSpec {
   coarse?: boolean;
   /** Image folders: size, channels, conversion. */
   folder?: Omit<ImageFolderOptions, 'classNames'>;
-  /** Image folders: decode every image once into memory (default true). */
+  /**
+   * Image folders: decode every image once into memory (default: when the decoded
+   * pixels take at most IN_MEMORY_LIMIT bytes; larger trees are decoded batch by batch).
+   */
   inMemory?: boolean;
 }
+
+/** Decoded image folders up to this size are kept in memory. */
+export const IN_MEMORY_LIMIT = 2 ** 31;
 
 export interface DatasetSplits {
   train: ImageDataset;
@@ -81,7 +87,8 @@ async function loadFolderSplits(root: string, spec: DatasetSpec): Promise<Datase
   const test = testName === undefined ? null : await ImageFolderDataset.open(join(root, testName), `folder/${testName}`, {
     ...spec.folder, size: train.height, channels: train.channels, classNames: train.classNames,
   });
-  if (spec.inMemory ?? true) {
+  const bytes = (train.length + (test?.length ?? 0)) * train.height * train.width * train.channels;
+  if (spec.inMemory ?? bytes <= IN_MEMORY_LIMIT) {
     return { train: await train.toMemory(), test: test ? await test.toMemory() : null, dir: root };
   }
   return { train, test, dir: root };

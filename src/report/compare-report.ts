@@ -27,7 +27,7 @@ export function renderCompareReport(runs: readonly RunData[]): string {
   const x = { label: 'iterations', includeZero: true, integer: true };
   const acc = lineChart({ id: 'cmp-acc', title: 'Test accuracy', x, y: { label: 'top-1 accuracy', format: 'percent' }, panels: [{ series: perEpoch(runs, (e) => e.testAccuracy) }], panelWidth: 460 });
   const testLoss = lineChart({ id: 'cmp-test-loss', title: 'Test loss', x, y: { label: 'cross-entropy loss', includeZero: true }, panels: [{ series: perEpoch(runs, (e) => e.testLoss) }], panelWidth: 460 });
-  const trainLoss = lineChart({ id: 'cmp-train-loss', title: 'Training loss (smoothed)', x, y: { label: 'cross-entropy loss', includeZero: true }, panels: [{ series: trainingLoss(runs) }], panelWidth: 460 });
+  const trainLoss = lineChart({ id: 'cmp-train-loss', title: 'Training loss (smoothed)', x, y: { label: 'cross-entropy loss', includeZero: true, upperQuantile: 0.98 }, panels: [{ series: trainingLoss(runs) }], panelWidth: 460 });
   const last = (r: RunData): RunData['epochs'][number] | undefined => r.epochs[r.epochs.length - 1];
   const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
   const cols: Column<RunData>[] = [

@@ -178,7 +178,7 @@ export function degradationLossChart(run: DegradationRun): LineChart {
     id: 'degradation-loss',
     title: `${datasetTitle(run.dataset)}: training loss`,
     x: { label: 'iterations', includeZero: true, integer: true },
-    y: { label: 'training loss (smoothed)', includeZero: true },
+    y: { label: 'training loss (smoothed)', includeZero: true, upperQuantile: 0.98 },
     panels: families(run).map((f) => ({
       title: FAMILY_TITLES[f],
       series: run.nets.filter((n) => n.family === f).sort((a, b) => a.depth - b.depth).map((n): Series => (

@@ -33,6 +33,11 @@ export interface AxisSpec {
   ticks?: number;
   /** Ticks on whole numbers only (epochs, counts). */
   integer?: boolean;
+  /**
+   * End the axis at this quantile of the data (e.g. 0.99), so a few early spikes (a loss
+   * of 10 in the first iterations) do not flatten every curve; what lies above is clipped.
+   */
+  upperQuantile?: number;
 }
 
 export interface StyleKeyEntry {
@@ -77,21 +82,33 @@ export function textWidth(text: string, fontSize = FONT): number {
   return text.length * fontSize * 0.6;
 }
 
-function dataRange(panels: readonly Panel[], axis: 0 | 1): [number, number] | null {
-  let lo = Infinity;
-  let hi = -Infinity;
+/** The finite values of one coordinate over every point whose both coordinates are finite. */
+function dataValues(panels: readonly Panel[], axis: 0 | 1): number[] {
+  const values: number[] = [];
   for (const p of panels) {
     for (const s of p.series) {
       for (const pt of s.points) {
-        const v = pt[axis];
-        const other = pt[axis === 0 ? 1 : 0];
-        if (!Number.isFinite(v) || !Number.isFinite(other)) continue;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+        if (Number.isFinite(pt[0]) && Number.isFinite(pt[1])) values.push(pt[axis]);
       }
     }
   }
-  return lo <= hi ? [lo, hi] : null;
+  return values;
+}
+
+function dataRange(panels: readonly Panel[], axis: 0 | 1, upperQuantile?: number): [number, number] | null {
+  const values = dataValues(panels, axis);
+  if (values.length === 0) return null;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (upperQuantile !== undefined && upperQuantile < 1) {
+    const sorted = values.sort((a, b) => a - b);
+    hi = sorted[Math.min(sorted.length - 1, Math.floor(upperQuantile * sorted.length))]!;
+  }
+  return [lo, hi];
 }
 
 export function axisTicks(spec: AxisSpec, range: [number, number] | null): Ticks {
@@ -178,8 +195,8 @@ export function lineChart(spec: LineChartSpec): LineChart {
   if (spec.panels.length === 0) throw new Error(`lineChart ${spec.id}: needs at least one panel`);
   const pw = spec.panelWidth ?? 380;
   const ph = spec.panelHeight ?? 260;
-  const xt = axisTicks(spec.x, dataRange(spec.panels, 0));
-  const yt = axisTicks(spec.y, dataRange(spec.panels, 1));
+  const xt = axisTicks(spec.x, dataRange(spec.panels, 0, spec.x.upperQuantile));
+  const yt = axisTicks(spec.y, dataRange(spec.panels, 1, spec.y.upperQuantile));
 
   const legendRows = spec.panels.map((p) => flow(legendItems(p.series), pw, (it) => legendItemWidth(it.key)));
   const maxLegendRows = Math.max(0, ...legendRows.map((r) => r.length));

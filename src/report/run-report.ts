@@ -28,7 +28,7 @@ function curves(run: RunData): string {
   const { epochs } = run;
   const x = { label: 'iterations', includeZero: true, integer: true };
   const loss = lineChart({
-    id: 'loss', title: 'Loss', x, y: { label: 'cross-entropy loss', includeZero: true }, panelWidth: 420, panelHeight: 240,
+    id: 'loss', title: 'Loss', x, y: { label: 'cross-entropy loss', includeZero: true, upperQuantile: 0.98 }, panelWidth: 420, panelHeight: 240,
     panels: [{ series: [
       ...stepSeries(run, 'training batches (smoothed)', BLUE!, (s) => s.loss, true),
       ...epochSeries(epochs, 'training (epoch mean)', BLUE!, (e) => e.trainLoss),

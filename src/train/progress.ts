@@ -26,7 +26,8 @@ export class ProgressLine {
     if (!force && now - this.lastDraw < interval) return;
     this.lastDraw = now;
     if (this.tty) {
-      const width = Math.max(20, (this.stream.columns ?? 100) - 1);
+      // A pseudo-terminal may report 0 columns.
+      const width = Math.max(20, (this.stream.columns || 100) - 1);
       this.stream.write(`\r${text.length > width ? text.slice(0, width) : text}\x1b[K`);
       this.shown = true;
     } else {
@@ -62,9 +63,9 @@ export function formatStep(p: StepProgress): string {
   const remainingSteps = p.totalSteps - p.step;
   const stepsPerSecond = p.imagesPerSecond / Math.max(1, p.batchSize);
   const eta = remainingSteps / Math.max(1e-9, stepsPerSecond);
-  return `epoch ${p.epoch}/${p.epochs} ${bar(p.batch, p.batches)} ${p.batch}/${p.batches} ` +
-    `loss ${p.loss.toFixed(4)} acc ${(100 * p.top1).toFixed(2)}% lr ${p.lr.toPrecision(3)} ` +
-    `${Math.round(p.imagesPerSecond)} img/s ETA ${formatDuration(eta)}`;
+  // Most telling first: a narrow terminal cuts the end of the line.
+  return `epoch ${p.epoch}/${p.epochs} ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(100 * p.top1).toFixed(2)}% ` +
+    `${Math.round(p.imagesPerSecond)} img/s ETA ${formatDuration(eta)} lr ${p.lr.toPrecision(3)} ${bar(p.batch, p.batches)}`;
 }
 
 /** A trainer listener that draws the progress line. */

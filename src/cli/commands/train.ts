@@ -212,9 +212,9 @@ async function train(cmd: Command): Promise<void> {
   let test: EvalResult | null = prepared.evalSplit === 'test' ? outcome.lastEval : null;
   if (!test && prepared.testLoader) {
     const loader = prepared.testLoader;
-    const run = (): Promise<EvalResult> => evaluate(prepared.model, loader, prepared.card.numClasses,
+    const evaluateTest = (): Promise<EvalResult> => evaluate(prepared.model, loader, prepared.card.numClasses,
       { onBatch: showProgress ? (d, t) => progress.update(`testing ${d}/${t}`) : undefined });
-    test = prepared.ema ? await prepared.ema.withAveraged(prepared.model, run) : await run();
+    test = prepared.ema ? await prepared.ema.withAveraged(prepared.model, evaluateTest) : await evaluateTest();
     progress.clear();
   }
   const seconds = outcome.records.reduce((a, r) => a + r.epochSeconds, 0);
