@@ -140,6 +140,7 @@ function isTrainingState(v: unknown): v is TrainingState {
   if (best !== null && !(isRecord(best) && typeof best['top1'] === 'number' && isCount(best['epoch']))) return false;
   const rng = v['rng'];
   if (!isRecord(rng) || !Array.isArray(rng['s']) || rng['s'].length !== 4 || !rng['s'].every(isCount)) return false;
+  if (rng['spare'] !== undefined && rng['spare'] !== null && typeof rng['spare'] !== 'number') return false;
   const groups = v['optimizerGroups'];
   if (!Array.isArray(groups) || !groups.every((g) => isRecord(g) && ['lr', 'initialLr', 'momentum'].every((k) => typeof g[k] === 'number'))) return false;
   return v['emaUpdates'] === null || isCount(v['emaUpdates']);
