@@ -7,10 +7,15 @@ import { ConfigError } from '../train/config.js';
 import { RunFolderError } from '../train/run-folder.js';
 import { UserError } from './errors.js';
 
-const USER_FACING = [DataError, WeightsFileError, ModelConfigError, ConfigError, RunFolderError];
+/** The error classes whose message is a complete, one-line answer for the user (exit status 2). */
+export const USER_FACING = [UserError, DataError, WeightsFileError, ModelConfigError, ConfigError, RunFolderError] as const;
+
+export function isUserFacing(e: unknown): e is Error {
+  return USER_FACING.some((cls) => e instanceof cls);
+}
 
 export function asUserError(e: unknown): unknown {
-  if (USER_FACING.some((cls) => e instanceof cls) && e instanceof Error) {
+  if (isUserFacing(e) && !(e instanceof UserError)) {
     const u = new UserError(e.message);
     u.stack = e.stack;
     return u;

@@ -2,6 +2,8 @@
 // also gives each command-line flag its name and help, so `resnet train --help`, a
 // `--config` JSON file and the saved `config.json` all speak the same language.
 import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
+import { closestNames } from './suggest.js';
+import { list as modelNames } from '../models/registry.js';
 
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
@@ -57,6 +59,8 @@ export interface TrainConfig {
   name: string | null;
   /** Checkpoints kept in the run folder (the newest ones). */
   keepCheckpoints: number;
+  /** Also write a checkpoint every this many steps within an epoch; null: at the end of each epoch only. */
+  checkpointEvery: number | null;
   onNan: (typeof ON_NAN)[number];
   /** Clip the global gradient norm to this value; null: no clipping. */
   clipGradNorm: number | null;
@@ -76,7 +80,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
-  seed: 0, out: 'runs', name: null, keepCheckpoints: 2, onNan: 'stop', clipGradNorm: null,
+  seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false,
 });
 
@@ -120,8 +124,14 @@ function fits(v: unknown, integer: boolean, r: Range): v is number {
   return r.max === undefined || v <= r.max;
 }
 
+/** A value as JSON for a message, cut short: a file may hold a megabyte where a number belongs. */
+export function shownValue(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
 function fail(where: string, expected: string, v: unknown): ConfigError {
-  return new ConfigError(`${where} must be ${expected}, got ${JSON.stringify(v) ?? String(v)}`);
+  return new ConfigError(`${where} must be ${expected}, got ${shownValue(v)}`);
 }
 
 function isOneOf<T extends string>(list: readonly T[], v: unknown): v is T {
@@ -173,14 +183,29 @@ function choiceField<T extends string>(arg: string, choices: readonly T[], help:
   };
 }
 
+/** A builder name; an unknown one is caught here, before any data is read, with the nearest names. */
+function modelField(arg: string, help: string): FieldSpec<string> {
+  return {
+    kind: 'string', arg, help, nullable: false,
+    check: (v, where) => {
+      if (typeof v !== 'string' || v.length === 0) throw fail(where, 'a model name such as resnet20', v);
+      const known = modelNames();
+      if (known.includes(v)) return v;
+      const near = closestNames(v, known);
+      throw new ConfigError(`${where}: unknown model ${JSON.stringify(v)}.${near.length ? ` Did you mean ${near.join(' or ')}?` : ''} ` +
+        `Known models: ${known.join(', ')}`);
+    },
+  };
+}
+
 function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<number[]> {
   const expected = rangeText('a non-empty list of numbers', r);
   return {
     kind: 'numbers', arg, help, nullable: false,
     check: (v, where) => {
       if (!Array.isArray(v) || v.length === 0) throw fail(where, expected, v);
-      return v.map((x: unknown) => {
-        if (!fits(x, false, r)) throw fail(where, expected, v);
+      return v.map((x: unknown, i) => {
+        if (!fits(x, false, r)) throw fail(`${where}[${i}]`, rangeText('a number', r), x);
         return x;
       });
     },
@@ -189,7 +214,7 @@ function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<numbe
 
 /** Every setting, in the order `--help` lists them. */
 export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[K]> } = {
-  model: stringField('name', 'model to train, e.g. resnet20, resnet56, preact_resnet110, wide_resnet16_8 (an unknown name lists all)'),
+  model: modelField('name', 'model to train, e.g. resnet20, resnet56, preact_resnet110, wide_resnet16_8 (an unknown name lists all)'),
   width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1 }),
   dataset: choiceField('name', DATASET_NAMES, 'data set'),
   data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
@@ -220,6 +245,7 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   out: stringField('dir', 'folder the run folder is made in'),
   name: optional(stringField('name', 'run folder name (default: time stamp, model, data set)')),
   keepCheckpoints: numberField('int', 'n', 'checkpoints kept in the run folder (the newest)', { min: 1 }),
+  checkpointEvery: optional(numberField('int', 'n', 'also write a checkpoint every n steps, not only after each epoch', { min: 1 })),
   onNan: choiceField('what', ON_NAN, 'on a non-finite loss or gradient: stop the run, or skip that step'),
   clipGradNorm: optional(numberField('number', 'x', 'clip the global gradient norm to x', { min: 0, above: true })),
   imageSize: optional(numberField('int', 'px', 'image folders: resize to px x px (default: the first image\'s height)', { min: 1 })),
@@ -245,7 +271,7 @@ export function setField<K extends keyof TrainConfig>(c: TrainConfig, k: K, v: u
  * Giving the budget one way (epochs or iterations) clears the other.
  */
 export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
-  label: (key: string) => string = (k) => `${source}: field "${k}"`): TrainConfig {
+  label: (key: string) => string = (k) => `${source}: .${k}`): TrainConfig {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     const got = Array.isArray(patch) ? 'an array' : patch === null ? 'null' : typeof patch;
     throw new ConfigError(`${source}: expected a JSON object of training settings, got ${got}`);
@@ -254,8 +280,8 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
   for (const [k, v] of Object.entries(patch)) {
     if (!isFieldKey(k)) {
       const plain = k.toLowerCase().replace(/[-_]/g, '');
-      const near = FIELD_KEYS.find((x) => x.toLowerCase() === plain);
-      throw new ConfigError(`${source}: unknown field "${k}"${near ? `; did you mean "${near}"?` : ''} (the fields are ${FIELD_KEYS.join(', ')})`);
+      const near = FIELD_KEYS.find((x) => x.toLowerCase() === plain) ?? closestNames(k, FIELD_KEYS)[0];
+      throw new ConfigError(`${source}: unknown field ${shownValue(k)}${near ? `; did you mean "${near}"?` : ''} (the fields are ${FIELD_KEYS.join(', ')})`);
     }
     setField(out, k, v, label(k));
   }
@@ -265,19 +291,23 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
   return out;
 }
 
-/** Checks that involve several fields; the budget defaults to epochs when neither is set. */
-export function finishConfig(c: TrainConfig, source: string): TrainConfig {
+/**
+ * Checks that involve several fields; the budget defaults to epochs when neither is set.
+ * `label` names a field as the user gave it (`.epochs` in a file, `--epochs` on the command line).
+ */
+export function finishConfig(c: TrainConfig, source: string, label: (key: keyof TrainConfig) => string = (k) => `.${k}`): TrainConfig {
+  const [epochs, iterations, mean, std] = [label('epochs'), label('iterations'), label('mean'), label('std')];
   if (c.epochs !== null && c.iterations !== null) {
-    throw new ConfigError(`${source}: give either epochs or iterations, not both (epochs ${c.epochs}, iterations ${c.iterations})`);
+    throw new ConfigError(`${source}: give either ${epochs} or ${iterations}, not both (epochs ${c.epochs}, iterations ${c.iterations})`);
   }
-  if (c.epochs === null && c.iterations === null) throw new ConfigError(`${source}: give epochs or iterations`);
-  if ((c.mean === null) !== (c.std === null)) throw new ConfigError(`${source}: give mean and std together, or neither`);
+  if (c.epochs === null && c.iterations === null) throw new ConfigError(`${source}: give ${epochs} or ${iterations}`);
+  if ((c.mean === null) !== (c.std === null)) throw new ConfigError(`${source}: give ${mean} and ${std} together, or neither`);
   if (c.mean && c.std && c.mean.length !== c.std.length) {
-    throw new ConfigError(`${source}: mean has ${c.mean.length} values but std ${c.std.length}; give one per channel`);
+    throw new ConfigError(`${source}: ${mean} has ${c.mean.length} values but ${std} ${c.std.length}; give one per channel`);
   }
-  if (c.channels !== null && c.channels !== 1 && c.channels !== 3) throw new ConfigError(`${source}: channels must be 1 or 3, got ${c.channels}`);
+  if (c.channels !== null && c.channels !== 1 && c.channels !== 3) throw new ConfigError(`${source}: ${label('channels')} must be 1 or 3, got ${c.channels}`);
   if (c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1]!)) {
-    throw new ConfigError(`${source}: milestones must increase, got ${c.milestones.join(',')}`);
+    throw new ConfigError(`${source}: ${label('milestones')} must increase, got ${c.milestones.join(',')}`);
   }
   return c;
 }

@@ -5,11 +5,26 @@
 //   best.safetensors   the weights that scored best so far, with their model card
 //   final.safetensors  the weights at the end
 //   summary.json       the final result
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write.js';
 
 const CHECKPOINT = /^step-(\d+)\.safetensors$/;
+/** writeFileAtomic's temporary files: `.<name>.<pid>.<counter>.tmp`. */
+const ATOMIC_TEMP = /^\..+\.(\d+)\.\d+\.tmp$/;
+
+/** Whether a process with this id is running (then its temporary files may be in use). */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e instanceof Error && 'code' in e && e.code === 'EPERM';
+  }
+}
 
 export class RunFolderError extends Error {
   override readonly name = 'RunFolderError';
@@ -20,26 +35,53 @@ export class RunFolder {
 
   /**
    * Make a new run folder, with `config` as its config.json when given; an existing
-   * non-empty folder is an error (resume it instead).
+   * non-empty folder is an error (resume it instead). The folder is made under a hidden
+   * temporary name and renamed into place, so a crash leaves either no run folder or one
+   * with its config.json (which `--resume` needs).
    */
   static create(dir: string, config?: unknown): RunFolder {
     if (existsSync(dir) && readdirSync(dir).length > 0) {
       throw new RunFolderError(`${dir}: the run folder exists already; continue it with --resume ${dir}, or choose another --name`);
     }
-    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
-    const run = new RunFolder(dir);
-    if (config !== undefined) run.writeJson(run.configPath, config);
-    return run;
+    const temp = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
+    try {
+      rmSync(temp, { recursive: true, force: true });
+      mkdirSync(join(temp, 'checkpoints'), { recursive: true });
+      const staged = new RunFolder(temp);
+      if (config !== undefined) staged.writeJson(staged.configPath, config);
+      if (existsSync(dir)) rmdirSync(dir);
+      renameSync(temp, dir);
+    } catch (e) {
+      rmSync(temp, { recursive: true, force: true });
+      throw new RunFolderError(`${dir}: cannot make the run folder (${e instanceof Error ? e.message : String(e)})`);
+    }
+    return new RunFolder(dir);
   }
 
-  /** An existing run folder, to resume or read. */
+  /**
+   * An existing run folder, to resume or read. Temporary files that an interrupted
+   * atomic write left behind (their writer is gone) are deleted and listed in `removed`.
+   */
   static open(dir: string): RunFolder {
     if (!existsSync(join(dir, 'config.json'))) {
       throw new RunFolderError(`${dir}: not a run folder (no config.json); give the folder a \`resnet train\` run wrote`);
     }
     mkdirSync(join(dir, 'checkpoints'), { recursive: true });
-    return new RunFolder(dir);
+    const run = new RunFolder(dir);
+    for (const folder of [dir, join(dir, 'checkpoints')]) {
+      for (const name of readdirSync(folder)) {
+        const m = ATOMIC_TEMP.exec(name);
+        if (m && !processAlive(Number(m[1]))) {
+          rmSync(join(folder, name), { force: true });
+          run.removed.push(join(folder, name));
+        }
+      }
+    }
+    return run;
   }
+
+  /** Leftovers of interrupted writes that open() deleted. */
+  readonly removed: string[] = [];
 
   get configPath(): string { return join(this.dir, 'config.json'); }
   get metricsPath(): string { return join(this.dir, 'metrics.jsonl'); }

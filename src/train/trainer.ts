@@ -1,6 +1,6 @@
 // The training loop: SGD steps over the training loader, evaluation after every epoch,
-// metrics.jsonl, a checkpoint after every epoch (and when asked to stop), the best and
-// final weights. Every piece of state a step depends on is in the checkpoint, and the
+// metrics.jsonl, a checkpoint after every epoch (every N steps on request, and when asked
+// to stop), the best and final weights. Every piece of state a step depends on is in the checkpoint, and the
 // loader makes any batch from (seed, epoch, batch) alone, so a resumed run takes
 // exactly the steps the unbroken run would have taken.
 import type { Batch, DataLoader } from '../data/loader.js';
@@ -9,6 +9,7 @@ import type { LRScheduler } from '../optim/schedules.js';
 import type { SGD } from '../optim/sgd.js';
 import { defaultRng } from '../tensor/random.js';
 import { crossEntropy } from '../tensor/ops.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { clipGradNorm, gradNorm } from './grads.js';
 import { argmaxRow, evaluate, type EvalResult } from './metrics.js';
@@ -34,6 +35,11 @@ export interface TrainerOptions {
   /** Where checkpoints, metrics and weights go; null: nowhere (the state stays in memory). */
   run?: RunFolder | null;
   keepCheckpoints?: number;
+  /**
+   * Also write a checkpoint after every this many steps within an epoch (a crash then
+   * loses at most that many steps); null: only at the end of each epoch and when stopped.
+   */
+  checkpointEvery?: number | null;
   /** Stored in every checkpoint, so a checkpoint alone says how it was made. */
   config?: unknown;
   /** Written with the best and final weights so they can be rebuilt without the run. */
@@ -107,6 +113,12 @@ export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
 
+function countNonFinite(data: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) n++;
+  return n;
+}
+
 function emptyTotals(): TrainingState['epochTotals'] {
   return { lossSum: 0, lossCount: 0, correct: 0, seen: 0, skipped: 0, seconds: 0 };
 }
@@ -163,6 +175,7 @@ export class Trainer {
         this.state.epochTotals.seconds += (now - last) / 1000;
         last = now;
         this.o.listener?.onStep?.(this.progress());
+        if (this.stepCheckpointDue()) this.checkpoint();
         // Batches of in-memory data resolve as microtasks, which never let the event loop
         // run; yielding once per step lets it deliver signals (Ctrl-C) and timers.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -186,6 +199,14 @@ export class Trainer {
     return this.outcome('stopped');
   }
 
+  /** A checkpoint every checkpointEvery steps, except where the end of the epoch or run writes one anyway. */
+  private stepCheckpointDue(): boolean {
+    const every = this.o.checkpointEvery;
+    if (!every) return false;
+    const s = this.state;
+    return s.step % every === 0 && s.step < this.o.totalSteps && s.batchInEpoch < this.o.trainLoader.numBatches;
+  }
+
   private currentLr(): number {
     return this.o.optimizer.paramGroups[0]?.lr ?? 0;
   }
@@ -205,29 +226,20 @@ export class Trainer {
     const { model, optimizer, scheduler } = this.o;
     const onNan = this.o.onNan ?? 'stop';
     model.train();
+    optimizer.zeroGrad();
     // BN running statistics are updated by the forward pass; a skipped step puts them back.
     const buffers = onNan === 'skip' ? model.buffers().map((b) => b.data.slice()) : null;
-    const logits = model.forward(batch.x);
-    const loss = crossEntropy(logits, batch.labels, { labelSmoothing: this.o.labelSmoothing ?? 0 });
-    const lossValue = loss.item();
-    optimizer.zeroGrad();
-    let problem: string | null = Number.isFinite(lossValue) ? null : `loss (${lossValue})`;
-    if (problem === null) {
-      loss.backward();
-      const params = model.parameters();
-      const norm = gradNorm(params);
-      if (!Number.isFinite(norm)) problem = `gradient (norm ${norm})`;
-      else if (this.o.clipGradNorm) clipGradNorm(params, this.o.clipGradNorm, norm);
-    }
+    const result = this.lossAndGradients(batch);
     const n = batch.labels.length;
     const totals = this.state.epochTotals;
-    if (problem !== null) {
-      if (onNan === 'stop') throw this.divergedError(problem);
+    if ('problem' in result) {
+      if (onNan === 'stop') throw this.divergedError(result.problem);
       model.buffers().forEach((b, i) => b.data.set(buffers![i]!));
       optimizer.zeroGrad();
       totals.skipped++;
       this.lastBatch = { loss: Number.NaN, top1: Number.NaN, lr: this.currentLr() };
     } else {
+      const { lossValue, logits } = result;
       optimizer.step();
       this.o.ema?.update(model);
       totals.lossSum += lossValue * n;
@@ -242,6 +254,25 @@ export class Trainer {
     totals.seen += n;
     this.state.step++;
     this.state.batchInEpoch++;
+  }
+
+  /** The loss and gradients (clipped when asked) of one batch, or what is not finite. */
+  private lossAndGradients(batch: Batch): { lossValue: number; logits: Tensor } | { problem: string } {
+    const { model } = this.o;
+    // Checked first: ReLU maps NaN to 0 on both backends, so a NaN pixel need not reach
+    // the loss, while it does poison the BN batch statistics.
+    const bad = countNonFinite(batch.x.data);
+    if (bad > 0) return { problem: `input (${bad} of ${batch.x.size} values NaN or infinite)` };
+    const logits = model.forward(batch.x);
+    const loss = crossEntropy(logits, batch.labels, { labelSmoothing: this.o.labelSmoothing ?? 0 });
+    const lossValue = loss.item();
+    if (!Number.isFinite(lossValue)) return { problem: `loss (${lossValue})` };
+    loss.backward();
+    const params = model.parameters();
+    const norm = gradNorm(params);
+    if (!Number.isFinite(norm)) return { problem: `gradient (norm ${norm})` };
+    if (this.o.clipGradNorm) clipGradNorm(params, this.o.clipGradNorm, norm);
+    return { lossValue, logits };
   }
 
   private divergedError(problem: string): TrainingDivergedError {

@@ -1,10 +1,11 @@
 // `resnet train`: train a model on a data set, with a run folder that holds the recipe,
 // the metrics, checkpoints and weights; `--resume` continues a stopped run.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { backend } from '../../backend/index.js';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../../train/config.js';
+import { readConfigFile } from '../../train/config-file.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
@@ -49,20 +50,6 @@ export const registerTrain: RegisterCommand = (program) => {
   cmd.addHelpText('after', EXAMPLES);
   cmd.action(() => userErrors(() => train(cmd)));
 };
-
-function readJsonFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`${file}: cannot read the config file (does it exist?)`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-}
 
 function timestamp(d = new Date()): string {
   const p = (n: number): string => String(n).padStart(2, '0');
@@ -132,12 +119,16 @@ async function train(cmd: Command): Promise<void> {
       throw new UserError(`--resume continues a run with its saved config.json; leave out ${given.join(', ')} (or start a new run)`);
     }
     run = RunFolder.open(flags.resume);
+    for (const f of run.removed) say(`removed ${f}, the remains of a write the interruption cut short`);
     config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
     resumeFrom = newestValidCheckpoint(run, say);
   } else {
     config = { ...DEFAULT_CONFIG };
-    if (flags.config !== undefined) config = mergeConfig(config, readJsonFile(flags.config), flags.config);
-    config = finishConfig(mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`), 'the command line');
+    if (flags.config !== undefined) config = mergeConfig(config, readConfigFile(flags.config), flags.config);
+    config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
+    // A clash between settings is named where they came from: the file alone, or the command line.
+    const fromFile = flags.config !== undefined && Object.keys(patch).length === 0;
+    config = fromFile ? finishConfig(config, flags.config!) : finishConfig(config, 'the command line', (k) => `--${flagName(k)}`);
   }
 
   const prepared = await prepareRun(config);
@@ -154,7 +145,7 @@ async function train(cmd: Command): Promise<void> {
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
     numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
     labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, clipGradNorm: config.clipGradNorm,
-    run, keepCheckpoints: config.keepCheckpoints, config: prepared.config, card: prepared.card,
+    run, keepCheckpoints: config.keepCheckpoints, checkpointEvery: config.checkpointEvery, config: prepared.config, card: prepared.card,
     listener: {
       onStep: (p) => steps.onStep(p),
       onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
