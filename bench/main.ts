@@ -86,11 +86,15 @@ async function main(): Promise<void> {
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
     `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}, ${clock} clock`);
 
-  const ours: Row = { name: 'resnet-ts native', train: measureTraining(w), inference: measureInference(w) };
-  console.log(`resnet-ts native: train ${fmt(ours.train!.imgPerS)} img/s, inference ${fmt(ours.inference!.imgPerS)} img/s`);
-  const fused: Row = { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: measureFusedInference(w) };
-  console.log(`resnet-ts native, folded: inference ${fmt(fused.inference!.imgPerS)} img/s`);
-  const rows: Row[] = [ours, fused];
+  const oursTrain = measureTraining(w);
+  const oursInference = measureInference(w);
+  console.log(`resnet-ts native: train ${fmt(oursTrain.imgPerS)} img/s, inference ${fmt(oursInference.imgPerS)} img/s`);
+  const foldedInference = measureFusedInference(w);
+  console.log(`resnet-ts native, folded: inference ${fmt(foldedInference.imgPerS)} img/s`);
+  const rows: Row[] = [
+    { name: 'resnet-ts native', train: oursTrain, inference: oursInference },
+    { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: foldedInference },
+  ];
 
   const torch: TorchResult[] = [];
   let ort: Outcome<OrtResult> | null = null;
@@ -130,9 +134,9 @@ async function main(): Promise<void> {
   const bestTorchInfer = torch.reduce<{ name: string; t: Timing } | null>((b, r) =>
     !b || r.inference.imgPerS > b.t.imgPerS ? { name: `PyTorch ${r.layout}`, t: r.inference } : b, null);
   console.log('');
-  console.log(ratioLine('training', ours.train!, bestTorchTrain, 1.5));
-  console.log(ratioLine('inference (folded) vs PyTorch', fused.inference!, bestTorchInfer, 1.0));
-  console.log(ratioLine('inference (folded) vs onnxruntime-node', fused.inference!,
+  console.log(ratioLine('training', oursTrain, bestTorchTrain, 1.5));
+  console.log(ratioLine('inference (folded) vs PyTorch', foldedInference, bestTorchInfer, 1.0));
+  console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
 
   if (values.profile) {

@@ -18,7 +18,7 @@ void applyThreadsFromEnv() {
   if (v == nullptr || *v == '\0') return;
   char* end = nullptr;
   const long n = std::strtol(v, &end, 10);
-  if (end != nullptr && *end == '\0' && n >= 1 && n <= 4096) omp_set_num_threads(static_cast<int>(n));
+  if (end != nullptr && *end == '\0' && n >= 1 && n <= 9999) omp_set_num_threads(static_cast<int>(n));
 }
 
 // Every kernel returns fresh multi-megabyte Float32Arrays, which V8 allocates with
@@ -47,7 +47,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Call call(info, "setThreads");
   return call.run([&]() -> Napi::Value {
     const int64_t n = call.integer(0, "threads");
-    if (n < 1 || n > 4096) throw ArgumentError("threads must lie in [1, 4096]");
+    if (n < 1 || n > 9999) throw ArgumentError("threads must lie in [1, 9999]");
     omp_set_num_threads(static_cast<int>(n));
     return info.Env().Undefined();
   });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { Backend, Conv2dAttrs, Pool2dAttrs, SgdAttrs, Shape4 } from '../src/backend/backend.js';
-import { loadNativeBackend } from '../src/backend/native.js';
+import { loadNativeBackend, nativeThreads, setNativeThreads } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
@@ -412,4 +412,22 @@ test('folded inference (BN in the conv, ReLU and residual add as post-ops) equal
   const want = noGrad(() => model.forward(new Tensor(x, xShape))).data;
   assertClose(compileFusedInference(model)(nb, x, xShape), want, 'logits', 1e-4);
   assertClose(compileFusedInference(model, 1)(nb, x, xShape), want, 'logits, one image at a time', 1e-4);
+});
+
+test('thread count can be set, and results do not depend on it', () => {
+  const nb = native();
+  const before = nativeThreads();
+  assert.ok(before >= 1);
+  const c = convCases[2]!;
+  const x = randn(numel(c.x));
+  const w = randn(numel(c.w), 0.2);
+  const want = nb.conv2d(x, c.x, w, c.w, null, c.a);
+  try {
+    setNativeThreads(1);
+    assert.equal(nativeThreads(), 1);
+    assertClose(nb.conv2d(x, c.x, w, c.w, null, c.a), want, 'y with one thread', 1e-6);
+  } finally {
+    setNativeThreads(before);
+  }
+  assert.throws(() => setNativeThreads(0), /native setThreads: threads must lie in \[1, 9999\]/);
 });

@@ -99,6 +99,12 @@ let cached: NativeBinding | null = null;
 /** Loads the addon once; throws an Error saying why it cannot (not built, oneDNN missing, stale build). */
 export function loadNativeBinding(): NativeBinding {
   if (cached) return cached;
+  // The addon applies RESNET_THREADS when it loads; a value it cannot use is an error
+  // here rather than silently all cores.
+  const threads = process.env['RESNET_THREADS'];
+  if (threads !== undefined && threads !== '' && !/^[1-9][0-9]{0,3}$/.test(threads)) {
+    throw new Error(`RESNET_THREADS must be a whole number of threads from 1 to 9999, got '${threads}'`);
+  }
   const root = packageRoot();
   const file = join(root, ADDON_FILE);
   if (!existsSync(file)) {
