@@ -1,0 +1,183 @@
+// Numerical guards of the training loop: a NaN injected into a batch, a NaN weight and an
+// infinite gradient each stop the run at that very step with a one-line message naming
+// the step, the learning rate and the last good checkpoint, and that checkpoint is
+// intact. --on-nan skip steps over the bad batch; --clip-grad-norm bounds each update.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DataLoader, InMemoryDataset, Normalize } from '../src/data/index.js';
+import { Module, type Parameter } from '../src/nn/module.js';
+import { CosineAnnealingLR } from '../src/optim/schedules.js';
+import { SGD } from '../src/optim/sgd.js';
+import { Rng } from '../src/tensor/random.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { clipGradNorm, gradNorm } from '../src/train/grads.js';
+import { RunFolder } from '../src/train/run-folder.js';
+import { Trainer, TrainingDivergedError, type TrainerOptions } from '../src/train/trainer.js';
+import { tempDir } from './helpers/data-files.js';
+import { TinyNet } from './helpers/tiny-net.js';
+
+/** Dark (class 0) and bright (class 1) 6x6 images with noise. */
+function brightnessSet(n: number, seed: number): InMemoryDataset {
+  const rng = new Rng(seed);
+  const px = new Uint8Array(n * 36);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
+  for (let i = 0; i < px.length; i++) px[i] = (labels[Math.floor(i / 36)] === 1 ? 150 : 90) + rng.int(60) - 30;
+  return new InMemoryDataset('brightness', px, labels, 6, 6, 1, ['dark', 'bright']);
+}
+
+type Fault = 'input' | 'weight' | 'gradient';
+
+/** TinyNet that, on chosen training steps (1-based), puts a NaN in the batch or a weight, or an infinity in a gradient. */
+class Faulty extends Module {
+  readonly net = new TinyNet(1, 2);
+  private calls = 0;
+  private poisonGradient = false;
+
+  constructor(readonly fault: Fault, readonly atSteps: readonly number[]) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    const now = this.training && this.atSteps.includes(++this.calls);
+    if (now && this.fault === 'input') x.data[5] = Number.NaN;
+    if (now && this.fault === 'weight') this.net.fc.weight.data[0] = Number.NaN;
+    this.poisonGradient = now && this.fault === 'gradient';
+    return this.net.forward(x);
+  }
+
+  /** The trainer asks for the parameters after the backward pass, to measure the gradients. */
+  override parameters(): Parameter[] {
+    const params = super.parameters();
+    const grad = params[0]?.grad;
+    if (this.poisonGradient && grad) {
+      grad.data[0] = Number.POSITIVE_INFINITY;
+      this.poisonGradient = false;
+    }
+    return params;
+  }
+}
+
+const LR = 0.2;
+
+function options(model: Module, extra: Partial<TrainerOptions> = {}): TrainerOptions {
+  // 4 steps per epoch, 3 epochs, no augmentation: every step is the same in every run.
+  const trainLoader = new DataLoader(brightnessSet(64, 1), { batchSize: 16, shuffle: true, transform: new Normalize([0.47], [0.15]), seed: 5 });
+  const optimizer = new SGD(model.parameters(), { lr: LR, momentum: 0.9 });
+  return {
+    model, optimizer, scheduler: new CosineAnnealingLR(optimizer, 12), trainLoader, evalLoader: null, numClasses: 2, totalSteps: 12,
+    ...extra,
+  };
+}
+
+/** The cosine schedule's lr for step `step` (1-based) of 12: the value the message must show. */
+function lrAtStep(step: number): string {
+  return (LR * (1 + Math.cos((Math.PI * (step - 1)) / 12)) / 2).toPrecision(4);
+}
+
+describe('non-finite values stop the run at their step', () => {
+  const cases: [Fault, RegExp][] = [
+    ['input', /^non-finite input \(1 of 576 values NaN or infinite\)/],
+    ['weight', /^non-finite loss \(NaN\)/],
+    ['gradient', /^non-finite gradient \(norm Infinity\)/],
+  ];
+  for (const [fault, what] of cases) {
+    it(`a ${fault === 'input' ? 'NaN in the batch' : fault === 'weight' ? 'NaN weight' : 'infinite gradient'} at step 7: message names step, lr and the intact last checkpoint`, async () => {
+      const dir = join(tempDir(`nan-${fault}`), 'run');
+      const run = RunFolder.create(dir, {});
+      // Checkpoints after steps 2, 4 (epoch end) and 6: the last good one is step 6.
+      const trainer = new Trainer(options(new Faulty(fault, [7]), { run, checkpointEvery: 2, keepCheckpoints: 5 }));
+      const lastGood = run.checkpointPath(6);
+      let message = '';
+      await assert.rejects(trainer.run(), (e: unknown) => {
+        assert.ok(e instanceof TrainingDivergedError, String(e));
+        message = e.message;
+        return true;
+      });
+      assert.match(message, what);
+      assert.ok(message.includes(` at step 7 (epoch 2, batch 3, lr ${lrAtStep(7)}); the last good checkpoint is ${lastGood}. `), message);
+      assert.match(message, new RegExp(`--on-nan skip; continue with: resnet train --resume ${dir}$`));
+      assert.ok(!message.includes('\n'), 'one line');
+      // The checkpoint loads and passes its checksum; nothing newer was written after the fault.
+      assert.deepEqual(run.listCheckpoints().map((c) => c.step), [6, 4, 2]);
+      const bytes = readFileSync(lastGood);
+      const ckpt = loadCheckpoint(lastGood);
+      assert.equal(ckpt.state.step, 6);
+      for (const [k, t] of Object.entries(ckpt.tensors)) assert.ok(t.data.every(Number.isFinite), `${k} is not finite`);
+      assert.deepEqual(readFileSync(lastGood), bytes);
+    });
+  }
+
+  it('the checkpoint before the fault resumes to the run the fault interrupted', async () => {
+    const dir = join(tempDir('nan-resume'), 'run');
+    const run = RunFolder.create(dir, {});
+    await assert.rejects(new Trainer(options(new Faulty('input', [7]), { run, checkpointEvery: 2 })).run(), TrainingDivergedError);
+    const clean = new Faulty('input', []);
+    const resumed = new Trainer(options(clean));
+    resumed.resume(loadCheckpoint(run.checkpointPath(6)));
+    await resumed.run();
+    const reference = new Faulty('input', []);
+    await new Trainer(options(reference)).run();
+    for (const [k, t] of Object.entries(reference.stateDict())) assert.deepEqual(clean.stateDict()[k]!.data, t.data, `${k} differs`);
+  });
+
+  it('--on-nan skip steps over a NaN batch: BN statistics untouched, the step counted as skipped', async () => {
+    const skipping = new Faulty('input', [3]);
+    const out = await new Trainer(options(skipping, { onNan: 'skip' })).run();
+    assert.equal(out.status, 'finished');
+    assert.equal(out.state.step, 12);
+    assert.deepEqual(out.records.map((r) => r.skippedSteps), [1, 0, 0]);
+    for (const [k, t] of Object.entries(skipping.stateDict())) assert.ok(t.data.every(Number.isFinite), `${k} is not finite`);
+  });
+});
+
+describe('gradient norm and clipping', () => {
+  it('gradNorm is the global L2 norm, and not finite when any gradient is not', () => {
+    const model = new TinyNet(1, 2);
+    const params = model.parameters();
+    let expected = 0;
+    params.forEach((p, i) => {
+      p.grad = new Tensor(Float32Array.from({ length: p.size }, (_, j) => ((i + 1) * (j - 2)) / 10), p.shape);
+      for (const v of p.grad.data) expected += v * v;
+    });
+    assert.ok(Math.abs(gradNorm(params) - Math.sqrt(expected)) < 1e-9 * Math.sqrt(expected));
+    params[1]!.grad!.data[0] = Number.NaN;
+    assert.ok(Number.isNaN(gradNorm(params)));
+    params[1]!.grad!.data[0] = Number.NEGATIVE_INFINITY;
+    assert.equal(gradNorm(params), Number.POSITIVE_INFINITY);
+  });
+
+  it('clipGradNorm scales to max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_, and leaves small gradients alone', () => {
+    const model = new TinyNet(1, 2);
+    const params = model.parameters();
+    for (const p of params) p.grad = new Tensor(Float32Array.from({ length: p.size }, (_, j) => (j % 5) - 2), p.shape);
+    const before = params.map((p) => p.grad!.data.slice());
+    const norm = gradNorm(params);
+    clipGradNorm(params, 1.5);
+    const factor = 1.5 / (norm + 1e-6);
+    params.forEach((p, i) => p.grad!.data.forEach((v, j) => assert.equal(v, Math.fround(before[i]![j]! * factor))));
+    assert.ok(Math.abs(gradNorm(params) - 1.5) < 1e-5);
+    const after = params.map((p) => p.grad!.data.slice());
+    clipGradNorm(params, 10);
+    params.forEach((p, i) => assert.deepEqual(p.grad!.data, after[i]));
+  });
+
+  it('a training step with --clip-grad-norm c moves the weights by at most lr * c', async () => {
+    const model = new TinyNet(1, 2);
+    const clip = 1e-3;
+    const trainLoader = new DataLoader(brightnessSet(64, 1), { batchSize: 16, transform: new Normalize([0.47], [0.15]) });
+    const optimizer = new SGD(model.parameters(), { lr: 0.5, momentum: 0 });
+    const before = model.parameters().map((p) => p.data.slice());
+    const trainer = new Trainer({
+      model, optimizer, scheduler: new CosineAnnealingLR(optimizer, 1000), trainLoader, evalLoader: null, numClasses: 2, totalSteps: 1,
+      clipGradNorm: clip,
+    });
+    await trainer.run();
+    let moved = 0;
+    model.parameters().forEach((p, i) => p.data.forEach((v, j) => { moved += (v - before[i]![j]!) ** 2; }));
+    assert.ok(Math.sqrt(moved) > 0.5 * clip * 0.5, `the step moved the weights (${Math.sqrt(moved)})`);
+    assert.ok(Math.sqrt(moved) <= 0.5 * clip * (1 + 1e-5), `update norm ${Math.sqrt(moved)} > lr * clip`);
+  });
+});
