@@ -13,6 +13,7 @@ import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
 import { measureFusedInference, measureInference, measureTraining, now, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
+import { compileInference } from '../src/models/index.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --threads N        threads for every contender (default: all cores)
@@ -160,6 +161,15 @@ async function main(): Promise<void> {
     const inferMs = (now(clock) - t0) / w.inferSteps;
     console.log(`\nper-kernel profile, inference batch (${fmt(inferMs)} ms/batch with profiling):`);
     console.log(formatProfile(p.stats, w.inferSteps, inferMs));
+
+    const folded = compileInference(buildResNet20());
+    for (let i = 0; i < w.warmup; i++) folded(x);
+    p.reset();
+    t0 = now(clock);
+    for (let i = 0; i < w.inferSteps; i++) folded(x);
+    const foldedMs = (now(clock) - t0) / w.inferSteps;
+    console.log(`\nper-kernel profile, folded inference batch (${fmt(foldedMs)} ms/batch with profiling):`);
+    console.log(formatProfile(p.stats, w.inferSteps, foldedMs));
     setBackend(getBackend('native'));
   }
 

@@ -4,10 +4,8 @@
 import * as F from '../src/tensor/ops.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/tensor/random.js';
-import { cifarResNet } from '../src/models/index.js';
+import { cifarResNet, compileInference } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { backend } from '../src/backend/index.js';
-import { compileFusedInference } from './fused-inference.js';
 
 export interface Workload {
   readonly batch: number;
@@ -78,14 +76,10 @@ export function measureInference(w: Workload): Timing {
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }
 
-/** Inference through the folded plan (BN in the conv, ReLU and the add as post-ops). */
+/** Inference through compileInference (BN folded into the conv, ReLU and the add as post-ops). */
 export function measureFusedInference(w: Workload): Timing {
-  const model = buildResNet20();
-  model.eval();
-  const run = compileFusedInference(model);
+  const run = compileInference(buildResNet20());
   const { x } = randomBatch(w.batch, 2);
-  const be = backend();
-  const shape = [w.batch, 32, 32, 3] as const;
-  const ms = timed(() => run(be, x.data, shape), w, w.inferSteps);
+  const ms = timed(() => run(x), w, w.inferSteps);
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { BUDGETS, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
+import { BUDGETS, describeBudget, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
 import { summarizeDegradation, tailLength, type DegradationSummary } from '../src/report/degradation-report.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
@@ -36,12 +36,16 @@ test('the recipe: the paper\'s optimiser settings, the budget, then explicit ove
   assert.equal(quick.labelSmoothing, 0);
   assert.equal(quick.seed, 3);
   assert.equal(quick.subset, BUDGETS.quick.settings.subset);
+  assert.equal(quick.warmup, 1);
   const paper = experimentRecipe({ budget: 'paper', dataset: 'fashion-mnist', data: null, seed: 0 });
-  assert.deepEqual([paper.iterations, paper.epochs, paper.milestones], [64000, null, [32000, 48000]]);
+  assert.deepEqual([paper.iterations, paper.epochs, paper.milestones, paper.warmup], [64000, null, [32000, 48000], 0]);
   assert.equal(paper.batchSize, PAPER_RECIPE.batchSize);
   // An epochs override replaces the paper budget's iterations; iterations replace epochs.
   const short = experimentRecipe({ budget: 'paper', dataset: 'fashion-mnist', data: null, seed: 0, overrides: { epochs: 2 } });
   assert.deepEqual([short.epochs, short.iterations], [2, null]);
+  assert.match(describeBudget('paper'), /^the whole training set, 64,000 iterations of batch 128, lr 0\.1 divided by 10 at 32,000 and 48,000/);
+  const q = BUDGETS.quick.settings;
+  assert.ok(describeBudget('quick').startsWith(`${q.subset!.toLocaleString('en-US')} training images, ${q.epochs} epochs (`));
   const iters = experimentRecipe({ budget: 'quick', dataset: 'fashion-mnist', data: null, seed: 0, overrides: { iterations: 50 } });
   assert.deepEqual([iters.epochs, iters.iterations, iters.milestones], [null, 50, null]);
 });

@@ -11,10 +11,9 @@ import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
 import { setBackend } from '../src/backend/index.js';
-import { cifarResNet } from '../src/models/index.js';
+import { cifarResNet, compileInference } from '../src/models/index.js';
 import { BatchNorm2d } from '../src/nn/index.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
-import { compileFusedInference } from '../bench/fused-inference.js';
 
 // The native backend is required here: CI installs libdnnl-dev, so a missing addon is a failure.
 let nativeBackend: Backend | null = null;
@@ -410,8 +409,10 @@ test('folded inference (BN in the conv, ReLU and residual add as post-ops) equal
   const x = randn(numel(xShape));
   setBackend('reference');
   const want = noGrad(() => model.forward(new Tensor(x, xShape))).data;
-  assertClose(compileFusedInference(model)(nb, x, xShape), want, 'logits', 1e-4);
-  assertClose(compileFusedInference(model, 1)(nb, x, xShape), want, 'logits, one image at a time', 1e-4);
+  setBackend(nb);
+  const input = new Tensor(x, xShape);
+  assertClose(compileInference(model)(input).data, want, 'logits', 1e-4);
+  assertClose(compileInference(model, { chunk: 1 })(input).data, want, 'logits, one image at a time', 1e-4);
 });
 
 test('thread count can be set, and results do not depend on it', () => {

@@ -19,10 +19,10 @@ describe('training config', () => {
 
   it('names the file and the field of a bad value', () => {
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: -1 }, 'r.json'),
-      new ConfigError('r.json: field "lr" must be a number > 0, got -1'));
-    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batchSize: 12.5 }, 'r.json'), /field "batchSize" must be an integer >= 1, got 12.5/);
-    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { schedule: 'linear' }, 'r.json'), /field "schedule" must be one of step, cosine, onecycle, constant, got "linear"/);
-    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { std: [0.3, 0] }, 'r.json'), /field "std" must be a non-empty list of numbers > 0/);
+      new ConfigError('r.json: .lr must be a number > 0, got -1'));
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batchSize: 12.5 }, 'r.json'), /r\.json: \.batchSize must be an integer >= 1, got 12.5/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { schedule: 'linear' }, 'r.json'), /r\.json: \.schedule must be one of step, cosine, onecycle, constant, got "linear"/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { std: [0.3, 0] }, 'r.json'), /r\.json: \.std\[1\] must be a number > 0, got 0/);
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: '0.1' }, 'x', (k) => `--${k}`), /^ConfigError: --lr must be a number > 0, got "0.1"$/);
   });
 
@@ -35,8 +35,8 @@ describe('training config', () => {
     const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100 }, 'f'), 'f');
     assert.equal(c.epochs, null);
     assert.equal(c.iterations, 100);
-    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100, epochs: 3 }, 'f'), 'f'), /either epochs or iterations, not both/);
-    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /mean and std together/);
+    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { iterations: 100, epochs: 3 }, 'f'), 'f'), /f: give either \.epochs or \.iterations, not both/);
+    assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /f: give \.mean and \.std together/);
   });
 
   it('the benchmark recipe in recipes/ is a valid config', () => {

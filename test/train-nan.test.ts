@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DataLoader, InMemoryDataset, Normalize } from '../src/data/index.js';
+import { type Batch, DataLoader, InMemoryDataset, Normalize } from '../src/data/index.js';
 import { Module, type Parameter } from '../src/nn/module.js';
 import { CosineAnnealingLR } from '../src/optim/schedules.js';
 import { SGD } from '../src/optim/sgd.js';
@@ -30,7 +30,20 @@ function brightnessSet(n: number, seed: number): InMemoryDataset {
 
 type Fault = 'input' | 'weight' | 'gradient';
 
-/** TinyNet that, on chosen training steps (1-based), puts a NaN in the batch or a weight, or an infinity in a gradient. */
+/** A loader that writes a NaN into the batches of chosen training steps (1-based; 4 batches per epoch). */
+class PoisonedLoader extends DataLoader {
+  constructor(readonly atSteps: readonly number[]) {
+    super(brightnessSet(64, 1), { batchSize: 16, shuffle: true, transform: new Normalize([0.47], [0.15]), seed: 5 });
+  }
+
+  override async batch(epoch: number, index: number, order?: Int32Array): Promise<Batch> {
+    const b = await super.batch(epoch, index, order);
+    if (this.atSteps.includes(epoch * this.numBatches + index + 1)) b.x.data[5] = Number.NaN;
+    return b;
+  }
+}
+
+/** TinyNet that, on chosen training steps (1-based), puts a NaN in a weight or an infinity in a gradient. */
 class Faulty extends Module {
   readonly net = new TinyNet(1, 2);
   private calls = 0;
@@ -42,7 +55,6 @@ class Faulty extends Module {
 
   forward(x: Tensor): Tensor {
     const now = this.training && this.atSteps.includes(++this.calls);
-    if (now && this.fault === 'input') x.data[5] = Number.NaN;
     if (now && this.fault === 'weight') this.net.fc.weight.data[0] = Number.NaN;
     this.poisonGradient = now && this.fault === 'gradient';
     return this.net.forward(x);
@@ -62,9 +74,9 @@ class Faulty extends Module {
 
 const LR = 0.2;
 
-function options(model: Module, extra: Partial<TrainerOptions> = {}): TrainerOptions {
+function options(model: Faulty, extra: Partial<TrainerOptions> = {}): TrainerOptions {
   // 4 steps per epoch, 3 epochs, no augmentation: every step is the same in every run.
-  const trainLoader = new DataLoader(brightnessSet(64, 1), { batchSize: 16, shuffle: true, transform: new Normalize([0.47], [0.15]), seed: 5 });
+  const trainLoader = new PoisonedLoader(model.fault === 'input' ? model.atSteps : []);
   const optimizer = new SGD(model.parameters(), { lr: LR, momentum: 0.9 });
   return {
     model, optimizer, scheduler: new CosineAnnealingLR(optimizer, 12), trainLoader, evalLoader: null, numClasses: 2, totalSteps: 12,
@@ -84,7 +96,7 @@ describe('non-finite values stop the run at their step', () => {
     ['gradient', /^non-finite gradient \(norm Infinity\)/],
   ];
   for (const [fault, what] of cases) {
-    it(`a ${fault === 'input' ? 'NaN in the batch' : fault === 'weight' ? 'NaN weight' : 'infinite gradient'} at step 7: message names step, lr and the intact last checkpoint`, async () => {
+    it(`a ${fault === 'input' ? 'NaN in the batch' : fault === 'weight' ? 'NaN weight' : 'n infinite gradient'} at step 7: message names step, lr and the intact last checkpoint`, async () => {
       const dir = join(tempDir(`nan-${fault}`), 'run');
       const run = RunFolder.create(dir, {});
       // Checkpoints after steps 2, 4 (epoch end) and 6: the last good one is step 6.
@@ -123,7 +135,7 @@ describe('non-finite values stop the run at their step', () => {
     for (const [k, t] of Object.entries(reference.stateDict())) assert.deepEqual(clean.stateDict()[k]!.data, t.data, `${k} differs`);
   });
 
-  it('--on-nan skip steps over a NaN batch: BN statistics untouched, the step counted as skipped', async () => {
+  it('--on-nan skip steps over a NaN batch: the step is counted as skipped, weights and BN statistics stay finite', async () => {
     const skipping = new Faulty('input', [3]);
     const out = await new Trainer(options(skipping, { onNan: 'skip' })).run();
     assert.equal(out.status, 'finished');

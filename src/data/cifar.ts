@@ -3,7 +3,7 @@
 // A CIFAR-10 record is 1 label byte then 3072 pixel bytes; a CIFAR-100 record is a
 // coarse and a fine label byte then the pixels. Pixels are planar (1024 red, 1024
 // green, 1024 blue, each 32x32 row-major) and are turned into HWC here.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
@@ -100,7 +100,7 @@ function classNames(dir: string, variant: CifarVariant, coarse: boolean): string
   const namesFile = join(dir, coarse ? 'coarse_label_names.txt' : layout.namesFile);
   const count = coarse ? 20 : layout.numClasses;
   if (existsSync(namesFile)) {
-    const names = readFileSync(namesFile, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+    const names = new TextDecoder().decode(readBytes(namesFile)).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
     if (names.length !== count) {
       throw new DataError(namesFile, `lists ${names.length} class names, expected ${count} (one per line)`);
     }

@@ -14,6 +14,11 @@ export interface IdxArray {
 
 const UNSIGNED_BYTE = 0x08;
 
+/** 60000x28x28; a damaged header may claim up to 255 dimensions, shown cut short. */
+function shapeText(dims: readonly number[]): string {
+  return dims.length <= 4 ? dims.join('x') : `${dims.slice(0, 4).join('x')}x... (${dims.length} dimensions)`;
+}
+
 /** Parse an IDX file of unsigned bytes; `file` names it in errors. */
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (bytes.length < 4) throw new DataError(file, `${bytes.length} bytes is too short for an IDX header; the file is truncated`);
@@ -35,7 +40,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const body = bytes.length - headerSize;
   if (body !== size) {
     const what = body < size ? 'truncated' : 'longer than its header says';
-    throw new DataError(file, `the file is ${what}: its header says ${dims.join('x')} = ${size} values, ` +
+    throw new DataError(file, `the file is ${what}: its header says ${shapeText(dims)} = ${size} values, ` +
       `the file holds ${body}; download it again`);
   }
   return { dims, data: bytes.subarray(headerSize) };
@@ -50,13 +55,16 @@ export function readIdxPair(imagesFile: string, labelsFile: string, name: string
   classNames: readonly string[]): InMemoryDataset {
   const images = readIdxFile(imagesFile);
   if (images.dims.length !== 3) {
-    throw new DataError(imagesFile, `expected an IDX image file with 3 dimensions [count, height, width], got ${images.dims.length} (${images.dims.join('x')})`);
+    throw new DataError(imagesFile, `expected an IDX image file with 3 dimensions [count, height, width], got ${images.dims.length} (${shapeText(images.dims)})`);
   }
   const labels = readIdxFile(labelsFile);
   if (labels.dims.length !== 1) {
-    throw new DataError(labelsFile, `expected an IDX label file with 1 dimension [count], got ${labels.dims.length} (${labels.dims.join('x')})`);
+    throw new DataError(labelsFile, `expected an IDX label file with 1 dimension [count], got ${labels.dims.length} (${shapeText(labels.dims)})`);
   }
   const [n, h, w] = images.dims as [number, number, number];
+  if (n === 0 || h === 0 || w === 0) {
+    throw new DataError(imagesFile, `holds no images: its header says ${n} images of ${h}x${w} pixels; the file is damaged or empty`);
+  }
   if (labels.dims[0] !== n) {
     throw new DataError(labelsFile, `holds ${labels.dims[0]} labels but ${imagesFile} holds ${n} images; the two files must belong together`);
   }

@@ -9,6 +9,9 @@ import { decodeImage, imageInfo } from './image-decode.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'];
 
+/** The largest side taken from the first image when no size is given. */
+export const MAX_DEFAULT_SIZE = 1024;
+
 export interface ImageFolderListing {
   readonly root: string;
   readonly classNames: readonly string[];
@@ -78,6 +81,12 @@ export class ImageFolderDataset implements ImageDataset {
     // An alpha channel is not part of what is classified: a first image with alpha sets 1 or 3.
     const channels = opts.channels ?? (first!.channels <= 2 ? 1 : 3);
     const size = opts.size ?? first!.height;
+    if (opts.size === undefined && !(size >= 1 && size <= MAX_DEFAULT_SIZE)) {
+      // Every image is resized to this side: a photo's 4000 pixels (or a damaged header's
+      // 100000) would make each batch gigabytes.
+      throw new DataError(listing.files[0]!, `the first image is ${first!.width}x${size} pixels; training resizes every image to the ` +
+        `first one's height unless told otherwise: give the side to resize to (--image-size, e.g. 224)`);
+    }
     return new ImageFolderDataset(name, listing.files, labels, opts.classNames ?? listing.classNames,
       size, size, channels, opts.convert ?? false, opts.concurrency ?? 8);
   }

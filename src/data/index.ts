@@ -19,6 +19,6 @@ export { DatasetView } from './view.js';
 export { randomSubset, trainValSplit } from './split.js';
 export { deriveSeed } from './seeds.js';
 export {
-  loadDataset, resolveDataDir, DATASET_NAMES, DEFAULT_DATA_DIRS, FASHION_MNIST_CLASSES, MNIST_CLASSES,
+  loadDataset, resolveDataDir, inMemoryLimit, IN_MEMORY_LIMIT, DATASET_NAMES, DEFAULT_DATA_DIRS, FASHION_MNIST_CLASSES, MNIST_CLASSES,
 } from './registry.js';
 export type { DatasetName, DatasetSpec, DatasetSplits } from './registry.js';

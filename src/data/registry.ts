@@ -1,5 +1,6 @@
 // The data sets the command line knows by name, each with its training and test split.
 import { existsSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { readCifar } from './cifar.js';
 import type { ImageDataset } from './dataset.js';
@@ -32,13 +33,24 @@ export interface DatasetSpec {
   folder?: Omit<ImageFolderOptions, 'classNames'>;
   /**
    * Image folders: decode every image once into memory (default: when the decoded
-   * pixels take at most IN_MEMORY_LIMIT bytes; larger trees are decoded batch by batch).
+   * pixels fit in `inMemoryLimit` bytes; larger trees stream from disk batch by batch).
    */
   inMemory?: boolean;
+  /** Image folders: the most bytes of decoded pixels kept in memory (default: inMemoryLimit()). */
+  inMemoryLimit?: number;
 }
 
-/** Decoded image folders up to this size are kept in memory. */
+/** Decoded image folders are never kept in memory beyond this size (one typed array). */
 export const IN_MEMORY_LIMIT = 2 ** 31;
+
+/**
+ * The decoded pixels an image folder may keep in memory: a quarter of the memory
+ * available now (the rest is for the model, its activations and the batches), at most
+ * IN_MEMORY_LIMIT. A larger tree streams from disk instead of failing to allocate.
+ */
+export function inMemoryLimit(available = freemem()): number {
+  return Math.min(IN_MEMORY_LIMIT, Math.floor(available / 4));
+}
 
 export interface DatasetSplits {
   train: ImageDataset;
@@ -88,7 +100,7 @@ async function loadFolderSplits(root: string, spec: DatasetSpec): Promise<Datase
     ...spec.folder, size: train.height, channels: train.channels, classNames: train.classNames,
   });
   const bytes = (train.length + (test?.length ?? 0)) * train.height * train.width * train.channels;
-  if (spec.inMemory ?? bytes <= IN_MEMORY_LIMIT) {
+  if (spec.inMemory ?? bytes <= (spec.inMemoryLimit ?? inMemoryLimit())) {
     return { train: await train.toMemory(), test: test ? await test.toMemory() : null, dir: root };
   }
   return { train, test, dir: root };

@@ -12,6 +12,7 @@
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d, type Module, ReLU, Sequential,
 } from '../nn/index.js';
+import { foldBatchNorm } from '../nn/fold.js';
 import { BasicBlock, Bottleneck } from '../models/blocks.js';
 import { PlainBlock, PlainBottleneck } from '../models/plain_blocks.js';
 import { PreActBlock, PreActBottleneck } from '../models/preact_blocks.js';
@@ -239,18 +240,4 @@ class Emitter {
     // y = x W^T + b: Gemm with transB.
     return this.g.node('Gemm', inputs, name, { transB: 1 });
   }
-}
-
-function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): { weight: Float32Array; bias: Float32Array } {
-  const out = conv.outChannels;
-  const perOut = conv.weight.size / out;
-  const weight = new Float32Array(conv.weight.size);
-  const bias = new Float32Array(out);
-  for (let o = 0; o < out; o++) {
-    const scale = bn.weight.data[o]! / Math.sqrt(bn.runningVar.data[o]! + bn.eps);
-    for (let i = 0; i < perOut; i++) weight[o * perOut + i] = conv.weight.data[o * perOut + i]! * scale;
-    const b = conv.bias ? conv.bias.data[o]! : 0;
-    bias[o] = bn.bias.data[o]! + (b - bn.runningMean.data[o]!) * scale;
-  }
-  return { weight, bias };
 }

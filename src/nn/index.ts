@@ -4,3 +4,5 @@ export {
   Conv2d, BatchNorm2d, Linear, ReLU, Identity, Sequential, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten,
 } from './layers.js';
 export * as init from './init.js';
+export { foldBatchNorm } from './fold.js';
+export type { FoldedConv } from './fold.js';

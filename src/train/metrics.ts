@@ -1,6 +1,7 @@
 // Classification metrics: loss, top-1 / top-5 accuracy, per-class accuracy and the
 // confusion matrix, over a whole evaluation set.
 import type { DataLoader } from '../data/loader.js';
+import { compileInferenceOrForward } from '../models/inference.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
@@ -39,10 +40,14 @@ export interface EvaluateOptions {
   onBatch?: (done: number, total: number) => void;
 }
 
-/** Run the model in inference mode over every batch of `loader`. */
+/**
+ * Run the model in inference mode over every batch of `loader`: compiled (BN folded, see
+ * compileInference) from the weights as they are now, so each call sees the latest ones.
+ */
 export async function evaluate(model: Module, loader: DataLoader, numClasses: number, opts: EvaluateOptions = {}): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
+  const infer = compileInferenceOrForward(model);
   let lossSum = 0;
   let top1 = 0;
   let top5 = 0;
@@ -51,7 +56,7 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
   try {
     for await (const batch of loader.epoch(0)) {
       const { logits, loss } = noGrad(() => {
-        const out = model.forward(batch.x);
+        const out = infer(batch.x);
         return { logits: out.data, loss: crossEntropy(out, batch.labels).item() };
       });
       const n = batch.labels.length;

@@ -1,6 +1,7 @@
 // From a recipe to the parts of a run: data sets and loaders (with the data set's
-// usual augmentation), the model, SGD with its parameter groups, the schedule, the
-// weight average, and the model card written with the weights.
+// usual augmentation), the model (and a check that its batches fit in memory), SGD with
+// its parameter groups, the schedule, the weight average, and the model card written
+// with the weights.
 import { loadDataset, type DatasetName } from '../data/registry.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
@@ -14,6 +15,7 @@ import { paramGroupsNoDecay, SGD } from '../optim/sgd.js';
 import { manualSeed } from '../tensor/random.js';
 import { ConfigError, type TrainConfig } from './config.js';
 import { ModelEma } from './ema.js';
+import { checkBatchesFit } from './memory.js';
 import type { ModelCard } from './model-file.js';
 import { budget, buildScheduler } from './schedule.js';
 
@@ -94,6 +96,13 @@ export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
 
   const numClasses = train.classNames.length;
   const model = create(config.model, { numClasses, inChannels: channels, width: config.width, seed: config.seed });
+  checkBatchesFit({
+    model, modelName: config.model, inputShape: [trainLoader.outHeight, trainLoader.outWidth, channels],
+    batches: [
+      { flag: '--batch-size', batch: Math.min(config.batchSize, train.length), mode: 'training' },
+      { flag: '--eval-batch-size', batch: Math.min(config.evalBatchSize, Math.max(evalSet?.length ?? 0, test?.length ?? 0)), mode: 'inference' },
+    ],
+  });
   const optimizer = new SGD(config.decayAll ? model.parameters() : paramGroupsNoDecay(model, config.weightDecay), {
     lr: config.lr, momentum: config.momentum, nesterov: config.nesterov && config.momentum > 0, weightDecay: config.weightDecay,
   });

@@ -33,10 +33,11 @@ interface DegradationFlags {
   batchSize?: string;
   lr?: string;
   milestones?: string;
+  warmup?: string;
 }
 
 /** Recipe flags that may override the budget, by config field. */
-const OVERRIDES = ['subset', 'testSubset', 'epochs', 'iterations', 'batchSize', 'lr', 'milestones'] as const;
+const OVERRIDES = ['subset', 'testSubset', 'epochs', 'iterations', 'batchSize', 'lr', 'milestones', 'warmup'] as const;
 
 const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

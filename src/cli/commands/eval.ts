@@ -5,6 +5,7 @@ import { DataLoader } from '../../data/loader.js';
 import { randomSubset } from '../../data/split.js';
 import { Normalize } from '../../data/transforms.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
+import { checkBatchesFit } from '../../train/memory.js';
 import { loadModelFile, type ModelCard } from '../../train/model-file.js';
 import { ProgressLine } from '../../train/progress.js';
 import { UserError } from '../errors.js';
@@ -53,6 +54,7 @@ async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   selectBackend(flags.backend);
   if (flags.split !== 'test' && flags.split !== 'train') throw new UserError(`--split must be test or train, got ${JSON.stringify(flags.split)}`);
   const batchSize = positiveInt('--batch-size', flags.batchSize);
+  const subset = flags.subset === undefined ? null : positiveInt('--subset', flags.subset);
   const { card, model, file } = loadModelFile(modelPath);
   const name = flags.dataset ?? card.dataset;
   if (!isDatasetName(name)) throw new UserError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
@@ -60,7 +62,11 @@ async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   let ds = flags.split === 'train' ? splits.train : splits.test;
   if (!ds) throw new UserError(`${splits.dir}: has no test split (a test/ or val/ folder); use --split train`);
   checkCompatible(card, ds, file);
-  if (flags.subset !== undefined) ds = randomSubset(ds, positiveInt('--subset', flags.subset), 0);
+  if (subset !== null) ds = randomSubset(ds, subset, 0);
+  checkBatchesFit({
+    model, modelName: card.model, inputShape: [card.imageSize[0], card.imageSize[1], card.inChannels],
+    batches: [{ flag: '--batch-size', batch: Math.min(batchSize, ds.length), mode: 'inference' }],
+  });
   const loader = new DataLoader(ds, { batchSize, transform: new Normalize(card.mean, card.std) });
   const progress = new ProgressLine(process.stderr);
   const result = await evaluate(model, loader, card.numClasses, {

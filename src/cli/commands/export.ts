@@ -10,7 +10,7 @@ import { OPSET_VERSION } from '../../io/onnx-graph.js';
 import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
 import { loadWeights } from '../../io/weights.js';
 import { PreActResNet } from '../../models/preact_resnet.js';
-import { create } from '../../models/registry.js';
+import { create, info } from '../../models/registry.js';
 import { ResNet } from '../../models/resnet.js';
 import { loadModelFile, MODEL_CARD_KEY } from '../../train/model-file.js';
 import { UserError } from '../errors.js';
@@ -78,6 +78,13 @@ function naming(value: string): WeightNaming | 'auto' {
 
 function exportModel(weightsPath: string, flags: ExportFlags): void {
   if (flags.format !== 'onnx') throw new UserError(`--format ${flags.format}: the only export format is onnx`);
+  // Every flag is checked before the weights file is read.
+  const width = flags.width !== undefined ? positiveInts('--width', flags.width)[0]! : undefined;
+  const imageSize = flags.imageSize !== undefined ? positiveInts('--image-size', flags.imageSize) : undefined;
+  if ((flags.mean === undefined) !== (flags.std === undefined)) throw new UserError('--mean and --std go together; pass both');
+  const normalization = flags.mean !== undefined && flags.std !== undefined
+    ? { mean: numbers('--mean', flags.mean), std: numbers('--std', flags.std) } : undefined;
+  if (flags.model !== undefined) info(flags.model);
   const weights = loadWeights(weightsPath, { naming: naming(flags.naming) });
   const opts: OnnxExportOptions = { layout: flags.nhwc ? 'NHWC' : 'NCHW', foldBatchNorm: flags.foldBn };
   let modelName: string;
@@ -102,7 +109,7 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
     model = create(flags.model, {
       ...(fc && fc.ndim === 2 ? { numClasses: fc.shape[0]! } : {}),
       ...(conv1 && conv1.ndim === 4 ? { inChannels: conv1.shape[1]! } : {}),
-      ...(flags.width !== undefined ? { width: positiveInts('--width', flags.width)[0]! } : {}),
+      ...(width !== undefined ? { width } : {}),
     });
     try {
       model.loadStateDict(weights.state);
@@ -113,14 +120,8 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
   }
   opts.modelName = modelName;
   if (flags.classes !== undefined) opts.classNames = readClassNames(flags.classes);
-  if ((flags.mean === undefined) !== (flags.std === undefined)) throw new UserError('--mean and --std go together; pass both');
-  if (flags.mean !== undefined && flags.std !== undefined) {
-    opts.normalization = { mean: numbers('--mean', flags.mean), std: numbers('--std', flags.std) };
-  }
-  if (flags.imageSize !== undefined) {
-    const [h, w] = positiveInts('--image-size', flags.imageSize);
-    opts.imageSize = [h!, w ?? h!];
-  }
+  if (normalization) opts.normalization = normalization;
+  if (imageSize) opts.imageSize = [imageSize[0]!, imageSize[1] ?? imageSize[0]!];
   const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}.onnx`;
   try {
     saveOnnx(output, model, opts);

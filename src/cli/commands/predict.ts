@@ -4,11 +4,15 @@ import { decodeImage } from '../../data/image-decode.js';
 import { Normalize } from '../../data/transforms.js';
 import { softmaxRows } from '../../train/probabilities.js';
 import { loadModelFile } from '../../train/model-file.js';
-import { noGrad, Tensor } from '../../tensor/tensor.js';
+import { compileInference } from '../../models/inference.js';
+import { Tensor } from '../../tensor/tensor.js';
 import { UserError } from '../errors.js';
 import { selectBackend } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
+
+/** Images per forward pass. */
+const PREDICT_BATCH = 32;
 
 interface PredictFlags {
   topK: string;
@@ -41,15 +45,21 @@ async function predict(modelPath: string, images: string[], flags: PredictFlags)
   const [h, w] = card.imageSize;
   const c = card.inChannels;
   const size = h * w * c;
-  const x = new Float32Array(images.length * size);
   const normalize = new Normalize(card.mean, card.std);
-  for (let i = 0; i < images.length; i++) {
-    const pixels = await decodeImage(images[i]!, { height: h, width: w, channels: c, convert: flags.convertImages ?? false });
-    const data = Float32Array.from(pixels, (v) => v / 255);
-    x.set(normalize.apply({ data, height: h, width: w, channels: c }).data, i * size);
+  const probs = new Float32Array(images.length * card.numClasses);
+  const infer = compileInference(model);
+  // Images are decoded and classified a batch at a time: a shell glob may name thousands.
+  for (let start = 0; start < images.length; start += PREDICT_BATCH) {
+    const files = images.slice(start, start + PREDICT_BATCH);
+    const x = new Float32Array(files.length * size);
+    for (let i = 0; i < files.length; i++) {
+      const pixels = await decodeImage(files[i]!, { height: h, width: w, channels: c, convert: flags.convertImages ?? false });
+      const data = Float32Array.from(pixels, (v) => v / 255);
+      x.set(normalize.apply({ data, height: h, width: w, channels: c }).data, i * size);
+    }
+    const logits = infer(new Tensor(x, [files.length, h, w, c]));
+    probs.set(softmaxRows(logits.data, files.length, card.numClasses), start * card.numClasses);
   }
-  const logits = noGrad(() => model.forward(new Tensor(x, [images.length, h, w, c])));
-  const probs = softmaxRows(logits.data, images.length, card.numClasses);
   const topK = Math.min(k, card.numClasses);
   const results = images.map((file, i) => {
     const row = Array.from(probs.subarray(i * card.numClasses, (i + 1) * card.numClasses), (p, cls) => ({ cls, p }));

@@ -1,0 +1,33 @@
+// Batch-norm folding for inference: with fixed running statistics, BN after a
+// convolution is an affine map per output channel, so the pair is one convolution:
+//   BN(W*x + b) = g (W*x + b - m) / sqrt(v + eps) + beta
+//              = (W s)*x + (beta + (b - m) s),   s = g / sqrt(v + eps)
+// (torch.nn.utils.fusion.fuse_conv_bn_weights). The scale and shift are computed in
+// float64 and rounded once to float32.
+import type { BatchNorm2d, Conv2d } from './layers.js';
+
+export interface FoldedConv {
+  /** OIHW, the convolution's weight shape. */
+  readonly weight: Float32Array;
+  /** One value per output channel. */
+  readonly bias: Float32Array;
+}
+
+/** The weight and bias of one convolution equal to `bn(conv(x))` in eval mode. */
+export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): FoldedConv {
+  const out = conv.outChannels;
+  if (bn.numFeatures !== out) {
+    throw new Error(`foldBatchNorm: the batch norm has ${bn.numFeatures} channels, the convolution before it outputs ${out}`);
+  }
+  const perOut = conv.weight.size / out;
+  const w = conv.weight.data;
+  const weight = new Float32Array(conv.weight.size);
+  const bias = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    const scale = bn.weight.data[o]! / Math.sqrt(bn.runningVar.data[o]! + bn.eps);
+    for (let i = o * perOut; i < (o + 1) * perOut; i++) weight[i] = w[i]! * scale;
+    const b = conv.bias ? conv.bias.data[o]! : 0;
+    bias[o] = bn.bias.data[o]! + (b - bn.runningMean.data[o]!) * scale;
+  }
+  return { weight, bias };
+}

@@ -1,0 +1,252 @@
+// compileInference (BN folded into the convolutions, ReLU and the residual add as
+// convolution post-ops, the batch run in chunks) against the model's own eval-mode
+// forward, for every builder and every block/shortcut kind, on every backend. The
+// batch norms get random affine parameters and running statistics, so the folding
+// has something to fold.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { setBackend } from '../src/backend/index.js';
+import { DataLoader, InMemoryDataset } from '../src/data/index.js';
+import {
+  BasicBlock, Bottleneck, compileInference, compileInferenceOrForward, create, list, PlainBlock,
+  PlainBottleneck, PlainNet, PreActBlock, PreActBottleneck, PreActResNet, ResNet, type ShortcutKind, type StemKind,
+  UnsupportedModelError,
+} from '../src/models/index.js';
+import { BatchNorm2d, Conv2d, Module } from '../src/nn/index.js';
+import { crossEntropy } from '../src/tensor/ops.js';
+import { Rng } from '../src/tensor/random.js';
+import { noGrad, Tensor } from '../src/tensor/tensor.js';
+import { evaluate } from '../src/train/metrics.js';
+import { backendsUnderTest } from './helpers/backends.js';
+
+const BACKENDS = backendsUnderTest();
+
+function images(n: number, size: number, channels: number, seed: number): Tensor {
+  const rng = new Rng(seed);
+  const data = new Float32Array(n * size * size * channels);
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal();
+  return new Tensor(data, [n, size, size, channels]);
+}
+
+function evalForward(model: Module, x: Tensor): Float32Array {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return noGrad(() => model.forward(x)).data;
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/**
+ * Random batch-norm parameters at the scale of the data: each batch norm gets random
+ * affine parameters and running statistics, scaled by the mean square of what reaches it
+ * in an eval-mode forward of `x` (one layer after another), so that even ResNet-1202
+ * stays finite. One scale per layer, not per channel: normalising each channel by its own
+ * statistics of a handful of values makes a random network amplify rounding differences
+ * without bound, and the comparison would measure that instead of the compilation.
+ */
+function calibrateBatchNorms(model: Module, x: Tensor, seed: number): void {
+  const rng = new Rng(seed);
+  const norms: BatchNorm2d[] = [];
+  for (const [, m] of model.namedModules()) if (m instanceof BatchNorm2d) norms.push(m);
+  for (const bn of norms) {
+    const calibrate = (input: Tensor): void => {
+      const meanSq = input.data.reduce((a, v) => a + v * v, 0) / input.size + 1e-12;
+      for (let k = 0; k < bn.numFeatures; k++) {
+        bn.weight.data[k] = 0.5 + rng.uniform();
+        bn.bias.data[k] = 0.2 * rng.normal();
+        bn.runningMean.data[k] = 0.3 * Math.sqrt(meanSq) * rng.normal();
+        bn.runningVar.data[k] = meanSq * (0.5 + 1.5 * rng.uniform());
+      }
+    };
+    bn.forward = (input) => {
+      calibrate(input);
+      return BatchNorm2d.prototype.forward.call(bn, input);
+    };
+    bn.forwardRelu = (input) => {
+      calibrate(input);
+      return BatchNorm2d.prototype.forwardRelu.call(bn, input);
+    };
+  }
+  setBackend(BACKENDS[BACKENDS.length - 1]!);
+  evalForward(model, x);
+  for (const bn of norms) {
+    Reflect.deleteProperty(bn, 'forward');
+    Reflect.deleteProperty(bn, 'forwardRelu');
+  }
+}
+
+/** Largest difference, relative to the largest logit (at least 1): float32 rounding differs between the two paths. */
+function assertClose(got: Tensor, want: Float32Array, what: string, tol = 1e-4): void {
+  assert.equal(got.data.length, want.length, `${what}: ${got.data.length} logits, expected ${want.length}`);
+  let scale = 1;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  let at = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got.data[i]! - want[i]!);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol * scale, `${what}: logit ${at} is ${got.data[at]}, expected ${want[at]} (difference ${worst}, scale ${scale})`);
+}
+
+/** The same logits on every backend, for the batch run in chunks of each size given. */
+function checkModel(name: string, model: Module, x: Tensor, chunks: readonly number[]): void {
+  for (const b of BACKENDS) {
+    setBackend(b);
+    const want = evalForward(model, x);
+    for (const chunk of chunks) assertClose(compileInference(model, { chunk })(x), want, `${name} on ${b}, chunks of ${chunk}`);
+  }
+  setBackend('reference');
+}
+
+// Every builder as named, at 5x5 inputs (CIFAR nets: 5 -> 3 -> 2, odd sizes through the
+// stride-2 stages; ImageNet nets: stem 3, max pool 2, then 1), a batch of 3 in chunks of 2.
+// Building the big ImageNet nets (Kaiming init of up to 60M weights) takes most of the time.
+for (const name of list()) {
+  test(`${name}: compiled inference equals eval-mode forward`, () => {
+    const model = create(name, { numClasses: 7, seed: 11 });
+    const x = images(3, 5, 3, 13);
+    calibrateBatchNorms(model, x, 12);
+    checkModel(name, model, x, [2]);
+  });
+}
+
+// Every block with every shortcut it takes, small enough for a batch of 19 (one full
+// chunk of 16 and a partial one): option A with an odd number of new channels (5 -> 8),
+// B (projection on a shape change) and C (projection everywhere), both stems.
+type Variant =
+  | { readonly kind: 'v1'; readonly block: typeof BasicBlock | typeof Bottleneck; readonly shortcut: ShortcutKind; readonly stem: StemKind }
+  | { readonly kind: 'v2'; readonly block: typeof PreActBlock | typeof PreActBottleneck; readonly shortcut: ShortcutKind; readonly stem: StemKind }
+  | { readonly kind: 'plain'; readonly block: typeof PlainBlock | typeof PlainBottleneck; readonly shortcut: 'none'; readonly stem: StemKind };
+
+function tinyNetwork(v: Variant): Module {
+  const cfg = {
+    layers: [2, 1], widths: [5, 8], stem: v.stem, stemChannels: 5, numClasses: 4, inChannels: 2, zeroInitResidual: false,
+    rng: new Rng(21),
+  };
+  switch (v.kind) {
+    case 'v1': return new ResNet({ ...cfg, block: v.block, shortcut: v.shortcut });
+    case 'v2': return new PreActResNet({ ...cfg, block: v.block, shortcut: v.shortcut });
+    case 'plain': return new PlainNet({ ...cfg, block: v.block, shortcut: 'none' });
+  }
+}
+
+const VARIANTS: Variant[] = [];
+for (const stem of ['cifar', 'imagenet'] as const) {
+  for (const shortcut of ['A', 'B', 'C'] as const) {
+    for (const block of [BasicBlock, Bottleneck]) VARIANTS.push({ kind: 'v1', block, shortcut, stem });
+    for (const block of [PreActBlock, PreActBottleneck]) VARIANTS.push({ kind: 'v2', block, shortcut, stem });
+  }
+  for (const block of [PlainBlock, PlainBottleneck]) VARIANTS.push({ kind: 'plain', block, shortcut: 'none', stem });
+}
+
+test('every block kind with every shortcut, both stems, batch 19', () => {
+  for (const v of VARIANTS) {
+    const model = tinyNetwork(v);
+    const x = images(19, v.stem === 'cifar' ? 7 : 15, 2, 23);
+    calibrateBatchNorms(model, x, 22);
+    checkModel(`${v.block.name} shortcut ${v.shortcut} ${v.stem} stem`, model, x, [16, 4, 1]);
+  }
+});
+
+test('the weights are read when compiling: compile again after they change', () => {
+  const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
+  const x = images(2, 6, 2, 32);
+  calibrateBatchNorms(model, x, 31);
+  const infer = compileInference(model);
+  const before = infer(x).toFloat32Array();
+  calibrateBatchNorms(model, x, 33);
+  const after = evalForward(model, x);
+  assert.deepEqual(infer(x).data, before, 'an earlier compilation keeps the weights it read');
+  assertClose(compileInference(model)(x), after, 'recompiled');
+  assert.ok(after.some((v, i) => Math.abs(v - before[i]!) > 1e-3), 'the new statistics change the logits');
+});
+
+test('the model may be in training mode: compiled inference uses the running statistics and leaves the mode alone', () => {
+  const model = tinyNetwork({ kind: 'v2', block: PreActBlock, shortcut: 'A', stem: 'cifar' });
+  const x = images(3, 6, 2, 42);
+  calibrateBatchNorms(model, x, 41);
+  const want = evalForward(model, x);
+  model.train();
+  assertClose(compileInference(model)(x), want, 'compiled in training mode');
+  assert.equal(model.training, true);
+});
+
+class DoubleInput extends Module {
+  forward(x: Tensor): Tensor {
+    return new Tensor(x.data.map((v) => 2 * v), x.shape);
+  }
+}
+
+class CustomBlock extends Module {
+  static readonly expansion = 1;
+  readonly conv: Conv2d;
+
+  constructor(inChannels: number, planes: number, stride: number, _shortcut: ShortcutKind, rng: Rng) {
+    super();
+    this.conv = new Conv2d(inChannels, planes, 3, { stride, padding: 1, rng });
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.conv.forward(x);
+  }
+
+  zeroInitResidual(): void {
+    this.conv.weight.data.fill(0);
+  }
+}
+
+test('module trees it does not know: a clear error, and compileInferenceOrForward falls back to forward', () => {
+  assert.throws(() => compileInference(new DoubleInput()), (e: unknown) =>
+    e instanceof UnsupportedModelError && /the model is a DoubleInput/.test(e.message) && /model\.eval\(\)\.forward/.test(e.message));
+  const custom = new ResNet({
+    block: CustomBlock, layers: [1, 1], widths: [4, 4], stem: 'cifar', stemChannels: 4, shortcut: 'B',
+    numClasses: 3, inChannels: 1, zeroInitResidual: false, rng: new Rng(51),
+  });
+  assert.throws(() => compileInference(custom), /compileInference: layer1\.0 is a CustomBlock/);
+  const x = images(2, 4, 1, 52);
+  assert.deepEqual(compileInferenceOrForward(new DoubleInput())(x).data, x.data.map((v) => 2 * v));
+  custom.eval();
+  assert.deepEqual(compileInferenceOrForward(custom)(x).data, evalForward(custom, x));
+});
+
+test('bad input: NCHW and a wrong chunk size are named', () => {
+  const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'A', stem: 'cifar' });
+  const infer = compileInference(model);
+  assert.throws(() => infer(new Tensor(new Float32Array(2 * 2 * 6 * 6), [2, 2, 6, 6])), /NHWC/);
+  assert.throws(() => compileInference(model, { chunk: 0 }), /chunk must be a positive integer, got 0/);
+});
+
+test('evaluate() scores the compiled logits of the weights as they are at each call', async () => {
+  const model = tinyNetwork({ kind: 'v1', block: Bottleneck, shortcut: 'A', stem: 'cifar' });
+  calibrateBatchNorms(model, images(4, 6, 2, 60), 61);
+  const rng = new Rng(62);
+  const n = 10;
+  const pixels = Uint8Array.from({ length: n * 6 * 6 * 2 }, () => rng.int(256));
+  const labels = Int32Array.from({ length: n }, () => rng.int(4));
+  const ds = new InMemoryDataset('t', pixels, labels, 6, 6, 2, ['a', 'b', 'c', 'd']);
+  const loader = new DataLoader(ds, { batchSize: 4 });
+  const expectedLoss = async (): Promise<number> => {
+    let sum = 0;
+    for await (const batch of loader.epoch(0)) {
+      const out = new Tensor(evalForward(model, batch.x), [batch.labels.length, 4]);
+      sum += noGrad(() => crossEntropy(out, batch.labels).item()) * batch.labels.length;
+    }
+    return sum / n;
+  };
+  model.train();
+  const first = await evaluate(model, loader, 4);
+  assert.equal(model.training, true, 'evaluate restores training mode');
+  assert.ok(Math.abs(first.loss - await expectedLoss()) < 1e-4, `loss ${first.loss}`);
+  calibrateBatchNorms(model, images(4, 6, 2, 64), 63);
+  const second = await evaluate(model, loader, 4);
+  const want = await expectedLoss();
+  assert.ok(Math.abs(second.loss - want) < 1e-4, `after new weights: loss ${second.loss}, expected ${want}`);
+  assert.ok(Math.abs(second.loss - first.loss) > 1e-4, 'the new weights change the loss');
+});
