@@ -63,7 +63,8 @@ function assertWholeRunFolder(runDir: string): string | null {
 
 type Kill =
   | { kind: 'timer'; ms: number }
-  | { kind: 'write'; write: number; phase: 'partial' | 'unrenamed' };
+  | { kind: 'write'; write: number; phase: 'partial' | 'unrenamed' }
+  | { kind: 'config' };
 
 describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
   const out = tempDir('cli-crash');
@@ -84,7 +85,8 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
     // A third of an unbroken run at most, so several kills land before the end.
     const timer = (): Kill => ({ kind: 'timer', ms: Math.round(rng.uniform() * referenceMs / 3) });
     t.diagnostic(`the unbroken run took ${referenceMs} ms`);
-    const plan: Kill[] = [timer(), { kind: 'write', write: 1 + rng.int(2), phase: 'partial' }, timer(),
+    // First a kill while the new run folder's config.json is written, then kills at random times and inside checkpoint writes.
+    const plan: Kill[] = [{ kind: 'config' }, timer(), { kind: 'write', write: 1 + rng.int(2), phase: 'partial' }, timer(),
       { kind: 'write', write: 1 + rng.int(2), phase: 'unrenamed' }, timer(), timer()];
     let kills = 0;
     let finished = false;
@@ -92,9 +94,10 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
       const before = assertWholeRunFolder(runB);
       const resuming = existsSync(join(runB, 'config.json'));
       const env: Record<string, string> = kill.kind === 'write'
-        ? { RESNET_KILL_CHECKPOINT_WRITE: String(kill.write), RESNET_KILL_PHASE: kill.phase } : {};
+        ? { RESNET_KILL_CHECKPOINT_WRITE: String(kill.write), RESNET_KILL_PHASE: kill.phase }
+        : kill.kind === 'config' ? { RESNET_KILL_CHECKPOINT_WRITE: '1', RESNET_KILL_FILE: 'config' } : {};
       const proc = startCli(resuming ? ['train', '--resume', runB, '--no-progress'] : [...ARGS, '--out', out, '--name', 'b'],
-        { env, nodeArgs: kill.kind === 'write' ? ['--import', KILL_HOOK] : [] });
+        { env, nodeArgs: kill.kind === 'timer' ? [] : ['--import', KILL_HOOK] });
       if (resuming) {
         // The run says where it continues from before it trains: the newest checkpoint on disk.
         const said = await proc.waitForStderr(/resnet: (resuming from .*|no valid checkpoint .*)\n/);
@@ -113,6 +116,11 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
       kills++;
       const newest = assertWholeRunFolder(runB);
       t.diagnostic(`kill ${kills}: ${JSON.stringify(kill)}; newest checkpoint now ${newest ?? 'none'}`);
+      if (kill.kind === 'config') {
+        // Killed while making the run folder: there is none (its staging folder is hidden), and the next run starts afresh.
+        assert.ok(!existsSync(runB), 'a run folder without its config.json was left');
+        assert.ok(readdirSync(out).some((n) => n.startsWith('.b.') && n.endsWith('.tmp')), 'the staging folder of the killed run');
+      }
       if (kill.kind === 'write') {
         // The hook killed the process inside a write: the temporary file is there, never renamed.
         const temps = leftoverTemps(runB);
@@ -122,7 +130,7 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
         else assert.equal(loadCheckpoint(temp).file, temp, 'a complete but unrenamed checkpoint');
       }
     }
-    assert.ok(kills >= 4, `only ${kills} of the planned kills landed before the run finished`);
+    assert.ok(kills >= 5, `only ${kills} of the planned kills landed before the run finished`);
     if (!finished) {
       // A file system without atomic rename could tear the newest checkpoint: --resume says so and takes the one before.
       const names = readdirSync(checkpointDir(runB)).filter((n) => n.startsWith('step-')).sort();
@@ -137,6 +145,7 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
       assert.match(r.stdout, /^test accuracy /m);
     }
     assert.deepEqual(leftoverTemps(runB), [], 'the temporary files of interrupted writes are cleaned up');
+    assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.b.')), [], 'the staging folder of the killed run is cleaned up');
     assertSameFinalWeights(runB, reference);
   });
 

@@ -56,7 +56,7 @@ describe('IDX reader on damaged files', { timeout: 60_000 }, () => {
     for (const m of mutants(validLabels, 150, 4, 8)) await check(validImages, m.bytes, `labels: ${m.what}`);
   });
 
-  it('lying sizes, wrong magic and type bytes in every header field are rejected', async () => {
+  it('lying sizes, wrong magic and type bytes in every header field are rejected', async (t) => {
     const before = tally.rejected;
     const lies: [string, (b: Uint8Array) => void][] = [];
     for (const dim of [0, 1, 2]) {
@@ -76,6 +76,7 @@ describe('IDX reader on damaged files', { timeout: 60_000 }, () => {
     // A label file that holds images, and the reverse.
     await check(validLabels, validImages, 'swapped files');
     assert.equal(tally.rejected - before, lies.length + 1, 'every lie was rejected');
+    t.diagnostic(`IDX: ${tally.total} files, ${tally.loaded} loaded, ${tally.rejected} rejected`);
     assert.ok(tally.total >= 500, `${tally.total} files`);
     assert.ok(tally.loaded > 10 && tally.rejected > 300, `loaded ${tally.loaded}, rejected ${tally.rejected}`);
   });
@@ -137,7 +138,7 @@ describe('CIFAR binary reader on damaged files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('damaged class-name files and a folder where a file belongs', async () => {
+  it('damaged class-name files and a folder where a file belongs', async (t) => {
     const dir = join(tempDir('fuzz-cifar'), 'names');
     for (const m of mutants(names10, 60, 7, names10.length)) {
       await run('cifar10', dir, { 'test_batch.bin': records10, 'batches.meta.txt': m.bytes }, `names: ${m.what}`);
@@ -147,6 +148,7 @@ describe('CIFAR binary reader on damaged files', { timeout: 60_000 }, () => {
     await run('cifar10', dir, { 'test_batch.bin': 'folder' }, 'batch file is a folder');
     await run('cifar10', dir, { 'data_batch_1.bin': records10 }, 'no test batch');
     assert.equal(tally.rejected, before + 3);
+    t.diagnostic(`CIFAR: ${tally.total} files, ${tally.loaded} loaded, ${tally.rejected} rejected`);
     assert.ok(tally.total >= 500, `${tally.total} files`);
     assert.ok(tally.loaded > 20 && tally.rejected > 100, `loaded ${tally.loaded}, rejected ${tally.rejected}`);
   });
@@ -222,7 +224,7 @@ describe('image decoder on damaged PNG and JPEG files', { timeout: 90_000 }, () 
     for (const m of mutants(jpeg, 200, 9, 200)) await check(m.bytes, 'jpg', `jpeg: ${m.what}`);
   });
 
-  it('headers that lie about the size: zero, huge and decompression-bomb dimensions are rejected', async () => {
+  it('headers that lie about the size: zero, huge and decompression-bomb dimensions are rejected', async (t) => {
     const before = tally.rejected;
     const sizes: [number, number][] = [[0, 8], [8, 0], [100_000, 100_000], [2 ** 31 - 1, 1], [1, 2 ** 31 - 1], [65_535, 65_535]];
     for (const [w, h] of sizes) await check(pngWithSize(png, w, h), 'png', `png ${w}x${h}`);
@@ -230,6 +232,7 @@ describe('image decoder on damaged PNG and JPEG files', { timeout: 90_000 }, () 
     await check(new Uint8Array(0), 'png', 'empty file');
     await check(new TextEncoder().encode('not an image at all'), 'jpg', 'text');
     assert.equal(tally.rejected - before, sizes.length + 5, 'every lie was rejected');
+    t.diagnostic(`images: ${tally.total} files, ${tally.loaded} loaded, ${tally.rejected} rejected`);
     assert.ok(tally.total >= 400, `${tally.total} files`);
     assert.ok(tally.rejected > 100, `rejected ${tally.rejected}`);
   });

@@ -3,7 +3,7 @@
 // recipe and net checks, and its one-line errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { BUDGETS, describeBudget, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
@@ -112,6 +112,9 @@ test('resnet degradation trains every net with one recipe and writes records, fi
     assert.equal(again.status, 0, again.stderr);
     assert.equal((again.stdout.match(/finished in an earlier run, reusing/g) ?? []).length, 4);
     assert.ok(!/epoch 1\/2/.test(again.stdout));
+    // A damaged record is a one-line error naming the file.
+    writeFileSync(join(dir, 'plain-20', 'net.json'), '{"parameters": "many"}');
+    expectUsageError(runCli(['report', dir]), /plain-20\/net\.json: not a record written by `resnet degradation`/);
     // A different recipe under the same name is refused.
     expectUsageError(runCli([...args.slice(0, -1), '--lr', '0.05', '--no-progress']), /made with another recipe; choose another --name/);
   } finally {

@@ -85,7 +85,7 @@ describe('recipe files (--config) on damaged and wrong input', { timeout: 30_000
       /unknown field "batchsize"; did you mean "batchSize"\?/);
   });
 
-  it('not an object, not JSON, not text, too large, too deep, no file at all', async () => {
+  it('not an object, not JSON, not text, too large, too deep, no file at all', async (t) => {
     const before = tally.rejected;
     const texts: (string | Uint8Array)[] = ['', ' ', '[]', '[1]', '1', '"recipe"', 'null', 'true', '{', '{"lr":}', "{'lr': 0.1}", '{"lr": NaN}',
       '{"lr": 0.1,}', '{"lr": 0.1}}', '{"lr": 1e999}', '\u0000', Uint8Array.from([0xff, 0xfe, 0x7b, 0x7d]), Uint8Array.from([0x7b, 0xc3, 0x28, 0x7d]),
@@ -97,6 +97,7 @@ describe('recipe files (--config) on damaged and wrong input', { timeout: 30_000
       await outcome(() => loadConfigFile(missing), { cls: ConfigError, names: [missing], what: missing });
       assert.throws(() => loadConfigFile(missing), /no such file|is a folder/);
     }
+    t.diagnostic(`recipes: ${tally.total} files, ${tally.loaded} loaded, ${tally.rejected} rejected`);
     assert.ok(tally.total >= 500, `${tally.total} files`);
   });
 });

@@ -16,6 +16,7 @@ import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { clipGradNorm, gradNorm } from '../src/train/grads.js';
 import { RunFolder } from '../src/train/run-folder.js';
 import { Trainer, TrainingDivergedError, type TrainerOptions } from '../src/train/trainer.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
 import { TinyNet } from './helpers/tiny-net.js';
 
@@ -110,7 +111,7 @@ describe('non-finite values stop the run at their step', () => {
       });
       assert.match(message, what);
       assert.ok(message.includes(` at step 7 (epoch 2, batch 3, lr ${lrAtStep(7)}); the last good checkpoint is ${lastGood}. `), message);
-      assert.match(message, new RegExp(`--on-nan skip; continue with: resnet train --resume ${dir}$`));
+      assert.ok(message.endsWith(`Continue with a guard: resnet train --resume ${dir} --clip-grad-norm 1 (or --on-nan skip), or start a new run with a lower --lr`), message);
       assert.ok(!message.includes('\n'), 'one line');
       // The checkpoint loads and passes its checksum; nothing newer was written after the fault.
       assert.deepEqual(run.listCheckpoints().map((c) => c.step), [6, 4, 2]);
@@ -142,6 +143,36 @@ describe('non-finite values stop the run at their step', () => {
     assert.equal(out.state.step, 12);
     assert.deepEqual(out.records.map((r) => r.skippedSteps), [1, 0, 0]);
     for (const [k, t] of Object.entries(skipping.stateDict())) assert.ok(t.data.every(Number.isFinite), `${k} is not finite`);
+  });
+});
+
+describe('resnet train diverging (end to end)', () => {
+  it('a learning rate of 1e30: one line naming the step, lr and last checkpoint, exit 1; --resume with --on-nan skip goes on', () => {
+    const out = tempDir('cli-diverge');
+    const runDir = join(out, 'x');
+    const r = runCli(['train', '--lr', '1e30', '--warmup', '0', '--subset', '128', '--test-subset', '32', '--iterations', '6',
+      '--batch-size', '32', '--checkpoint-every', '1', '--out', out, '--name', 'x', '--no-progress']);
+    assert.equal(r.status, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    const m = /^resnet: non-finite (loss \(NaN\)|loss \(Infinity\)|gradient \(norm (NaN|Infinity)\)) at step (\d+) \(epoch 1, batch \d+, lr [0-9.]+e\+29\); the last good checkpoint is (\S+step-(\d+)\.safetensors)\. Continue with a guard: resnet train --resume (\S+) --clip-grad-norm 1 \(or --on-nan skip\), or start a new run with a lower --lr$/.exec(lines[0]!);
+    assert.ok(m, lines[0]);
+    const [step, checkpoint, checkpointStep, dir] = [Number(m[3]), m[4]!, Number(m[5]), m[6]!];
+    assert.equal(checkpointStep, step - 1, 'the checkpoint of the step before');
+    assert.equal(dir, runDir);
+    assert.equal(loadCheckpoint(checkpoint).state.step, step - 1);
+
+    const resumed = runCli(['train', '--resume', runDir, '--on-nan', 'skip', '--no-progress']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resnet: from here on: --on-nan skip \(saved in .*config\.json\)/);
+    assert.match(resumed.stderr, new RegExp(`resnet: resuming from ${checkpoint.replace(/[.]/g, '\\.')}`));
+    const skipped = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')
+      .reduce((n, line) => n + (JSON.parse(line) as { skippedSteps: number }).skippedSteps, 0);
+    assert.ok(skipped >= 1, `${skipped} steps skipped`);
+    assert.equal((JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { onNan: string }).onNan, 'skip');
+    const refused = runCli(['train', '--resume', runDir, '--lr', '0.1']);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /leave out --lr \(or start a new run\); only --on-nan, --clip-grad-norm, --checkpoint-every, --keep-checkpoints may change/);
   });
 });
 

@@ -222,15 +222,33 @@ async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: D
   run.writeJson(join(netDir, 'net.json'), record);
 }
 
+/** A JSON record this module wrote; a damaged one is a one-line error naming the file. */
+function readRecord<T>(path: string, looksRight: (v: Record<string, unknown>) => boolean): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new RunFolderError(`${path}: cannot read it (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof v !== 'object' || v === null || !looksRight({ ...v })) {
+    throw new RunFolderError(`${path}: not a record written by \`resnet degradation\`; delete the folder and run the experiment again`);
+  }
+  return v as T;
+}
+
+const isExperimentRecord = (r: Record<string, unknown>): boolean =>
+  typeof r.dataset === 'string' && typeof r.budget === 'string' && Array.isArray(r.nets) && typeof r.recipe === 'object';
+const isNetRecord = (r: Record<string, unknown>): boolean => typeof r.parameters === 'number' && typeof r.seconds === 'number';
+
 /** The experiment's data from its folder (also for regenerating the report later). */
 export function readDegradationRun(dir: string): DegradationRun {
   const path = join(dir, 'experiment.json');
   if (!existsSync(path)) throw new RunFolderError(`${dir}: not a degradation experiment folder (no experiment.json)`);
-  const exp = JSON.parse(readFileSync(path, 'utf8')) as ExperimentRecord;
+  const exp = readRecord<ExperimentRecord>(path, isExperimentRecord);
   const nets: DegradationNet[] = exp.nets.filter((n) => finished(join(dir, n.name))).map((n) => {
     const netDir = join(dir, n.name);
     const data = readRunData(netDir);
-    const rec = JSON.parse(readFileSync(join(netDir, 'net.json'), 'utf8')) as NetRecord;
+    const rec = readRecord<NetRecord>(join(netDir, 'net.json'), isNetRecord);
     return { family: n.family, depth: n.depth, name: n.name, parameters: rec.parameters, seconds: rec.seconds, steps: data.steps, epochs: data.epochs };
   });
   const r = exp.recipe;
@@ -275,7 +293,7 @@ export async function runDegradation(opts: DegradationOptions): Promise<Degradat
   };
   const recordPath = join(dir, 'experiment.json');
   if (existsSync(recordPath)) {
-    const before = JSON.parse(readFileSync(recordPath, 'utf8')) as ExperimentRecord;
+    const before = readRecord<ExperimentRecord>(recordPath, isExperimentRecord);
     if (JSON.stringify(before.recipe) !== JSON.stringify(recipe)) {
       throw new RunFolderError(`${dir}: this experiment folder was made with another recipe; choose another --name`);
     }

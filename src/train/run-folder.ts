@@ -26,6 +26,18 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Staging folders of `dir` that a creating process left when it was killed. */
+function removeStaleStagingFolders(dir: string): void {
+  const parent = dirname(dir);
+  if (!existsSync(parent)) return;
+  const prefix = `.${basename(dir)}.`;
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length, -'.tmp'.length));
+    if (Number.isInteger(pid) && !processAlive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
 export class RunFolderError extends Error {
   override readonly name = 'RunFolderError';
 }
@@ -45,6 +57,7 @@ export class RunFolder {
     }
     const temp = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
     try {
+      removeStaleStagingFolders(dir);
       rmSync(temp, { recursive: true, force: true });
       mkdirSync(join(temp, 'checkpoints'), { recursive: true });
       const staged = new RunFolder(temp);

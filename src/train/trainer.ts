@@ -278,9 +278,10 @@ export class Trainer {
   private divergedError(problem: string): TrainingDivergedError {
     const where = `step ${this.state.step + 1} (epoch ${this.state.epoch + 1}, batch ${this.state.batchInEpoch + 1}, lr ${this.currentLr().toPrecision(4)})`;
     const last = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint}` : 'no checkpoint was written yet';
-    const resume = this.o.run ? `; continue with: resnet train --resume ${this.o.run.dir}` : '';
-    return new TrainingDivergedError(`non-finite ${problem} at ${where}; ${last}. Lower --lr or set --clip-grad-norm, ` +
-      `or pass --on-nan skip${resume}`);
+    const fix = this.o.run
+      ? `Continue with a guard: resnet train --resume ${this.o.run.dir} --clip-grad-norm 1 (or --on-nan skip), or start a new run with a lower --lr`
+      : 'Lower the learning rate, clip the gradient norm (clipGradNorm) or skip such steps (onNan: \'skip\')';
+    return new TrainingDivergedError(`non-finite ${problem} at ${where}; ${last}. ${fix}`);
   }
 
   private async evaluateNow(): Promise<EvalResult | null> {

@@ -1,7 +1,8 @@
 // Preloaded into a `resnet train` child (node --import) by crash tests: SIGKILLs the
-// process in the middle of its N-th checkpoint write, so a test can put a crash exactly
-// where timing alone rarely lands it.
+// process in the middle of its N-th checkpoint write (or of writing the run's
+// config.json), so a test can put a crash exactly where timing alone rarely lands it.
 //   RESNET_KILL_CHECKPOINT_WRITE=N   which checkpoint write of this process (1-based)
+//   RESNET_KILL_FILE=config          kill in the N-th write of config.json instead
 //   RESNET_KILL_PHASE=partial        the temporary file holds half its bytes (a write cut short)
 //   RESNET_KILL_PHASE=unrenamed      the temporary file is complete and flushed, not yet renamed
 // The patched functions are node:fs's own; syncBuiltinESMExports() makes the ES module
@@ -11,7 +12,9 @@ import { syncBuiltinESMExports } from 'node:module';
 
 const target = Number(process.env['RESNET_KILL_CHECKPOINT_WRITE'] ?? '0');
 const phase = process.env['RESNET_KILL_PHASE'] ?? 'partial';
-const CHECKPOINT_TEMP = /\.step-\d+\.safetensors\.\d+\.\d+\.tmp$/;
+const TEMP = process.env['RESNET_KILL_FILE'] === 'config'
+  ? /\.config\.json\.\d+\.\d+\.tmp$/
+  : /\.step-\d+\.safetensors\.\d+\.\d+\.tmp$/;
 
 if (target > 0) {
   let writes = 0;
@@ -24,7 +27,7 @@ if (target > 0) {
   };
   fs.openSync = (p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null): number => {
     const opened = openSync(p, flags ?? 'r', mode);
-    if (CHECKPOINT_TEMP.test(String(p)) && ++writes === target) {
+    if (TEMP.test(String(p)) && ++writes === target) {
       fd = opened;
       path = String(p);
     }

@@ -20,6 +20,12 @@ import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
+/**
+ * Settings a resumed run may change: they guard against a diverging run or say how
+ * often to checkpoint, and leave every step of a healthy run as it was.
+ */
+const RESUME_CHANGES = ['onNan', 'clipGradNorm', 'checkpointEvery', 'keepCheckpoints'] as const;
+
 interface TrainFlags {
   config?: string;
   resume?: string;
@@ -43,7 +49,8 @@ export const registerTrain: RegisterCommand = (program) => {
   const cmd = program.command('train')
     .description('train a model on a data set (by default ResNet-20 on Fashion-MNIST) into a run folder')
     .option('--config <file>', 'JSON file of recipe settings (field names as the flags in camelCase); flags override it')
-    .option('--resume <run-folder>', 'continue a stopped run from its newest valid checkpoint, with its saved config')
+    .option('--resume <run-folder>', 'continue a stopped run from its newest valid checkpoint, with its saved config ' +
+      '(--on-nan, --clip-grad-norm, --checkpoint-every and --keep-checkpoints may change)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
     .option('--no-progress', 'no progress line on stderr');
   addRecipeFlags(cmd);
@@ -113,14 +120,22 @@ async function train(cmd: Command): Promise<void> {
   let run: RunFolder | null = null;
   let resumeFrom: LoadedCheckpoint | null = null;
   if (flags.resume !== undefined) {
-    const given = Object.keys(patch).map((k) => `--${flagName(k)}`);
+    const given = Object.keys(patch).filter((k) => !RESUME_CHANGES.some((c) => c === k)).map((k) => `--${flagName(k)}`);
     if (flags.config !== undefined) given.unshift('--config');
     if (given.length > 0) {
-      throw new UserError(`--resume continues a run with its saved config.json; leave out ${given.join(', ')} (or start a new run)`);
+      throw new UserError(`--resume continues a run with its saved config.json; leave out ${given.join(', ')} (or start a new run); ` +
+        `only ${RESUME_CHANGES.map((k) => `--${flagName(k)}`).join(', ')} may change`);
     }
     run = RunFolder.open(flags.resume);
     for (const f of run.removed) say(`removed ${f}, the remains of a write the interruption cut short`);
     config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
+    if (Object.keys(patch).length > 0) {
+      // Kept in config.json, so that a later --resume goes on with them.
+      config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
+      const saved = run.readConfig();
+      run.writeJson(run.configPath, { ...(typeof saved === 'object' && saved !== null ? saved : {}), ...patch });
+      say(`from here on: ${Object.entries(patch).map(([k, v]) => `--${flagName(k)} ${String(v)}`).join(', ')} (saved in ${run.configPath})`);
+    }
     resumeFrom = newestValidCheckpoint(run, say);
   } else {
     config = { ...DEFAULT_CONFIG };
