@@ -3,6 +3,7 @@ import * as b from './builders.js';
 import type { ResidualNetwork } from './builders.js';
 import { ModelConfigError } from './errors.js';
 import type { ModelFamily, ModelOptions } from './options.js';
+import { closestNames } from '../util/closest-names.js';
 
 export interface ModelInfo {
   readonly name: string;
@@ -67,24 +68,10 @@ export function list(): string[] {
   return ENTRIES.map((e) => e.name);
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
 function lookup(name: string): Entry {
   const e = BY_NAME.get(name);
   if (e) return e;
-  const distances = list().map((n) => [n, editDistance(n, name)] as const).filter(([, d]) => d <= 2);
-  const best = Math.min(...distances.map(([, d]) => d));
-  const near = distances.filter(([, d]) => d === best).slice(0, 3).map(([n]) => n);
+  const near = closestNames(name, list());
   const hint = near.length > 0 ? ` Did you mean ${near.join(' or ')}?` : '';
   throw new ModelConfigError(`unknown model '${name}'.${hint} Known models: ${list().join(', ')}`);
 }

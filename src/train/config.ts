@@ -2,7 +2,7 @@
 // also gives each command-line flag its name and help, so `resnet train --help`, a
 // `--config` JSON file and the saved `config.json` all speak the same language.
 import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
-import { closestNames } from './suggest.js';
+import { closestNames } from '../util/closest-names.js';
 import { list as modelNames } from '../models/registry.js';
 
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
