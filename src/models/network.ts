@@ -1,6 +1,7 @@
 // What v1, v2 and plain networks share: their configuration, the stem choices, the
 // stage layout and the input check.
-import { Module, Sequential } from '../nn/index.js';
+import { Conv2d, Identity, MaxPool2d, Module, Sequential } from '../nn/index.js';
+import { conv3x3 } from './convs.js';
 import type { Rng } from '../tensor/random.js';
 import { formatShape, type Tensor } from '../tensor/tensor.js';
 import { ModelConfigError } from './errors.js';
@@ -50,6 +51,18 @@ export interface Stages {
 }
 
 /** The stages after the stem: the first at stride 1, each later one halves the resolution. */
+/** The stem convolution: 7x7 stride 2 for ImageNet (sec. 3.4), 3x3 for CIFAR (sec. 4.2). */
+export function stemConv(cfg: NetworkConfig): Conv2d {
+  return cfg.stem === 'imagenet'
+    ? new Conv2d(cfg.inChannels, cfg.stemChannels, 7, { stride: 2, padding: 3, bias: false, rng: cfg.rng })
+    : conv3x3(cfg.inChannels, cfg.stemChannels, 1, cfg.rng);
+}
+
+/** The stem's 3x3 stride-2 max pool (ImageNet), or nothing (CIFAR). */
+export function stemPool(cfg: NetworkConfig): MaxPool2d | Identity {
+  return cfg.stem === 'imagenet' ? new MaxPool2d(3, { stride: 2, padding: 1 }) : new Identity();
+}
+
 export function makeStages(cfg: NetworkConfig): Stages {
   const modules: Sequential[] = [];
   const blocks: Block[] = [];

@@ -4,8 +4,7 @@
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, Module, type Sequential } from '../nn/index.js';
 import * as F from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { conv3x3 } from './convs.js';
-import { attachStages, checkConfig, checkImageBatch, makeStages, type NetworkConfig } from './network.js';
+import { attachStages, checkConfig, checkImageBatch, makeStages, stemConv, stemPool, type NetworkConfig } from './network.js';
 import type { PlainBlock, PlainBottleneck } from './plain_blocks.js';
 import type { Block } from './stage.js';
 
@@ -27,15 +26,9 @@ export class ResNet extends Module {
     checkConfig(cfg);
     this.inChannels = cfg.inChannels;
     this.numClasses = cfg.numClasses;
-    if (cfg.stem === 'imagenet') {
-      this.conv1 = new Conv2d(cfg.inChannels, cfg.stemChannels, 7, { stride: 2, padding: 3, bias: false, rng: cfg.rng });
-      this.bn1 = new BatchNorm2d(cfg.stemChannels);
-      this.maxpool = new MaxPool2d(3, { stride: 2, padding: 1 });
-    } else {
-      this.conv1 = conv3x3(cfg.inChannels, cfg.stemChannels, 1, cfg.rng);
-      this.bn1 = new BatchNorm2d(cfg.stemChannels);
-      this.maxpool = new Identity();
-    }
+    this.conv1 = stemConv(cfg);
+    this.bn1 = new BatchNorm2d(cfg.stemChannels);
+    this.maxpool = stemPool(cfg);
     const stages = makeStages(cfg);
     this.stages = stages.modules;
     this.blocks = stages.blocks;
