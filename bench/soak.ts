@@ -6,9 +6,14 @@
 //
 //   npm run build && node dist/bench/soak.js                     # 60 minutes, a sample a minute
 //   node dist/bench/soak.js --minutes 3 --sample-seconds 20       # a quick look
-import { mkdtempSync, rmSync } from 'node:fs';
+//   node dist/bench/soak.js -- train --config recipes/fashion-mnist-resnet20.json
+//                        # watch a real `resnet train` process instead: its resident set is read
+//                        # from /proc every --sample-seconds until it exits (Linux)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { backend } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig } from '../src/train/config.js';
@@ -23,16 +28,18 @@ const USAGE = `usage: node dist/bench/soak.js [options]
   --model NAME         model (default resnet20)
   --subset N           training images (default 4096)
   --batch-size N       (default 64)
-  --checkpoint-every N (default 100)`;
+  --checkpoint-every N (default 100)
+  -- ARGS...           instead of the built-in run, start \`resnet ARGS...\` and sample its
+                       resident set until it exits (the options above but the sampling ones
+                       are then ignored)`;
 
 interface Sample {
   seconds: number;
-  step: number;
-  epoch: number;
+  /** Step, heap and array buffers are known only for the in-process run. */
+  step?: number;
   rss: number;
-  heapUsed: number;
-  external: number;
-  arrayBuffers: number;
+  heapUsed?: number;
+  arrayBuffers?: number;
 }
 
 const MB = 1024 * 1024;
@@ -65,26 +72,51 @@ function number(text: string | undefined, fallback: number, flag: string): numbe
   return n;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      minutes: { type: 'string' }, 'sample-seconds': { type: 'string' }, 'warmup-minutes': { type: 'string' },
-      model: { type: 'string' }, subset: { type: 'string' }, 'batch-size': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+/** Resident set of a process from /proc, in bytes (undefined once it has exited). */
+function residentSet(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
   }
-  const minutes = number(values.minutes, 60, '--minutes');
-  const sampleSeconds = number(values['sample-seconds'], 60, '--sample-seconds');
-  const warmupMinutes = number(values['warmup-minutes'], Math.min(10, minutes / 6), '--warmup-minutes');
+}
+
+function printSample(s: Sample): void {
+  process.stdout.write(`  ${(s.seconds / 60).toFixed(1).padStart(6)} min` +
+    (s.step === undefined ? '' : `  step ${String(s.step).padStart(7)}`) + `  rss ${mb(s.rss).padStart(7)} MB` +
+    (s.heapUsed === undefined ? '' : `  heap ${mb(s.heapUsed).padStart(6)} MB`) +
+    (s.arrayBuffers === undefined ? '' : `  array buffers ${mb(s.arrayBuffers).padStart(7)} MB`) + '\n');
+}
+
+/** Runs `resnet <args>` as a child process and samples its resident set until it exits. */
+async function watchCli(args: readonly string[], sampleSeconds: number): Promise<Sample[]> {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+  process.stdout.write(`soak: resnet ${args.join(' ')}; a sample every ${sampleSeconds} s until it exits\n`);
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const started = performance.now();
+  const samples: Sample[] = [];
+  const sample = (): void => {
+    const rss = residentSet(child.pid!);
+    if (rss === undefined) return;
+    samples.push({ seconds: (performance.now() - started) / 1000, rss });
+    printSample(samples[samples.length - 1]!);
+  };
+  const timer = setInterval(sample, sampleSeconds * 1000);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1))));
+  clearInterval(timer);
+  if (code !== 0) process.stdout.write(`soak: resnet exited with code ${code}\n`);
+  return samples;
+}
+
+async function soakInProcess(values: Record<string, string | boolean | undefined>, minutes: number,
+  sampleSeconds: number, warmupMinutes: number): Promise<Sample[]> {
+  const text = (key: string): string | undefined => values[key] as string | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'resnet-soak-'));
   const config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, {
-    model: values.model ?? 'resnet20', subset: number(values.subset, 4096, '--subset'), testSubset: 1000,
-    batchSize: number(values['batch-size'], 64, '--batch-size'), iterations: 1e9, warmup: 0, schedule: 'constant', lr: 0.02,
-    checkpointEvery: number(values['checkpoint-every'], 100, '--checkpoint-every'), out: dir, name: 'run',
+    model: text('model') ?? 'resnet20', subset: number(text('subset'), 4096, '--subset'), testSubset: 1000,
+    batchSize: number(text('batch-size'), 64, '--batch-size'), iterations: 1e9, warmup: 0, schedule: 'constant', lr: 0.02,
+    checkpointEvery: number(text('checkpoint-every'), 100, '--checkpoint-every'), out: dir, name: 'run',
   }, 'soak'), 'soak');
   const prepared = await prepareRun(config);
   const run = RunFolder.create(join(dir, 'run'), prepared.config);
@@ -103,12 +135,10 @@ async function main(): Promise<void> {
   const sample = (): void => {
     const m = process.memoryUsage();
     samples.push({
-      seconds: (performance.now() - started) / 1000, step: trainer.state.step, epoch: trainer.state.epoch,
-      rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers,
+      seconds: (performance.now() - started) / 1000, step: trainer.state.step,
+      rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers,
     });
-    const s = samples[samples.length - 1]!;
-    process.stdout.write(`  ${(s.seconds / 60).toFixed(1).padStart(6)} min  step ${String(s.step).padStart(7)}  ` +
-      `rss ${mb(s.rss).padStart(7)} MB  heap ${mb(s.heapUsed).padStart(6)} MB  array buffers ${mb(s.arrayBuffers).padStart(7)} MB\n`);
+    printSample(samples[samples.length - 1]!);
   };
   sample();
   const timer = setInterval(sample, sampleSeconds * 1000);
@@ -118,12 +148,37 @@ async function main(): Promise<void> {
   clearTimeout(stop);
   sample();
   rmSync(dir, { recursive: true, force: true });
+  return samples;
+}
 
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      minutes: { type: 'string' }, 'sample-seconds': { type: 'string' }, 'warmup-minutes': { type: 'string' },
+      model: { type: 'string' }, subset: { type: 'string' }, 'batch-size': { type: 'string' }, 'checkpoint-every': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const minutes = number(values.minutes, 60, '--minutes');
+  const sampleSeconds = number(values['sample-seconds'], 60, '--sample-seconds');
+  const samples = positionals.length > 0 ? await watchCli(positionals, sampleSeconds) : undefined;
+  const length = samples ? (samples[samples.length - 1]?.seconds ?? 0) / 60 : minutes;
+  const warmupMinutes = number(values['warmup-minutes'], Math.min(10, length / 6), '--warmup-minutes');
+  report(samples ?? await soakInProcess(values, minutes, sampleSeconds, warmupMinutes), warmupMinutes);
+}
+
+function report(samples: readonly Sample[], warmupMinutes: number): void {
+  const cell = (bytes: number | undefined): string => (bytes === undefined ? '-' : mb(bytes));
   const after = samples.filter((s) => s.seconds >= warmupMinutes * 60);
   const hours = (s: Sample): number => s.seconds / 3600;
   process.stdout.write('\n| minute | step | RSS MB | heap MB | array buffers MB |\n|---:|---:|---:|---:|---:|\n');
   for (const s of samples) {
-    process.stdout.write(`| ${(s.seconds / 60).toFixed(1)} | ${s.step} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${mb(s.arrayBuffers)} |\n`);
+    process.stdout.write(`| ${(s.seconds / 60).toFixed(1)} | ${s.step ?? '-'} | ${mb(s.rss)} | ${cell(s.heapUsed)} | ${cell(s.arrayBuffers)} |\n`);
   }
   if (after.length < 2) {
     process.stdout.write(`\nfewer than two samples after the ${warmupMinutes} min warm-up: run longer or sample more often\n`);
@@ -134,16 +189,17 @@ async function main(): Promise<void> {
   const last = after[after.length - 1]!;
   const perHour = slope(after.map(hours), rss);
   const half = Math.ceil(rss.length / 2);
-  const stepsAfter = last.step - first.step;
+  const stepsAfter = first.step === undefined || last.step === undefined ? 0 : last.step - first.step;
   process.stdout.write(`\nafter warm-up (${after.length} samples, ${(first.seconds / 60).toFixed(1)}-${(last.seconds / 60).toFixed(1)} min, ` +
-    `steps ${first.step}-${last.step}):\n` +
+    (stepsAfter > 0 ? `steps ${first.step}-${last.step}` : 'resnet process') + '):\n' +
     `  RSS ${mb(first.rss)} -> ${mb(last.rss)} MB (${(last.rss - first.rss) >= 0 ? '+' : ''}${mb(last.rss - first.rss)} MB), ` +
     `min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))} MB\n` +
     `  trend ${(perHour / MB).toFixed(1)} MB per hour` +
-    (stepsAfter > 0 ? `, ${((slope(after.map((s) => s.step), rss)) / 1024).toFixed(2)} kB per step` : '') + '\n' +
+    (stepsAfter > 0 ? `, ${((slope(after.map((s) => s.step ?? 0), rss)) / 1024).toFixed(2)} kB per step` : '') + '\n' +
     `  peak RSS of the first and second half: ${mb(Math.max(...rss.slice(0, half)))} and ${mb(Math.max(...rss.slice(half)))} MB ` +
     '(a leak raises the second; a one-off step up of the allocator does not repeat)\n' +
-    `  heap ${mb(first.heapUsed)} -> ${mb(last.heapUsed)} MB, array buffers ${mb(first.arrayBuffers)} -> ${mb(last.arrayBuffers)} MB\n`);
+    (first.heapUsed === undefined ? '' : `  heap ${cell(first.heapUsed)} -> ${cell(last.heapUsed)} MB, ` +
+      `array buffers ${cell(first.arrayBuffers)} -> ${cell(last.arrayBuffers)} MB\n`));
 }
 
 await main();

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { main } from '../src/cli/program.js';
-import { runCli } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
 
 /** Run main() in this process, capturing what it writes to stderr. */
@@ -106,5 +107,15 @@ describe('command-line validation: one line, exit status 2', { timeout: 60_000 }
     assert.match(debug.stderr, /^ConfigError: --subset must be an integer >= 1, got 0\n {4}at /);
     const unknown = runCli(['train', '--bogus']);
     assertUsageError(unknown, /unknown option '--bogus'/, ['train', '--bogus']);
+  });
+
+  it('output piped into a reader that has gone (`resnet train --help | head -1`) ends quietly, not with a stack trace', async () => {
+    const child = spawn(process.execPath, [CLI, 'train', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the first write
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    assert.equal(status, 0, stderr);
+    assert.equal(stderr, '');
   });
 });
