@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { BUDGETS, describeBudget, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
+import { BUDGETS, budgetLabel, describeBudget, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
 import { summarizeDegradation, tailLength, type DegradationSummary } from '../src/report/degradation-report.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
@@ -46,6 +46,10 @@ test('the recipe: the paper\'s optimiser settings, the budget, then explicit ove
   assert.match(describeBudget('paper'), /^the whole training set, 64,000 iterations of batch 128, lr 0\.1 divided by 10 at 32,000 and 48,000/);
   const q = BUDGETS.quick.settings;
   assert.ok(describeBudget('quick').startsWith(`${q.subset!.toLocaleString('en-US')} training images, ${q.epochs} epochs (`));
+  // The summary names only the overrides that change the budget.
+  assert.equal(budgetLabel('quick', { epochs: q.epochs, subset: q.subset }), 'quick');
+  assert.equal(budgetLabel('quick', { epochs: q.epochs! + 1, subset: q.subset }), `quick, with epochs ${q.epochs! + 1}`);
+  assert.equal(budgetLabel('paper', { milestones: [1, 2] }), 'paper, with milestones 1,2');
   const iters = experimentRecipe({ budget: 'quick', dataset: 'fashion-mnist', data: null, seed: 0, overrides: { iterations: 50 } });
   assert.deepEqual([iters.epochs, iters.iterations, iters.milestones], [null, 50, null]);
 });

@@ -259,9 +259,16 @@ export function readDegradationRun(dir: string): DegradationRun {
     schedule: r.schedule, milestones: r.milestones ?? '50%,75%', epochs: r.epochs, iterations: r.iterations,
     subset: r.subset ?? 'all', testSubset: r.testSubset ?? 'all', seed: r.seed,
   };
-  const changed = Object.entries(exp.overrides ?? {}).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
-  const budget = changed.length === 0 ? exp.budget : `${exp.budget}, with ${changed.join(', ')}`;
-  return { dataset: exp.dataset, budget, recipe, nets };
+  return { dataset: exp.dataset, budget: budgetLabel(exp.budget, exp.overrides ?? {}), recipe, nets };
+}
+
+/** The budget's name, and the overrides that change its settings: `quick, with epochs 2`. */
+export function budgetLabel(budget: string, overrides: Readonly<Record<string, unknown>>): string {
+  const preset = (BUDGETS as Readonly<Record<string, Budget | undefined>>)[budget]?.settings as Readonly<Record<string, unknown>> | undefined;
+  const changed = Object.entries(overrides)
+    .filter(([k, v]) => JSON.stringify(preset?.[k]) !== JSON.stringify(v))
+    .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
+  return changed.length === 0 ? budget : `${budget}, with ${changed.join(', ')}`;
 }
 
 /** Write the figures, tables and report.html of an experiment folder. */
