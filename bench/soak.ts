@@ -30,8 +30,8 @@ const USAGE = `usage: node dist/bench/soak.js [options]
   --batch-size N       (default 64)
   --checkpoint-every N (default 100)
   -- ARGS...           instead of the built-in run, start \`resnet ARGS...\` and sample its
-                       resident set until it exits (the options above but the sampling ones
-                       are then ignored)`;
+                       resident set until it exits (then only --sample-seconds and
+                       --warmup-minutes apply)`;
 
 interface Sample {
   seconds: number;
@@ -109,14 +109,15 @@ async function watchCli(args: readonly string[], sampleSeconds: number): Promise
   return samples;
 }
 
-async function soakInProcess(values: Record<string, string | boolean | undefined>, minutes: number,
-  sampleSeconds: number, warmupMinutes: number): Promise<Sample[]> {
-  const text = (key: string): string | undefined => values[key] as string | undefined;
+interface InProcessOptions { model?: string; subset?: string; 'batch-size'?: string; 'checkpoint-every'?: string }
+
+async function soakInProcess(values: InProcessOptions, minutes: number, sampleSeconds: number,
+  warmupMinutes: number): Promise<Sample[]> {
   const dir = mkdtempSync(join(tmpdir(), 'resnet-soak-'));
   const config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, {
-    model: text('model') ?? 'resnet20', subset: number(text('subset'), 4096, '--subset'), testSubset: 1000,
-    batchSize: number(text('batch-size'), 64, '--batch-size'), iterations: 1e9, warmup: 0, schedule: 'constant', lr: 0.02,
-    checkpointEvery: number(text('checkpoint-every'), 100, '--checkpoint-every'), out: dir, name: 'run',
+    model: values.model ?? 'resnet20', subset: number(values.subset, 4096, '--subset'), testSubset: 1000,
+    batchSize: number(values['batch-size'], 64, '--batch-size'), iterations: 1e9, warmup: 0, schedule: 'constant', lr: 0.02,
+    checkpointEvery: number(values['checkpoint-every'], 100, '--checkpoint-every'), out: dir, name: 'run',
   }, 'soak'), 'soak');
   const prepared = await prepareRun(config);
   const run = RunFolder.create(join(dir, 'run'), prepared.config);
