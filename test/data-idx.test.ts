@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { classCounts, DataError, FASHION_MNIST_CLASSES, loadDataset, readIdxFolder, readIdxPair } from '../src/data/index.js';
+import { classCounts, DataError, FASHION_MNIST_CLASSES, loadDataset, readIdxFile, readIdxFolder, readIdxPair } from '../src/data/index.js';
 import { idxBytes, syntheticIdx, tempDir, writeIdxFolder } from './helpers/data-files.js';
 
 const NAMES = FASHION_MNIST_CLASSES;
@@ -97,6 +98,35 @@ describe('IDX reader', () => {
     const imagesFile = join(dir, 'images');
     writeFileSync(imagesFile, idxBytes([4, 6, 5], images));
     expectDataError(() => readIdxPair(labelsFile, imagesFile, 'x', NAMES), labelsFile, /expected an IDX image file with 3 dimensions/);
+  });
+
+  it('a decompression bomb (header 10x28x28, then 200 MB of zeros) is cut off at the declared size, in little memory', () => {
+    const dir = tempDir('idx-bomb');
+    const { images } = syntheticIdx(10, 28, 28);
+    const file = join(dir, 'train-images-idx3-ubyte.gz');
+    // gzip members concatenated inflate as one stream: the IDX file, then 25 members of 8 MB of zeros each.
+    const zeros = gzipSync(Buffer.alloc(8 << 20), { level: 9 });
+    writeFileSync(file, Buffer.concat([gzipSync(idxBytes([10, 28, 28], images)), ...new Array<Buffer>(25).fill(zeros)]));
+    // In a child process, so that its peak memory is the reader's alone.
+    const script = `import { readIdxFile } from ${JSON.stringify(new URL('../src/data/idx.js', import.meta.url).href)};
+      const before = process.resourceUsage().maxRSS;
+      let message = '';
+      try { readIdxFile(${JSON.stringify(file)}); } catch (e) { message = e.message; }
+      process.stdout.write(JSON.stringify({ message, grewKiB: process.resourceUsage().maxRSS - before }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { message, grewKiB } = JSON.parse(r.stdout) as { message: string; grewKiB: number };
+    assert.equal(message, `${file}: the file inflates to more than its header declares (10x28x28 = 7840 values); ` +
+      'it is damaged or not an IDX file: download it again');
+    // Inflated whole, the 200 MB would raise the peak by at least that much.
+    assert.ok(grewKiB < 32 * 1024, `the peak memory grew by ${(grewKiB / 1024).toFixed(1)} MB while reading a 200 MB bomb`);
+  });
+
+  it('a header declaring more than an IDX data set may hold in memory is refused before inflating', () => {
+    const dir = tempDir('idx-huge');
+    const file = join(dir, 'train-images-idx3-ubyte.gz');
+    writeFileSync(file, gzipSync(idxBytes([100000, 1000, 1000], new Uint8Array(64))));
+    expectDataError(() => readIdxFile(file), file, /its header declares 100000x1000x1000 = 100000000000 values, more than the 2 GiB .*; the header is damaged/);
   });
 
   it('names the missing folder and the missing file', async () => {

@@ -1,20 +1,49 @@
 // Reading data-set files with errors that name the file: a missing file, a folder
-// where a file was expected, a damaged gzip stream.
+// where a file was expected, a damaged gzip stream, a gzip stream that inflates to more
+// than the file's own header declares (a decompression bomb).
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
 import { DataError } from './errors.js';
 
-/** The bytes of a file; gzip-compressed content (by its magic bytes) is decompressed. */
-export function readMaybeGzip(file: string): Uint8Array {
-  const bytes = readBytes(file);
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+/** Whether `bytes` start with the gzip magic bytes. */
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+function gunzipError(file: string, e: unknown): DataError {
+  return new DataError(file, `the gzip data is truncated or damaged (${errorText(e)}); download the file again`);
+}
+
+/**
+ * The first `count` inflated bytes of a gzip file (fewer if it holds fewer), for reading
+ * its header: inflates a growing prefix of the compressed bytes, so at most about a
+ * thousand times that prefix (deflate's largest ratio) is ever held.
+ */
+export function gunzipHead(gz: Uint8Array, file: string, count: number): Uint8Array {
+  for (let prefix = 1024; ; prefix *= 4) {
+    let out: Buffer;
     try {
-      return plain(gunzipSync(bytes));
+      // A sync flush inflates what the prefix holds instead of failing at its cut end.
+      out = gunzipSync(gz.subarray(0, prefix), { finishFlush: constants.Z_SYNC_FLUSH });
     } catch (e) {
-      throw new DataError(file, `the gzip data is truncated or damaged (${errorText(e)}); download the file again`);
+      throw gunzipError(file, e);
     }
+    if (out.length >= count || prefix >= gz.length) return plain(out).subarray(0, Math.min(count, out.length));
   }
-  return bytes;
+}
+
+/**
+ * A gzip file inflated, stopping once more than `limit` bytes come out: a file whose
+ * header declares `limit` bytes is never inflated beyond that (plus zlib's 16 KiB chunk).
+ * `tooLong` says what is wrong when more data follows.
+ */
+export function gunzipAtMost(gz: Uint8Array, file: string, limit: number, tooLong: string): Uint8Array {
+  try {
+    return plain(gunzipSync(gz, { maxOutputLength: Math.max(1, limit) }));
+  } catch (e) {
+    if (e instanceof RangeError && 'code' in e && e.code === 'ERR_BUFFER_TOO_LARGE') throw new DataError(file, tooLong);
+    throw gunzipError(file, e);
+  }
 }
 
 export function readBytes(file: string): Uint8Array {
