@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DataError, decodeImage, ImageFolderDataset, listImageFolder, loadDataset, readImageFolder } from '../src/data/index.js';
+import sharp from 'sharp';
 import { solid, tempDir, writeImage } from './helpers/data-files.js';
 
 async function expectDataError(p: Promise<unknown>, file: string, text: RegExp): Promise<void> {
@@ -86,6 +87,19 @@ describe('image folder reader', () => {
     assert.deepEqual(Array.from(converted.image(1).subarray(0, 3)), [5, 5, 5]);
     const rgb = await decodeImage(rgba, { height: 4, width: 4, channels: 3, convert: true });
     assert.deepEqual(Array.from(rgb.subarray(0, 3)), [5, 6, 7]);
+  });
+
+  it('names a CMYK JPEG as CMYK, and converts it to RGB on request', async () => {
+    const root = tempDir('folder-cmyk');
+    const cmyk = join(root, 'c.jpg');
+    writeFileSync(cmyk, await sharp(Buffer.from(solid(4, 4, 3, [200, 40, 30])), { raw: { width: 4, height: 4, channels: 3 } })
+      .toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer());
+    assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
+    await expectDataError(decodeImage(cmyk, { height: 4, width: 4, channels: 3 }), cmyk, /image is CMYK \(4 channels\), expected 3 \(RGB\)/);
+    const rgb = await decodeImage(cmyk, { height: 4, width: 4, channels: 3, convert: true });
+    assert.equal(rgb.length, 4 * 4 * 3);
+    // Converted without a colour profile the red stays red: the black channel is folded in, not dropped as if it were alpha.
+    assert.ok(rgb[0]! > 150 && rgb[1]! < 80 && rgb[2]! < 80, `pixel 0 is ${Array.from(rgb.subarray(0, 3)).join(',')}`);
   });
 
   it('rejects a truncated or non-image file, naming it', async () => {

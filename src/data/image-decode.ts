@@ -20,6 +20,13 @@ export function channelWord(c: number): string {
   return ({ 1: 'greyscale', 2: 'greyscale + alpha', 3: 'RGB', 4: 'RGBA' } as Record<number, string>)[c] ?? `${c}-band`;
 }
 
+/** What an image's channels are, from its header: `1 channel (greyscale)`, `CMYK (4 channels)`. */
+function describeChannels(channels: number, space: string | undefined): string {
+  // Four channels are CMYK as often as RGBA (print JPEGs); the colour space tells them apart.
+  if (space === 'cmyk') return `CMYK (${channels} channels)`;
+  return `${channels} channel${channels > 1 ? 's' : ''} (${channelWord(channels)})`;
+}
+
 export interface ImageInfo {
   height: number;
   width: number;
@@ -44,14 +51,16 @@ export async function imageInfo(file: string): Promise<ImageInfo> {
 export async function decodeImage(file: string, opts: DecodeOptions): Promise<Uint8Array> {
   let image: Sharp;
   let channels: number;
+  let space: string | undefined;
   try {
     image = sharp(file, { failOn: 'error' });
-    channels = (await image.metadata()).channels;
+    ({ channels, space } = await image.metadata());
   } catch (e) {
     throw decodeError(file, e);
   }
   if (channels !== opts.channels && !opts.convert) {
-    throw new DataError(file, `image has ${channels} channel${channels > 1 ? 's' : ''} (${channelWord(channels)}), ` +
+    const is = space === 'cmyk' ? 'is' : 'has';
+    throw new DataError(file, `image ${is} ${describeChannels(channels, space)}, ` +
       `expected ${opts.channels} (${channelWord(opts.channels)}); convert the image, or let the reader convert it ` +
       '(--convert-images)');
   }

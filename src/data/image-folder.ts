@@ -1,6 +1,6 @@
 // Class-per-folder image trees, as torchvision.datasets.ImageFolder:
 // root/<class name>/<image file>, classes sorted by name and numbered from 0.
-import { readdirSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, readlinkSync, type Stats, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { InMemoryDataset, type ImageDataset } from './dataset.js';
 import { DataError } from './errors.js';
@@ -19,23 +19,48 @@ export interface ImageFolderListing {
   readonly labels: Int32Array;
 }
 
-function visibleEntries(dir: string): string[] {
-  return readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+function visibleEntries(dir: string): Dirent[] {
+  return readdirSync(dir, { withFileTypes: true }).filter((d) => !d.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * What a symbolic link leads to. One that leads nowhere or back to itself is refused
+ * with its path, as an unreadable image is.
+ */
+function followLink(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e ? e.code : '';
+    if (code === 'ELOOP') throw new DataError(path, 'a symbolic link that leads back to itself (a loop); remove it');
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new DataError(path, `a symbolic link to ${readlinkSync(path)}, which does not exist; remove the link or restore its target`);
+    }
+    throw new DataError(path, `cannot follow the symbolic link (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function isFolder(dir: string, entry: Dirent): boolean {
+  return entry.isSymbolicLink() ? followLink(join(dir, entry.name)).isDirectory() : entry.isDirectory();
 }
 
 /** The image files under `root`, one subfolder per class. */
 export function listImageFolder(root: string): ImageFolderListing {
   requireDirectory(root, 'one subfolder per class with PNG/JPEG images in each (root/<class>/<image>)');
-  const classNames = visibleEntries(root).filter((n) => statSync(join(root, n)).isDirectory());
+  const classNames = visibleEntries(root).filter((d) => isFolder(root, d)).map((d) => d.name);
   if (classNames.length === 0) {
     throw new DataError(root, 'has no class subfolders: expected one subfolder per class (root/<class>/<image>.png)');
   }
   const files: string[] = [];
   const labels: number[] = [];
   classNames.forEach((name, label) => {
-    for (const f of visibleEntries(join(root, name))) {
-      if (!IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())) continue;
-      files.push(join(root, name, f));
+    const dir = join(root, name);
+    for (const d of visibleEntries(dir)) {
+      if (!IMAGE_EXTENSIONS.includes(extname(d.name).toLowerCase())) continue;
+      // Checked here, where the message can say it is a link: decoding would only find no file.
+      if (d.isSymbolicLink()) followLink(join(dir, d.name));
+      files.push(join(dir, d.name));
       labels.push(label);
     }
   });
