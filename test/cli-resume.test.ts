@@ -1,8 +1,10 @@
 // Crash safety of `resnet train`, end to end on a Fashion-MNIST subset. One run is killed
 // with SIGKILL again and again (at seeded random times, and in the middle of checkpoint
 // writes); after every kill the run folder holds only whole, verified checkpoints,
-// `--resume` continues from the newest one, and the run ends with the weights of an
-// unbroken run, bit for bit. Ctrl-C and SIGTERM write a checkpoint and say how to resume.
+// `--resume` continues from the newest one, and the run ends with the weights, the
+// metrics.jsonl (timings aside) and the steps.jsonl of an unbroken run, bit for bit;
+// every step a checkpoint covers is in steps.jsonl. Ctrl-C and SIGTERM write a
+// checkpoint and say how to resume.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,25 +21,36 @@ const ARGS = ['train', '--subset', '256', '--test-subset', '32', '--epochs', '3'
   '--checkpoint-every', '3', '--no-progress'];
 const KILL_HOOK = fileURLToPath(new URL('./helpers/kill-during-write.js', import.meta.url));
 
-interface EpochLine {
-  trainLoss: number;
-  trainTop1: number;
-  eval: { loss: number; top1: number };
-}
-
-function metrics(runDir: string): EpochLine[] {
+/** metrics.jsonl without the fields that time the run. */
+function metrics(runDir: string): unknown[] {
   return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const r = JSON.parse(l) as EpochLine;
-    return { trainLoss: r.trainLoss, trainTop1: r.trainTop1, eval: { loss: r.eval.loss, top1: r.eval.top1 } };
+    const { time: _t, epochSeconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    return rest;
   });
 }
 
-function assertSameFinalWeights(runDir: string, reference: string): void {
+function steps(runDir: string): unknown[] {
+  return readFileSync(join(runDir, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+}
+
+/** The weights, the epoch records and the step records of an unbroken run, however often the run was killed. */
+function assertSameAsUnbroken(runDir: string, reference: string): void {
   const a = readSafetensors(join(reference, 'final.safetensors')).tensors;
   const b = readSafetensors(join(runDir, 'final.safetensors')).tensors;
   assert.deepEqual(Object.keys(b), Object.keys(a));
   for (const [k, t] of Object.entries(a)) assert.deepEqual(b[k]!.data, t.data, `${k} differs from the unbroken run`);
-  assert.deepEqual(metrics(runDir), metrics(reference));
+  assert.equal(steps(reference).length, 24, 'the unbroken run logs its 24 steps');
+  assert.deepEqual(steps(runDir), steps(reference), 'steps.jsonl differs from the unbroken run');
+  assert.deepEqual(metrics(runDir), metrics(reference), 'metrics.jsonl differs from the unbroken run');
+}
+
+/** Every step a checkpoint covers is in steps.jsonl, in order, from step 1. */
+function assertStepsCover(runDir: string, checkpoint: string | null): void {
+  if (checkpoint === null || !existsSync(join(runDir, 'steps.jsonl'))) return;
+  const covered = loadCheckpoint(checkpoint).state.step;
+  const logged = (steps(runDir) as { step: number }[]).map((l) => l.step);
+  assert.deepEqual(logged.slice(0, covered), Array.from({ length: covered }, (_, i) => i + 1),
+    `steps.jsonl holds ${logged.join(',')} while ${checkpoint} covers steps 1-${covered}`);
 }
 
 function checkpointDir(runDir: string): string {
@@ -115,6 +128,7 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
       assert.equal(r.signal, 'SIGKILL', `exit ${r.status}: ${r.stderr}`);
       kills++;
       const newest = assertWholeRunFolder(runB);
+      assertStepsCover(runB, newest);
       t.diagnostic(`kill ${kills}: ${JSON.stringify(kill)}; newest checkpoint now ${newest ?? 'none'}`);
       if (kill.kind === 'config') {
         // Killed while making the run folder: there is none (its staging folder is hidden), and the next run starts afresh.
@@ -146,7 +160,7 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
     }
     assert.deepEqual(leftoverTemps(runB), [], 'the temporary files of interrupted writes are cleaned up');
     assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.b.')), [], 'the staging folder of the killed run is cleaned up');
-    assertSameFinalWeights(runB, reference);
+    assertSameAsUnbroken(runB, reference);
   });
 
   it('SIGTERM then Ctrl-C: each finishes the step, writes a verified checkpoint, says how to resume; --resume ends bit-identical', async () => {
@@ -181,6 +195,6 @@ describe('resnet train killed and resumed', { timeout: 170_000 }, () => {
     const resumed = runCli(['train', '--resume', runC, '--no-progress']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stderr, /resnet: resuming from .*step-\d+\.safetensors \(step \d+, epoch [23]/);
-    assertSameFinalWeights(runC, reference);
+    assertSameAsUnbroken(runC, reference);
   });
 });

@@ -124,7 +124,8 @@ describe('resnet train: bad input is one line and exit status 2', () => {
     writeFileSync(cfg, '{ "lr": 0.1,');
     expectUsageError(runCli(['train', '--config', cfg]), /recipe\.json: not valid JSON/);
     expectUsageError(runCli(['train', '--resume', dir, '--lr', '0.1']), /--resume continues a run with its saved config\.json; leave out --lr/);
-    expectUsageError(runCli(['train', '--resume', join(dir, 'nothing')]), /not a run folder \(no config\.json\)/);
+    expectUsageError(runCli(['train', '--resume', join(dir, 'nothing')]), /nothing: no such folder; give the folder a `resnet train` run wrote/);
+    expectUsageError(runCli(['train', '--resume', dir]), /not a run folder \(no config\.json\)/);
     expectUsageError(runCli(['eval', cfg]), /recipe\.json: /);
   });
 
@@ -133,7 +134,7 @@ describe('resnet train: bad input is one line and exit status 2', () => {
     assert.equal(r.status, 0);
     for (const flag of ['--model', '--dataset', '--data', '--subset', '--epochs', '--iterations', '--lr', '--nesterov', '--weight-decay',
       '--schedule', '--milestones', '--warmup', '--label-smoothing', '--ema', '--crop-padding', '--flip', '--random-erasing',
-      '--val-split', '--resume', '--config', '--seed', '--on-nan', '--clip-grad-norm']) {
+      '--val-split', '--resume', '--config', '--seed', '--on-nan', '--max-skipped', '--clip-grad-norm', '--restart-if-damaged']) {
       assert.ok(r.stdout.includes(flag), `${flag} missing from --help`);
     }
     for (const cmd of ['eval', 'predict']) assert.equal(runCli([cmd, '--help']).status, 0);

@@ -65,7 +65,7 @@ describe('Trainer', () => {
     assert.equal(out.records.length, 6);
     const first = out.records[0]!;
     const last = out.records[5]!;
-    assert.ok(last.trainLoss < first.trainLoss - 0.1, `train loss ${first.trainLoss} -> ${last.trainLoss}`);
+    assert.ok(last.trainLoss! < first.trainLoss! - 0.1, `train loss ${first.trainLoss} -> ${last.trainLoss}`);
     assert.ok(last.eval!.top1 >= 0.9, `eval accuracy ${last.eval!.top1}`);
     assert.equal(out.state.step, 24);
     assert.equal(out.state.epoch, 6);

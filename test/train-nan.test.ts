@@ -16,6 +16,7 @@ import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { clipGradNorm, gradNorm } from '../src/train/grads.js';
 import { RunFolder } from '../src/train/run-folder.js';
 import { Trainer, TrainingDivergedError, type TrainerOptions } from '../src/train/trainer.js';
+import { readRunData } from '../src/experiments/run-data.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
 import { TinyNet } from './helpers/tiny-net.js';
@@ -146,6 +147,46 @@ describe('non-finite values stop the run at their step', () => {
   });
 });
 
+describe('--on-nan skip stops a run it cannot save', () => {
+  it('more than half of an epoch skipped: the run stops at that step, naming the count and the limit', async () => {
+    const dir = join(tempDir('nan-skip-limit'), 'run');
+    const run = RunFolder.create(dir, {});
+    const trainer = new Trainer(options(new Faulty('input', [5, 6, 7]), { onNan: 'skip', run, keepCheckpoints: 5 }));
+    await assert.rejects(trainer.run(), (e: unknown) => {
+      assert.ok(e instanceof TrainingDivergedError, String(e));
+      assert.equal(e.message, `non-finite input (1 of 576 values NaN or infinite) at step 7 (epoch 2, batch 3, lr ${lrAtStep(7)}); ` +
+        `3 of the 4 steps of epoch 2 skipped, more than --max-skipped 0.5 allows; the last good checkpoint is ${run.checkpointPath(4)}. ` +
+        `Start a new run with a lower --lr, or continue with clipping: resnet train --resume ${dir} --clip-grad-norm 1`);
+      return true;
+    });
+    // Two of four skipped is half, not more: the run goes on.
+    const out = await new Trainer(options(new Faulty('input', [5, 6]), { onNan: 'skip' })).run();
+    assert.deepEqual(out.records.map((r) => r.skippedSteps), [0, 2, 0]);
+  });
+
+  it('the epoch\'s accuracy is over the steps taken; an epoch without one records null, not 0', async () => {
+    const dir = join(tempDir('nan-skip-null'), 'run');
+    const run = RunFolder.create(dir, {});
+    const batches: { step: number; top1: number }[] = [];
+    const trainer = new Trainer(options(new Faulty('input', [2, 5, 6, 7, 8]), {
+      onNan: 'skip', maxSkipped: 1, run, listener: { onStep: (p) => batches.push({ step: p.step, top1: p.batchTop1 }) },
+    }));
+    const out = await trainer.run();
+    assert.equal(out.status, 'finished');
+    assert.deepEqual(out.records.map((r) => r.skippedSteps), [1, 4, 0]);
+    // Epoch 1: three of its four batches of 16 were trained on.
+    const taken = batches.filter((b) => b.step <= 4 && b.step !== 2).map((b) => b.top1 * 16);
+    assert.equal(out.records[0]!.trainTop1, taken.reduce((a, b) => a + b, 0) / 48);
+    assert.deepEqual([out.records[1]!.trainLoss, out.records[1]!.trainTop1], [null, null]);
+    const written = readFileSync(run.metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual([written[1]!['trainLoss'], written[1]!['trainTop1']], [null, null]);
+    // A report reads the unknown values as unknown.
+    const epochs = readRunData(dir).epochs;
+    assert.ok(Number.isNaN(epochs[1]!.trainLoss) && Number.isNaN(epochs[1]!.trainAccuracy));
+    assert.ok(Number.isFinite(epochs[2]!.trainLoss));
+  });
+});
+
 describe('resnet train diverging (end to end)', () => {
   it('a learning rate of 1e30: one line naming the step, lr and last checkpoint, exit 1; --resume with --on-nan skip goes on', () => {
     const out = tempDir('cli-diverge');
@@ -162,17 +203,26 @@ describe('resnet train diverging (end to end)', () => {
     assert.equal(dir, runDir);
     assert.equal(loadCheckpoint(checkpoint).state.step, step - 1);
 
+    // Every later step is NaN too: skipping them cannot save the run, so it stops once more than half of an epoch is skipped.
     const resumed = runCli(['train', '--resume', runDir, '--on-nan', 'skip', '--no-progress']);
-    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(resumed.status, 1, resumed.stderr);
     assert.match(resumed.stderr, /resnet: from here on: --on-nan skip \(saved in .*config\.json\)/);
     assert.match(resumed.stderr, new RegExp(`resnet: resuming from ${checkpoint.replace(/[.]/g, '\\.')}`));
-    const skipped = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')
-      .reduce((n, line) => n + (JSON.parse(line) as { skippedSteps: number }).skippedSteps, 0);
-    assert.ok(skipped >= 1, `${skipped} steps skipped`);
+    const stopped = resumed.stderr.trim().split('\n').pop()!;
+    assert.match(stopped, /^resnet: non-finite .* at step \d+ \(epoch 1, batch \d+, lr [0-9.]+e\+29\); \d of the \d steps of epoch \d skipped, more than --max-skipped 0\.5 allows; the last good checkpoint is \S+\. Start a new run with a lower --lr, or continue with clipping: resnet train --resume \S+ --clip-grad-norm 1$/);
+    // Allowed to skip every step, the run finishes; what it cannot know is null, not 0.
+    const unguarded = runCli(['train', '--resume', runDir, '--max-skipped', '1', '--no-progress']);
+    assert.equal(unguarded.status, 0, unguarded.stderr);
+    const records = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')
+      .map((line) => JSON.parse(line) as { skippedSteps: number; trainLoss: number | null; trainTop1: number | null });
+    assert.equal(records.length, 2);
+    assert.equal(typeof records[0]!.trainLoss, 'number', 'the first step, before the weights blew up, was taken');
+    assert.deepEqual([records[1]!.skippedSteps, records[1]!.trainLoss, records[1]!.trainTop1], [2, null, null]);
+    assert.match(unguarded.stdout, /^epoch 2\/2 {2}train loss n\/a acc n\/a  .*2 steps skipped/m);
     assert.equal((JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { onNan: string }).onNan, 'skip');
     const refused = runCli(['train', '--resume', runDir, '--lr', '0.1']);
     assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /leave out --lr \(or start a new run\); only --on-nan, --clip-grad-norm, --checkpoint-every, --keep-checkpoints may change/);
+    assert.match(refused.stderr, /leave out --lr \(or start a new run\); only --on-nan, --max-skipped, --clip-grad-norm, --checkpoint-every, --keep-checkpoints may change/);
   });
 });
 

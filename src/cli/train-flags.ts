@@ -2,11 +2,9 @@
 // the checks and a --config file always agree. Flag values are parsed to numbers and
 // lists here and checked by the field's own check (which names the flag on error).
 import { type Command, Option } from 'commander';
-import { DEFAULT_CONFIG, FIELD_KEYS, FIELDS, type TrainConfig } from '../train/config.js';
+import { DEFAULT_CONFIG, FIELD_KEYS, FIELDS, flagName, type TrainConfig } from '../train/config.js';
 
-export function flagName(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
+export { flagName };
 
 function defaultText(key: keyof TrainConfig): string {
   const v = DEFAULT_CONFIG[key];
@@ -15,16 +13,21 @@ function defaultText(key: keyof TrainConfig): string {
   return ` (default: ${Array.isArray(v) ? v.join(',') : String(v)})`;
 }
 
+/** A number as people write one: decimal, with an optional exponent (not 0x10, 0b11, Infinity). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** The number `text` writes in decimal notation; null for anything else. */
+export function decimalNumber(text: string): number | null {
+  const t = text.trim();
+  return DECIMAL.test(t) ? Number(t) : null;
+}
+
 /** A flag's text as the value its field expects; text that is not a number stays text so the check can quote it. */
-function parseValue(kind: string, text: string): unknown {
-  if (kind === 'int' || kind === 'number') {
-    const n = Number(text);
-    return text.trim() !== '' && Number.isFinite(n) ? n : text;
-  }
+export function parseValue(kind: string, text: string): unknown {
+  if (kind === 'int' || kind === 'number') return decimalNumber(text) ?? text;
   if (kind === 'numbers') {
-    const parts = text.split(',').map((s) => s.trim());
-    const nums = parts.map(Number);
-    return parts.every((s, i) => s !== '' && Number.isFinite(nums[i])) ? nums : text;
+    const nums = text.split(',').map(decimalNumber);
+    return nums.every((n) => n !== null) ? nums : text;
   }
   return text;
 }

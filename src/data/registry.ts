@@ -57,6 +57,8 @@ export interface DatasetSplits {
   /** Null for an image folder without a test/ (or val/) subfolder. */
   test: ImageDataset | null;
   dir: string;
+  /** The folder the training images come from (an image tree's train/, else `dir`). */
+  trainDir: string;
 }
 
 export function resolveDataDir(spec: Pick<DatasetSpec, 'name' | 'dir'>): string {
@@ -77,14 +79,14 @@ export async function loadDataset(spec: DatasetSpec): Promise<DatasetSplits> {
         throw new DataError(dir, 'no such folder; install the Debian package dataset-fashion-mnist ' +
           '(apt-get install dataset-fashion-mnist) or give the folder holding the IDX files with --data DIR');
       }
-      return { train: readIdxFolder(dir, spec.name, 'train', names), test: readIdxFolder(dir, spec.name, 't10k', names), dir };
+      return { train: readIdxFolder(dir, spec.name, 'train', names), test: readIdxFolder(dir, spec.name, 't10k', names), dir, trainDir: dir };
     }
     case 'cifar10':
     case 'cifar100':
       return {
         train: readCifar(dir, spec.name, 'train', { coarse: spec.coarse ?? false }),
         test: readCifar(dir, spec.name, 'test', { coarse: spec.coarse ?? false }),
-        dir,
+        dir, trainDir: dir,
       };
     case 'folder':
       return loadFolderSplits(dir, spec);
@@ -101,7 +103,7 @@ async function loadFolderSplits(root: string, spec: DatasetSpec): Promise<Datase
   });
   const bytes = (train.length + (test?.length ?? 0)) * train.height * train.width * train.channels;
   if (spec.inMemory ?? bytes <= (spec.inMemoryLimit ?? inMemoryLimit())) {
-    return { train: await train.toMemory(), test: test ? await test.toMemory() : null, dir: root };
+    return { train: await train.toMemory(), test: test ? await test.toMemory() : null, dir: root, trainDir };
   }
-  return { train, test, dir: root };
+  return { train, test, dir: root, trainDir };
 }

@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync 
 import { join } from 'node:path';
 import type { DatasetName } from '../data/registry.js';
 import { list as listModels } from '../models/registry.js';
-import { ConfigError, DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../train/config.js';
-import { RunFolder, RunFolderError } from '../train/run-folder.js';
+import { ConfigError, DEFAULT_CONFIG, finishConfig, flagName, mergeConfig, type TrainConfig } from '../train/config.js';
+import { checkOutFolder, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { prepareRun } from '../train/setup.js';
 import { Trainer, type TrainerListener } from '../train/trainer.js';
 import {
@@ -33,11 +33,12 @@ export type BudgetName = (typeof BUDGET_NAMES)[number];
  * The CIFAR recipe of He et al. 2015, sec. 4.2: SGD, batch 128, lr 0.1 divided by 10 at
  * 50% and 75% of the run, momentum 0.9 (no Nesterov), weight decay 1e-4 on every
  * parameter, no warmup, no label smoothing. A step with a non-finite loss is skipped
- * and recorded rather than ending the experiment: a net that diverges is a result.
+ * and recorded rather than ending the experiment, however many there are: a net that
+ * diverges is a result.
  */
 export const PAPER_RECIPE: Readonly<Partial<TrainConfig>> = Object.freeze({
   batchSize: 128, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 1e-4, decayAll: true,
-  schedule: 'step', milestones: null, gamma: 0.1, warmup: 0, labelSmoothing: 0, ema: null, randomErasing: 0, onNan: 'skip',
+  schedule: 'step', milestones: null, gamma: 0.1, warmup: 0, labelSmoothing: 0, ema: null, randomErasing: 0, onNan: 'skip', maxSkipped: 1,
   keepCheckpoints: 1,
 });
 
@@ -196,22 +197,26 @@ async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: D
   // A net that did not finish starts over: its steps must come from one unbroken run.
   if (existsSync(netDir)) rmSync(netDir, { recursive: true, force: true });
   const started = performance.now();
-  const prepared = await prepareRun({ ...recipe, model: spec.model, out: dir, name: spec.name });
+  // Only the overrides were given by the user: a preset's subset larger than a small data set takes all of it.
+  const overrides: Readonly<Record<string, unknown>> = opts.overrides ?? {};
+  const prepared = await prepareRun({ ...recipe, model: spec.model, out: dir, name: spec.name },
+    { given: (k) => (k in overrides ? `--${flagName(k)}` : null) });
   const run = RunFolder.create(netDir, prepared.config);
   const steps = new StepLog(netDir, opts.listener?.(spec) ?? {});
   const trainer = new Trainer({
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
     numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
-    labelSmoothing: recipe.labelSmoothing, ema: null, onNan: recipe.onNan, clipGradNorm: recipe.clipGradNorm,
+    labelSmoothing: recipe.labelSmoothing, ema: null, onNan: recipe.onNan, maxSkipped: recipe.maxSkipped, clipGradNorm: recipe.clipGradNorm,
     run, keepCheckpoints: recipe.keepCheckpoints, config: prepared.config, card: prepared.card,
     listener: {
       onStep: (p) => steps.onStep(p),
       onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
+      onCheckpoint: (step) => steps.onCheckpoint(step),
       onEpoch: (r) => {
         steps.onEpoch(r);
         const test = r.eval === null ? '' : `, ${r.eval.split} error ${((1 - r.eval.top1) * 100).toFixed(2)}%`;
-        opts.log?.(`${spec.name} epoch ${r.epoch}/${trainer.epochs}: training loss ${r.trainLoss.toFixed(4)}${test}` +
+        opts.log?.(`${spec.name} epoch ${r.epoch}/${trainer.epochs}: training loss ${r.trainLoss === null ? 'n/a' : r.trainLoss.toFixed(4)}${test}` +
           `${r.skippedSteps > 0 ? `, ${r.skippedSteps} non-finite steps skipped` : ''} (${Math.round(r.imagesPerSecond)} img/s)`);
       },
     },
@@ -295,6 +300,7 @@ export async function writeDegradationReport(dir: string): Promise<DegradationRe
 export async function runDegradation(opts: DegradationOptions): Promise<DegradationResult> {
   const nets = netsFor(opts.depths, opts.families);
   const recipe = experimentRecipe(opts);
+  checkOutFolder(opts.out, 'experiment folder');
   const dir = join(opts.out, opts.name ?? `${timestamp()}-degradation-${opts.dataset}`);
   const record: ExperimentRecord = {
     dataset: opts.dataset, budget: opts.budget, depths: [...opts.depths], families: [...opts.families],
@@ -303,7 +309,8 @@ export async function runDegradation(opts: DegradationOptions): Promise<Degradat
   const recordPath = join(dir, 'experiment.json');
   if (existsSync(recordPath)) {
     const before = readRecord<ExperimentRecord>(recordPath, isExperimentRecord);
-    if (JSON.stringify(before.recipe) !== JSON.stringify(recipe)) {
+    // A setting added since the folder was made reads as this recipe's (the presets keep earlier behaviour).
+    if (JSON.stringify({ ...recipe, ...before.recipe }) !== JSON.stringify(recipe)) {
       throw new RunFolderError(`${dir}: this experiment folder was made with another recipe; choose another --name`);
     }
   } else if (existsSync(dir)) {

@@ -1,8 +1,11 @@
 // steps.jsonl in a run folder: the loss and top-1 of every training batch, for the
 // per-iteration curves of the reports (He et al. 2015, Fig. 1 and Fig. 6 plot training
-// error against iterations). Lines are buffered and flushed at each epoch's end.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+// error against iterations). Lines are buffered, and flushed to disk before each
+// checkpoint is written: every step a checkpoint covers is in the log, so a run resumed
+// from it (which cuts the log back to the checkpoint's step) logs what an unbroken run does.
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import type { EpochRecord, StepProgress, TrainerListener } from '../train/trainer.js';
 
 export const STEPS_FILE = 'steps.jsonl';
@@ -33,7 +36,7 @@ export class StepLog implements TrainerListener {
   truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
     const kept = readStepLines(this.path).filter((l) => l.step <= step);
-    writeFileSync(this.path, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    writeFileAtomic(this.path, [new TextEncoder().encode(kept.map((l) => `${JSON.stringify(l)}\n`).join(''))]);
   }
 
   onStep(p: StepProgress): void {
@@ -46,15 +49,29 @@ export class StepLog implements TrainerListener {
     this.inner.onEvalBatch?.(done, total);
   }
 
+  /** Before a checkpoint of `step` is written: the steps it covers go to disk first. */
+  onCheckpoint(step: number): void {
+    this.flush(true);
+    this.inner.onCheckpoint?.(step);
+  }
+
   onEpoch(r: EpochRecord): void {
     this.flush();
     this.inner.onEpoch?.(r);
   }
 
-  flush(): void {
+  /** Append the buffered lines; `sync`: and flush them to the disk (as the checkpoint after them is). */
+  flush(sync = false): void {
     if (this.pending.length === 0) return;
     appendFileSync(this.path, this.pending.join(''));
     this.pending = [];
+    if (!sync) return;
+    const fd = openSync(this.path, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 

@@ -62,6 +62,8 @@ export interface TrainConfig {
   /** Also write a checkpoint every this many steps within an epoch; null: at the end of each epoch only. */
   checkpointEvery: number | null;
   onNan: (typeof ON_NAN)[number];
+  /** With onNan 'skip': stop the run when more than this fraction of an epoch's steps is skipped; 1: never. */
+  maxSkipped: number;
   /** Clip the global gradient norm to this value; null: no clipping. */
   clipGradNorm: number | null;
   /** Image folders: side the images are resized to; null: the first image's height. */
@@ -80,11 +82,17 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
-  seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', clipGradNorm: null,
+  seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false,
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
+
+/** A budget beyond these is a slip of the keyboard (ResNet-152 on ImageNet: 90 epochs, 600k iterations). */
+export const MAX_EPOCHS = 100_000;
+export const MAX_ITERATIONS = 100_000_000;
+/** Seeds are 32-bit (src/tensor/random.ts): a larger one would alias a smaller one. */
+export const MAX_SEED = 2 ** 32 - 1;
 
 /** One setting: what it holds, its help line, and the check of a value from a file or a flag. */
 export interface FieldSpec<T> {
@@ -131,7 +139,9 @@ export function shownValue(v: unknown): string {
 }
 
 function fail(where: string, expected: string, v: unknown): ConfigError {
-  return new ConfigError(`${where} must be ${expected}, got ${shownValue(v)}`);
+  // JSON.parse reads 1e400 as Infinity, which JSON.stringify would show as null.
+  const got = typeof v === 'number' && !Number.isFinite(v) ? `${v}, which is not a finite number` : shownValue(v);
+  return new ConfigError(`${where} must be ${expected}, got ${got}`);
 }
 
 function isOneOf<T extends string>(list: readonly T[], v: unknown): v is T {
@@ -183,6 +193,26 @@ function choiceField<T extends string>(arg: string, choices: readonly T[], help:
   };
 }
 
+/**
+ * A folder name made inside another folder: no path separators, not `.` or `..`, so
+ * `--name ../../x` cannot put a run anywhere but in `--out`.
+ */
+export function isFolderName(v: string): boolean {
+  return v.length > 0 && !/[/\\\0]/.test(v) && v !== '.' && v !== '..';
+}
+
+function folderNameField(arg: string, help: string): FieldSpec<string> {
+  return {
+    kind: 'string', arg, help, nullable: false,
+    check: (v, where) => {
+      if (typeof v !== 'string' || !isFolderName(v)) {
+        throw fail(where, 'a folder name without /, \\ or .. (the run folder is made in --out)', v);
+      }
+      return v;
+    },
+  };
+}
+
 /** A builder name; an unknown one is caught here, before any data is read, with the nearest names. */
 function modelField(arg: string, help: string): FieldSpec<string> {
   return {
@@ -220,9 +250,10 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
   subset: optional(numberField('int', 'n', 'train on n training images drawn at random', { min: 1 })),
   testSubset: optional(numberField('int', 'n', 'evaluate on n test images drawn at random', { min: 1 })),
-  valSplit: numberField('int', 'n', 'hold n training images out for validation (0: evaluate on the test split)', { min: 0 }),
-  epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1 })),
-  iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1 })),
+  valSplit: numberField('int', 'n', 'hold n training images out and evaluate on them after each epoch; the test split ' +
+    '(or --test-subset of it) is then evaluated once, at the end (0: evaluate on the test split after each epoch)', { min: 0 }),
+  epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1, max: MAX_EPOCHS })),
+  iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1, max: MAX_ITERATIONS })),
   batchSize: numberField('int', 'n', 'training batch size', { min: 1 }),
   evalBatchSize: numberField('int', 'n', 'evaluation batch size', { min: 1 }),
   lr: numberField('number', 'x', 'peak learning rate', { min: 0, above: true }),
@@ -233,7 +264,8 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   schedule: choiceField('name', SCHEDULES, 'learning-rate schedule'),
   milestones: optional(numbersField('list', 'step schedule: comma-separated epochs (or iterations) where the lr drops (default: 50%,75% of the run)', { min: 0 })),
   gamma: numberField('number', 'x', 'step schedule: lr factor at each milestone', { min: 0, above: true, max: 1 }),
-  warmup: numberField('number', 'n', 'linear warmup length in epochs (or iterations), at most a fifth of the run', { min: 0 }),
+  warmup: numberField('number', 'n', 'linear warmup length in epochs (or iterations), at most a fifth of the run ' +
+    '(the default is cut to a fifth of a shorter run)', { min: 0 }),
   labelSmoothing: numberField('number', 'x', 'label smoothing of the cross-entropy', { min: 0, max: 1 }),
   ema: optional(numberField('number', 'decay', 'evaluate an exponential moving average of the weights with this decay (e.g. 0.999)', { min: 0, above: true, max: 1 })),
   cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0 })),
@@ -241,18 +273,25 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   randomErasing: numberField('number', 'p', 'probability of random erasing (0: off)', { min: 0, max: 1 }),
   mean: optional(numbersField('list', 'per-channel mean for normalising (default: computed on the training images)')),
   std: optional(numbersField('list', 'per-channel std for normalising (default: computed)', { min: 0, above: true })),
-  seed: numberField('int', 'n', 'seed of the initialisation, the order and the augmentation', { min: 0 }),
+  seed: numberField('int', 'n', 'seed of the initialisation, the order and the augmentation', { min: 0, max: MAX_SEED }),
   out: stringField('dir', 'folder the run folder is made in'),
-  name: optional(stringField('name', 'run folder name (default: time stamp, model, data set)')),
+  name: optional(folderNameField('name', 'run folder name, made in --out (default: time stamp, model, data set)')),
   keepCheckpoints: numberField('int', 'n', 'checkpoints kept in the run folder (the newest)', { min: 1 }),
   checkpointEvery: optional(numberField('int', 'n', 'also write a checkpoint every n steps, not only after each epoch', { min: 1 })),
   onNan: choiceField('what', ON_NAN, 'on a non-finite loss or gradient: stop the run, or skip that step'),
+  maxSkipped: numberField('number', 'fraction', '--on-nan skip: stop the run when more than this fraction of an epoch\'s steps ' +
+    'is skipped (1: never)', { min: 0, max: 1 }),
   clipGradNorm: optional(numberField('number', 'x', 'clip the global gradient norm to x', { min: 0, above: true })),
   imageSize: optional(numberField('int', 'px', 'image folders: resize to px x px (default: the first image\'s height)', { min: 1 })),
   channels: optional(numberField('int', 'n', 'image folders: 1 (greyscale) or 3 (RGB) (default: the first image\'s)', { min: 1, max: 3 })),
   convertImages: boolField('image folders: convert images of another channel count instead of rejecting them'),
   coarse: boolField('CIFAR-100: train on the 20 superclasses'),
 };
+
+/** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
 
 export function isFieldKey(k: string): k is keyof TrainConfig {
   return Object.prototype.hasOwnProperty.call(FIELDS, k);
@@ -291,6 +330,9 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
   return out;
 }
 
+/** Settings that only image folders have. */
+const FOLDER_ONLY = ['imageSize', 'channels', 'convertImages'] as const;
+
 /**
  * Checks that involve several fields; the budget defaults to epochs when neither is set.
  * `label` names a field as the user gave it (`.epochs` in a file, `--epochs` on the command line).
@@ -308,6 +350,16 @@ export function finishConfig(c: TrainConfig, source: string, label: (key: keyof 
   if (c.channels !== null && c.channels !== 1 && c.channels !== 3) throw new ConfigError(`${source}: ${label('channels')} must be 1 or 3, got ${c.channels}`);
   if (c.milestones && c.milestones.some((m, i) => i > 0 && m <= c.milestones![i - 1]!)) {
     throw new ConfigError(`${source}: ${label('milestones')} must increase, got ${c.milestones.join(',')}`);
+  }
+  if (c.dataset !== 'folder') {
+    const given = FOLDER_ONLY.find((k) => c[k] !== DEFAULT_CONFIG[k]);
+    if (given !== undefined) {
+      throw new ConfigError(`${source}: ${label(given)} is for image folders (${label('dataset')} folder); ` +
+        `${c.dataset} images keep their size: leave it out`);
+    }
+  }
+  if (c.coarse && c.dataset !== 'cifar100') {
+    throw new ConfigError(`${source}: ${label('coarse')} is for ${label('dataset')} cifar100 (its 20 superclasses); leave it out`);
   }
   return c;
 }

@@ -64,7 +64,9 @@ export function formatStep(p: StepProgress): string {
   const stepsPerSecond = p.imagesPerSecond / Math.max(1, p.batchSize);
   const eta = remainingSteps / Math.max(1e-9, stepsPerSecond);
   // Most telling first: a narrow terminal cuts the end of the line.
-  return `epoch ${p.epoch}/${p.epochs} ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(100 * p.top1).toFixed(2)}% ` +
+  // Loss and accuracy are NaN while every step of the epoch so far was skipped (--on-nan skip).
+  const acc = Number.isFinite(p.top1) ? `${(100 * p.top1).toFixed(2)}%` : 'n/a';
+  return `epoch ${p.epoch}/${p.epochs} ${p.batch}/${p.batches} loss ${Number.isFinite(p.loss) ? p.loss.toFixed(4) : 'n/a'} acc ${acc} ` +
     `${Math.round(p.imagesPerSecond)} img/s ETA ${formatDuration(eta)} lr ${p.lr.toPrecision(3)} ${bar(p.batch, p.batches)}`;
 }
 

@@ -6,7 +6,7 @@
 //   final.safetensors  the weights at the end
 //   summary.json       the final result
 import {
-  appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync,
+  appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -42,6 +42,25 @@ export class RunFolderError extends Error {
   override readonly name = 'RunFolderError';
 }
 
+/**
+ * `--out` must be a folder or a path that can become one: a file in the way is named
+ * before any data is read, rather than failing when the `made` folder is created.
+ */
+export function checkOutFolder(out: string, made: string): void {
+  for (let p = out.replace(/(.)[\\/]+$/, '$1'); ; p = dirname(p)) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      // Not there (yet): mkdir makes it, if what is above it is a folder.
+      if (dirname(p) === p) return;
+      continue;
+    }
+    if (isDir) return;
+    throw new RunFolderError(`--out ${out}: ${p === out ? '' : `${p} `}is a file, not a folder; give the folder to make the ${made} in`);
+  }
+}
+
 export class RunFolder {
   constructor(readonly dir: string) {}
 
@@ -65,7 +84,11 @@ export class RunFolder {
       if (existsSync(dir)) rmdirSync(dir);
       renameSync(temp, dir);
     } catch (e) {
-      rmSync(temp, { recursive: true, force: true });
+      try {
+        rmSync(temp, { recursive: true, force: true });
+      } catch {
+        // Nothing was made where nothing can be (a file in the way, no permission).
+      }
       throw new RunFolderError(`${dir}: cannot make the run folder (${e instanceof Error ? e.message : String(e)})`);
     }
     return new RunFolder(dir);
@@ -76,6 +99,7 @@ export class RunFolder {
    * atomic write left behind (their writer is gone) are deleted and listed in `removed`.
    */
   static open(dir: string): RunFolder {
+    if (!existsSync(dir)) throw new RunFolderError(`${dir}: no such folder; give the folder a \`resnet train\` run wrote`);
     if (!existsSync(join(dir, 'config.json'))) {
       throw new RunFolderError(`${dir}: not a run folder (no config.json); give the folder a \`resnet train\` run wrote`);
     }

@@ -13,11 +13,12 @@ import type { Module } from '../nn/module.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import { paramGroupsNoDecay, SGD } from '../optim/sgd.js';
 import { manualSeed } from '../tensor/random.js';
-import { ConfigError, type TrainConfig } from './config.js';
+import { DataError } from '../data/errors.js';
+import { ConfigError, DEFAULT_CONFIG, type TrainConfig } from './config.js';
 import { ModelEma } from './ema.js';
 import { checkBatchesFit } from './memory.js';
 import type { ModelCard } from './model-file.js';
-import { budget, buildScheduler } from './schedule.js';
+import { type Budget, budget, buildScheduler } from './schedule.js';
 
 /** The augmentation each data set is usually trained with. */
 const AUGMENT_DEFAULTS: Record<DatasetName, { cropPadding: number; flip: boolean }> = {
@@ -50,7 +51,46 @@ export interface PreparedRun {
   trainTransform: Transform;
 }
 
-export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
+export interface PrepareOptions {
+  /**
+   * How the user gave a setting, for the checks against the data set (`--subset`, a
+   * config file's `.subset`); null: the user did not give it (a default, a preset, a
+   * saved config), so a subset larger than the data set takes all of it and a warmup
+   * longer than a fifth of the run is cut to a fifth. Default: the settings that differ
+   * from DEFAULT_CONFIG, named `.field`.
+   */
+  given?: (key: keyof TrainConfig) => string | null;
+}
+
+function differsFromDefault(config: TrainConfig): (key: keyof TrainConfig) => string | null {
+  return (key) => (JSON.stringify(config[key]) === JSON.stringify(DEFAULT_CONFIG[key]) ? null : `.${key}`);
+}
+
+/** Whole numbers as they are, others to 4 decimals rounded down (a limit must not be rounded over). */
+function limitText(x: number): string {
+  return String(Math.floor(x * 1e4 + 1e-9) / 1e4);
+}
+
+/** A subset of `count` from `ds` ('training' or 'test' images); more than it holds is an error when the user asked for it. */
+function subsetOf(ds: ImageDataset, count: number | null, seed: number, name: string | null, what: 'training' | 'test'): ImageDataset {
+  if (count === null) return ds;
+  if (name !== null && count > ds.length) {
+    throw new ConfigError(`${name} ${count} is more than the ${ds.length} ${what} images of ${ds.name}; give at most ${ds.length}, ` +
+      `or leave it out to ${what === 'training' ? 'train' : 'evaluate'} on all`);
+  }
+  return randomSubset(ds, count, seed);
+}
+
+/** A warmup the user gave must fit in a fifth of the run (a default one is cut to fit, in buildScheduler). */
+function checkWarmup(config: TrainConfig, b: Budget, name: string | null): void {
+  const fifth = b.totalSteps / 5 / b.stepsPerUnit;
+  if (name === null || config.warmup <= fifth * (1 + 1e-12)) return;
+  const run = config.iterations !== null ? `${b.totalSteps} iterations` : `${config.epochs} epochs of ${b.stepsPerUnit} steps`;
+  throw new ConfigError(`${name} ${config.warmup} is longer than a fifth of the run (${run}); give at most ${limitText(fifth)}, or 0 for none`);
+}
+
+export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {}): Promise<PreparedRun> {
+  const given = opts.given ?? differsFromDefault(config);
   manualSeed(config.seed);
   const splits = await loadDataset({
     name: config.dataset, dir: config.data ?? undefined, coarse: config.coarse,
@@ -60,15 +100,23 @@ export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
     },
   });
   let train: ImageDataset = splits.train;
+  if (train.classNames.length < 2) {
+    throw new DataError(splits.trainDir, `has one class folder (${train.classNames.join('')}); a classifier needs at least two: ` +
+      'add a subfolder for each class');
+  }
   let val: ImageDataset | null = null;
   if (config.valSplit > 0) {
     if (config.valSplit >= train.length) {
-      throw new ConfigError(`--val-split ${config.valSplit} leaves no training images (${train.name} has ${train.length})`);
+      throw new ConfigError(`${given('valSplit') ?? '--val-split'} ${config.valSplit} leaves no training images (${train.name} has ${train.length})`);
     }
     ({ train, val } = trainValSplit(train, config.valSplit, config.seed));
   }
-  if (config.subset !== null) train = randomSubset(train, config.subset, config.seed);
-  const test = splits.test && config.testSubset !== null ? randomSubset(splits.test, config.testSubset, config.seed) : splits.test;
+  train = subsetOf(train, config.subset, config.seed, given('subset'), 'training');
+  const testName = given('testSubset');
+  if (splits.test === null && testName !== null) {
+    throw new ConfigError(`${testName}: ${splits.dir} has no test/ (or val/) folder to take test images from; leave it out`);
+  }
+  const test = splits.test && subsetOf(splits.test, config.testSubset, config.seed, testName, 'test');
   const evalSet = val ?? test;
 
   const channels = train.channels;
@@ -91,6 +139,8 @@ export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
   const evalTransform = new Normalize(mean, std);
 
   const trainLoader = new DataLoader(train, { batchSize: config.batchSize, shuffle: true, dropLast: false, transform: trainTransform, seed: config.seed });
+  const b = budget(config, trainLoader.numBatches);
+  checkWarmup(config, b, given('warmup'));
   const evalLoaderOf = (ds: ImageDataset | null): DataLoader | null =>
     ds ? new DataLoader(ds, { batchSize: config.evalBatchSize, transform: evalTransform }) : null;
 
@@ -106,7 +156,6 @@ export async function prepareRun(config: TrainConfig): Promise<PreparedRun> {
   const optimizer = new SGD(config.decayAll ? model.parameters() : paramGroupsNoDecay(model, config.weightDecay), {
     lr: config.lr, momentum: config.momentum, nesterov: config.nesterov && config.momentum > 0, weightDecay: config.weightDecay,
   });
-  const b = budget(config, trainLoader.numBatches);
   const scheduler = buildScheduler(optimizer, config, b);
   const ema = config.ema !== null ? new ModelEma(model, config.ema) : null;
   const card: ModelCard = {

@@ -31,6 +31,11 @@ export interface TrainerOptions {
   labelSmoothing?: number;
   ema?: ModelEma | null;
   onNan?: 'stop' | 'skip';
+  /**
+   * With onNan 'skip': stop the run when more than this fraction of an epoch's steps is
+   * skipped (default 0.5; 1: never). Skipping cannot rescue a run whose weights are gone.
+   */
+  maxSkipped?: number;
   clipGradNorm?: number | null;
   /** Where checkpoints, metrics and weights go; null: nowhere (the state stays in memory). */
   run?: RunFolder | null;
@@ -81,8 +86,9 @@ export interface EpochRecord {
   epoch: number;
   step: number;
   lr: number;
-  trainLoss: number;
-  trainTop1: number;
+  /** Mean over the steps taken (not skipped); null when every step of the epoch was skipped. */
+  trainLoss: number | null;
+  trainTop1: number | null;
   eval: EvalSummary | null;
   /** Whether `eval` is of the weight average. */
   ema: boolean;
@@ -96,6 +102,8 @@ export interface TrainerListener {
   onStep?(p: StepProgress): void;
   onEvalBatch?(done: number, total: number): void;
   onEpoch?(r: EpochRecord): void;
+  /** Before a checkpoint after `step` steps is written (a step log flushes what it covers). */
+  onCheckpoint?(step: number): void;
 }
 
 export interface TrainOutcome {
@@ -216,7 +224,7 @@ export class Trainer {
     return {
       epoch: this.state.epoch + 1, epochs: this.epochs, batch: this.state.batchInEpoch, batches: this.o.trainLoader.numBatches,
       step: this.state.step, totalSteps: this.o.totalSteps,
-      loss: t.lossSum / Math.max(1, t.lossCount), top1: t.correct / Math.max(1, t.seen),
+      loss: t.lossCount > 0 ? t.lossSum / t.lossCount : Number.NaN, top1: t.lossCount > 0 ? t.correct / t.lossCount : Number.NaN,
       lr: this.currentLr(), imagesPerSecond: t.seen / Math.max(1e-9, t.seconds), batchSize: this.o.trainLoader.batchSize,
       batchLoss: this.lastBatch.loss, batchTop1: this.lastBatch.top1, batchLr: this.lastBatch.lr,
     };
@@ -237,6 +245,7 @@ export class Trainer {
       model.buffers().forEach((b, i) => b.data.set(buffers![i]!));
       optimizer.zeroGrad();
       totals.skipped++;
+      this.checkSkipped(result.problem);
       this.lastBatch = { loss: Number.NaN, top1: Number.NaN, lr: this.currentLr() };
     } else {
       const { lossValue, logits } = result;
@@ -276,12 +285,39 @@ export class Trainer {
   }
 
   private divergedError(problem: string): TrainingDivergedError {
-    const where = `step ${this.state.step + 1} (epoch ${this.state.epoch + 1}, batch ${this.state.batchInEpoch + 1}, lr ${this.currentLr().toPrecision(4)})`;
-    const last = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint}` : 'no checkpoint was written yet';
     const fix = this.o.run
       ? `Continue with a guard: resnet train --resume ${this.o.run.dir} --clip-grad-norm 1 (or --on-nan skip), or start a new run with a lower --lr`
       : 'Lower the learning rate, clip the gradient norm (clipGradNorm) or skip such steps (onNan: \'skip\')';
-    return new TrainingDivergedError(`non-finite ${problem} at ${where}; ${last}. ${fix}`);
+    return new TrainingDivergedError(`non-finite ${problem} at ${this.where()}; ${this.lastGood()}. ${fix}`);
+  }
+
+  /** Where the step in progress is, for messages. */
+  private where(): string {
+    return `step ${this.state.step + 1} (epoch ${this.state.epoch + 1}, batch ${this.state.batchInEpoch + 1}, lr ${this.currentLr().toPrecision(4)})`;
+  }
+
+  private lastGood(): string {
+    return this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint}` : 'no checkpoint was written yet';
+  }
+
+  /** Steps the epoch in progress takes (the last epoch of an iteration budget may be short). */
+  private stepsInEpoch(): number {
+    const n = this.o.trainLoader.numBatches;
+    return Math.min(n, this.o.totalSteps - this.state.epoch * n);
+  }
+
+  /** With --on-nan skip: more than maxSkipped of the epoch's steps skipped stops the run. */
+  private checkSkipped(problem: string): void {
+    const limit = this.o.maxSkipped ?? 0.5;
+    const skipped = this.state.epochTotals.skipped;
+    const steps = this.stepsInEpoch();
+    if (skipped <= limit * steps) return;
+    const allowed = this.o.run ? `--max-skipped ${limit}` : `maxSkipped ${limit}`;
+    const fix = this.o.run
+      ? `Start a new run with a lower --lr, or continue with clipping: resnet train --resume ${this.o.run.dir} --clip-grad-norm 1`
+      : 'Lower the learning rate or clip the gradient norm (clipGradNorm)';
+    throw new TrainingDivergedError(`non-finite ${problem} at ${this.where()}; ${skipped} of the ${steps} steps of epoch ` +
+      `${this.state.epoch + 1} skipped, more than ${allowed} allows; ${this.lastGood()}. ${fix}`);
   }
 
   private async evaluateNow(): Promise<EvalResult | null> {
@@ -301,8 +337,8 @@ export class Trainer {
       epoch: this.state.epoch + 1,
       step: this.state.step,
       lr: this.currentLr(),
-      trainLoss: t.lossSum / Math.max(1, t.lossCount),
-      trainTop1: t.correct / Math.max(1, t.seen),
+      trainLoss: t.lossCount > 0 ? t.lossSum / t.lossCount : null,
+      trainTop1: t.lossCount > 0 ? t.correct / t.lossCount : null,
       eval: result && {
         split: this.o.evalSplit ?? 'test', loss: result.loss, top1: result.top1, top5: result.top5, perClass: result.perClass,
       },
@@ -332,6 +368,7 @@ export class Trainer {
     this.state.optimizerGroups = this.o.optimizer.stateDict().groups;
     this.state.emaUpdates = this.o.ema ? this.o.ema.updates : null;
     if (!run) return;
+    this.o.listener?.onCheckpoint?.(this.state.step);
     const path = run.checkpointPath(this.state.step);
     saveCheckpoint(path, { model: this.o.model, optimizer: this.o.optimizer, ema: this.o.ema ?? null, state: this.state, config: this.o.config ?? null });
     this.lastCheckpoint = path;
@@ -355,6 +392,7 @@ export class Trainer {
 /** A metrics.jsonl line read back (written by this class, so the fields are there). */
 function toRecord(r: Record<string, unknown>): EpochRecord {
   const num = (k: string): number => (typeof r[k] === 'number' ? r[k] : Number.NaN);
+  const known = (k: string): number | null => (typeof r[k] === 'number' ? r[k] : null);
   const ev = r['eval'];
   let evalSummary: EvalSummary | null = null;
   if (typeof ev === 'object' && ev !== null) {
@@ -366,7 +404,7 @@ function toRecord(r: Record<string, unknown>): EpochRecord {
     };
   }
   return {
-    epoch: num('epoch'), step: num('step'), lr: num('lr'), trainLoss: num('trainLoss'), trainTop1: num('trainTop1'),
+    epoch: num('epoch'), step: num('step'), lr: num('lr'), trainLoss: known('trainLoss'), trainTop1: known('trainTop1'),
     eval: evalSummary, ema: r['ema'] === true, skippedSteps: num('skippedSteps'), epochSeconds: num('epochSeconds'),
     imagesPerSecond: num('imagesPerSecond'), time: typeof r['time'] === 'string' ? r['time'] : '',
   };

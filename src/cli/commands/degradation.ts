@@ -7,10 +7,11 @@ import {
   BUDGET_NAMES, describeBudget, NET_FAMILIES, runDegradation, type BudgetName,
 } from '../../experiments/degradation.js';
 import type { NetFamily } from '../../report/degradation-report.js';
-import { FIELDS, type TrainConfig } from '../../train/config.js';
+import { FIELDS, flagName, isFolderName, MAX_SEED, type TrainConfig } from '../../train/config.js';
 import { ProgressLine, progressListener } from '../../train/progress.js';
 import { UserError } from '../errors.js';
 import { selectBackend } from '../select-backend.js';
+import { decimalNumber, parseValue } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -39,7 +40,7 @@ interface DegradationFlags {
 /** Recipe flags that may override the budget, by config field. */
 const OVERRIDES = ['subset', 'testSubset', 'epochs', 'iterations', 'batchSize', 'lr', 'milestones', 'warmup'] as const;
 
-const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+const flagOf = (key: string): string => `--${flagName(key)}`;
 
 const EXAMPLES = `
 Budgets:
@@ -81,7 +82,7 @@ function list(flag: string, text: string): string[] {
 
 function depthsOf(text: string): number[] {
   return list('--depths', text).map((s) => {
-    const n = Number(s);
+    const n = decimalNumber(s) ?? Number.NaN;
     if (!Number.isInteger(n) || n < 1) throw new UserError(`--depths: ${JSON.stringify(s)} is not a depth; give whole numbers such as 20,56`);
     return n;
   });
@@ -108,10 +109,7 @@ function overrides(flags: DegradationFlags): Partial<TrainConfig> {
     const text = flags[key];
     if (text === undefined) continue;
     const f = FIELDS[key];
-    let value: unknown = text;
-    if (f.kind === 'numbers') value = text.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s)));
-    else if (text.trim() !== '' && Number.isFinite(Number(text))) value = Number(text);
-    Object.assign(out, { [key]: f.check(value, flagOf(key)) });
+    Object.assign(out, { [key]: f.check(parseValue(f.kind, text), flagOf(key)) });
   }
   return out;
 }
@@ -119,8 +117,13 @@ function overrides(flags: DegradationFlags): Partial<TrainConfig> {
 async function degradation(cmd: Command): Promise<void> {
   const flags = cmd.opts<DegradationFlags>();
   selectBackend(flags.backend);
-  const seed = Number(flags.seed);
-  if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be a whole number >= 0, got ${JSON.stringify(flags.seed)}`);
+  const seed = decimalNumber(flags.seed) ?? Number.NaN;
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new UserError(`--seed must be a whole number >= 0 and <= ${MAX_SEED}, got ${JSON.stringify(flags.seed)}`);
+  }
+  if (flags.name !== undefined && !isFolderName(flags.name)) {
+    throw new UserError(`--name must be a folder name without /, \\ or .. (the experiment folder is made in --out), got ${JSON.stringify(flags.name)}`);
+  }
   const progress = new ProgressLine(process.stderr);
   const started = performance.now();
   const result = await runDegradation({

@@ -1,6 +1,6 @@
 // `resnet train`: train a model on a data set, with a run folder that holds the recipe,
 // the metrics, checkpoints and weights; `--resume` continues a stopped run.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { backend } from '../../backend/index.js';
@@ -9,7 +9,7 @@ import { readConfigFile } from '../../train/config-file.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
-import { RunFolder } from '../../train/run-folder.js';
+import { checkOutFolder, RunFolder } from '../../train/run-folder.js';
 import { StepLog } from '../../experiments/step-log.js';
 import { writeRunReport } from '../../experiments/run-report.js';
 import { prepareRun, type PreparedRun } from '../../train/setup.js';
@@ -24,11 +24,12 @@ import type { RegisterCommand } from './index.js';
  * Settings a resumed run may change: they guard against a diverging run or say how
  * often to checkpoint, and leave every step of a healthy run as it was.
  */
-const RESUME_CHANGES = ['onNan', 'clipGradNorm', 'checkpointEvery', 'keepCheckpoints'] as const;
+const RESUME_CHANGES = ['onNan', 'maxSkipped', 'clipGradNorm', 'checkpointEvery', 'keepCheckpoints'] as const;
 
 interface TrainFlags {
   config?: string;
   resume?: string;
+  restartIfDamaged?: boolean;
   backend?: string;
   progress: boolean;
 }
@@ -50,7 +51,9 @@ export const registerTrain: RegisterCommand = (program) => {
     .description('train a model on a data set (by default ResNet-20 on Fashion-MNIST) into a run folder')
     .option('--config <file>', 'JSON file of recipe settings (field names as the flags in camelCase); flags override it')
     .option('--resume <run-folder>', 'continue a stopped run from its newest valid checkpoint, with its saved config ' +
-      '(--on-nan, --clip-grad-norm, --checkpoint-every and --keep-checkpoints may change)')
+      '(--on-nan, --max-skipped, --clip-grad-norm, --checkpoint-every and --keep-checkpoints may change)')
+    .option('--restart-if-damaged', 'with --resume: when no checkpoint of the run can be read, delete them and train the run ' +
+      'again from step 0 (without it, --resume refuses)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
     .option('--no-progress', 'no progress line on stderr');
   addRecipeFlags(cmd);
@@ -71,26 +74,48 @@ function newRunDir(config: TrainConfig): string {
   return dir;
 }
 
-/** The newest checkpoint that loads and verifies; damaged ones are named and passed over. */
-function newestValidCheckpoint(run: RunFolder, say: (s: string) => void): LoadedCheckpoint | null {
+/**
+ * The newest checkpoint that loads and verifies (damaged ones are named and passed over),
+ * or null when there is none yet. When there are checkpoints but none can be read, the
+ * run would start again from step 0: that is refused unless `restart` asks for it, and
+ * then the damaged files are deleted (they would outrank the new ones).
+ */
+function newestValidCheckpoint(run: RunFolder, restart: boolean, say: (s: string) => void):
+  { checkpoint: LoadedCheckpoint | null; restarted: boolean } {
+  const damaged: { path: string; why: string }[] = [];
   for (const c of run.listCheckpoints()) {
     try {
-      return loadCheckpoint(c.path);
+      const checkpoint = loadCheckpoint(c.path);
+      for (const d of damaged) say(`skipping ${d.path}: ${d.why}`);
+      return { checkpoint, restarted: false };
     } catch (e) {
-      say(`skipping ${c.path}: ${e instanceof Error ? e.message : String(e)}`);
+      damaged.push({ path: c.path, why: e instanceof Error ? e.message : String(e) });
     }
   }
-  return null;
+  if (damaged.length === 0) return { checkpoint: null, restarted: false };
+  if (!restart) {
+    const count = damaged.length === 1 ? 'its one checkpoint' : `its ${damaged.length} checkpoints`;
+    throw new UserError(`${run.dir}: none of ${count} can be read (the newest, ${damaged[0]!.why}); resuming would start the run ` +
+      'again from step 0: add --restart-if-damaged to do that, or put back a good checkpoint');
+  }
+  for (const d of damaged) rmSync(d.path, { force: true });
+  say(`removed ${damaged.length} damaged checkpoint${damaged.length === 1 ? '' : 's'}; starting the run again from step 0 (--restart-if-damaged)`);
+  return { checkpoint: null, restarted: true };
 }
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
 
+/** A training mean that may be unknown (every step of the epoch skipped). */
+function known(x: number | null, show: (x: number) => string): string {
+  return x === null ? 'n/a' : show(x);
+}
+
 function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   const parts = [
     `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}`,
-    `train loss ${r.trainLoss.toFixed(4)} acc ${pct(r.trainTop1)}`,
+    `train loss ${known(r.trainLoss, (x) => x.toFixed(4))} acc ${known(r.trainTop1, pct)}`,
   ];
   if (r.eval) parts.push(`${r.eval.split}${r.ema ? ' (ema)' : ''} loss ${r.eval.loss.toFixed(4)} acc ${pct(r.eval.top1)} top-5 ${pct(r.eval.top5)}`);
   parts.push(`lr ${r.lr.toPrecision(3)}`, `${formatDuration(r.epochSeconds)} ${Math.round(r.imagesPerSecond)} img/s`);
@@ -102,7 +127,11 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number): string {
   const c = p.config;
   const ds = p.train;
   const params = (p.model.numParameters() / 1e6).toFixed(2);
-  const evalText = p.evalSet ? `evaluating on ${p.evalSet.length} ${p.evalSplit === 'val' ? 'validation' : 'test'} images` : 'no evaluation set';
+  // With a validation split the test images are evaluated once, at the end: say both, and which flag sets each.
+  const testText = p.test ? ` and on ${p.test.length} test images${c.testSubset !== null ? ' (--test-subset)' : ''} at the end` : '';
+  const evalText = !p.evalSet ? 'no evaluation set'
+    : p.evalSplit === 'val' ? `evaluating on ${p.evalSet.length} validation images (--val-split) after each epoch${testText}`
+      : `evaluating on ${p.evalSet.length} test images`;
   return `training ${c.model} (${params}M parameters) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
     `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
     `${backend().name} backend\nrun folder: ${runDir}\n`;
@@ -119,34 +148,49 @@ async function train(cmd: Command): Promise<void> {
   let config: TrainConfig;
   let run: RunFolder | null = null;
   let resumeFrom: LoadedCheckpoint | null = null;
+  let restarted = false;
+  // How each setting the user gave is named in a message: the flag, or the config file's field.
+  let fileFields: Record<string, unknown> = {};
+  const given = (k: keyof TrainConfig): string | null =>
+    k in patch ? `--${flagName(k)}` : k in fileFields ? `${flags.config}: .${k}` : null;
+  if (flags.restartIfDamaged && flags.resume === undefined) {
+    throw new UserError('--restart-if-damaged goes with --resume (it says what to do when no checkpoint of the run can be read)');
+  }
   if (flags.resume !== undefined) {
-    const given = Object.keys(patch).filter((k) => !RESUME_CHANGES.some((c) => c === k)).map((k) => `--${flagName(k)}`);
-    if (flags.config !== undefined) given.unshift('--config');
-    if (given.length > 0) {
-      throw new UserError(`--resume continues a run with its saved config.json; leave out ${given.join(', ')} (or start a new run); ` +
+    const refused = Object.keys(patch).filter((k) => !RESUME_CHANGES.some((c) => c === k)).map((k) => `--${flagName(k)}`);
+    if (flags.config !== undefined) refused.unshift('--config');
+    if (refused.length > 0) {
+      throw new UserError(`--resume continues a run with its saved config.json; leave out ${refused.join(', ')} (or start a new run); ` +
         `only ${RESUME_CHANGES.map((k) => `--${flagName(k)}`).join(', ')} may change`);
     }
     run = RunFolder.open(flags.resume);
     for (const f of run.removed) say(`removed ${f}, the remains of a write the interruption cut short`);
     config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
-    if (Object.keys(patch).length > 0) {
+    const changes = Object.keys(patch).length > 0;
+    if (changes) config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
+    // Before anything is written: a run that cannot be resumed is left as it was.
+    ({ checkpoint: resumeFrom, restarted } = newestValidCheckpoint(run, flags.restartIfDamaged ?? false, say));
+    if (changes) {
       // Kept in config.json, so that a later --resume goes on with them.
-      config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
       const saved = run.readConfig();
       run.writeJson(run.configPath, { ...(typeof saved === 'object' && saved !== null ? saved : {}), ...patch });
       say(`from here on: ${Object.entries(patch).map(([k, v]) => `--${flagName(k)} ${String(v)}`).join(', ')} (saved in ${run.configPath})`);
     }
-    resumeFrom = newestValidCheckpoint(run, say);
   } else {
     config = { ...DEFAULT_CONFIG };
-    if (flags.config !== undefined) config = mergeConfig(config, readConfigFile(flags.config), flags.config);
+    if (flags.config !== undefined) {
+      const fromFile = readConfigFile(flags.config);
+      config = mergeConfig(config, fromFile, flags.config);
+      fileFields = { ...(fromFile as Record<string, unknown>) };
+    }
     config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
     // A clash between settings is named where they came from: the file alone, or the command line.
     const fromFile = flags.config !== undefined && Object.keys(patch).length === 0;
     config = fromFile ? finishConfig(config, flags.config!) : finishConfig(config, 'the command line', (k) => `--${flagName(k)}`);
   }
 
-  const prepared = await prepareRun(config);
+  if (!run) checkOutFolder(config.out, 'run folder');
+  const prepared = await prepareRun(config, { given });
   if (!run) {
     run = RunFolder.create(newRunDir(config), prepared.config);
   }
@@ -159,11 +203,12 @@ async function train(cmd: Command): Promise<void> {
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
     numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
-    labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, clipGradNorm: config.clipGradNorm,
+    labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, maxSkipped: config.maxSkipped, clipGradNorm: config.clipGradNorm,
     run, keepCheckpoints: config.keepCheckpoints, checkpointEvery: config.checkpointEvery, config: prepared.config, card: prepared.card,
     listener: {
       onStep: (p) => steps.onStep(p),
       onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
+      onCheckpoint: (step) => steps.onCheckpoint(step),
       onEpoch: (r) => {
         steps.onEpoch(r);
         progress.clear();
@@ -179,7 +224,7 @@ async function train(cmd: Command): Promise<void> {
       const s = resumeFrom.state;
       say(`resuming from ${resumeFrom.file} (step ${s.step}, epoch ${s.epoch + (s.batchInEpoch > 0 ? 1 : 0)}${s.batchInEpoch > 0 ? ` batch ${s.batchInEpoch}` : ' done'})`);
     } else {
-      say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
+      if (!restarted) say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
       run.truncateMetrics(0);
       steps.truncateAfter(0);
     }
