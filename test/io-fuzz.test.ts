@@ -1,14 +1,20 @@
-// Hostile weight files: hundreds of generated bad safetensors and .pth files. Each must
-// end in a one-line WeightsFileError naming the file (or, for a random flip that happens
-// to leave a valid file, load); never another exception, a crash or a hang. Lying sizes
+// Hostile weight files: hundreds of generated bad safetensors and .pth files, and model
+// files whose metadata lies. Each must end in a one-line WeightsFileError naming the
+// file (or, for a random flip that happens to leave a valid file, load); never another
+// exception, a crash or a hang. Lying sizes
 // reach 2^40 and beyond, so a reader that allocated what a header claims would die of
 // a RangeError here instead of giving our error.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import * as zlib from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
-import { io, Rng, tensor, Tensor } from '../src/index.js';
+import { crc32Table } from '../src/io/pth.js';
+import { io, models, Rng, tensor, Tensor } from '../src/index.js';
+import { stateChecksum } from '../src/io/checksum.js';
+import { type LoadedModel, MAX_IMAGE_SIDE, MODEL_CARD_KEY, MODEL_CHECKSUM_KEY, type ModelCard, modelFromFile } from '../src/train/model-file.js';
+import * as fuzz from './helpers/fuzz.js';
 import { ioFixtureBytes, tempDir } from './helpers/io-fixtures.js';
 
 type Outcome = 'loaded' | 'rejected';
@@ -249,7 +255,8 @@ function archive(pickle: Uint8Array, storages: Record<string, Uint8Array> = { 0:
 }
 
 describe('.pth reader on hostile files', { timeout: 20_000 }, () => {
-  const valid = ioFixtureBytes('small.pth');
+  // A copy: slice() of the Buffer read would share its memory, and the mutations below would add up.
+  const valid = new Uint8Array(ioFixtureBytes('small.pth'));
   let cases = 0;
 
   it('reads a crafted archive (so the cases below differ from it by one lie each)', () => {
@@ -277,6 +284,25 @@ describe('.pth reader on hostile files', { timeout: 20_000 }, () => {
       }
       outcome(`flip${i}`, () => io.parsePth(bytes, `flip${i}`));
       cases++;
+    }
+  });
+
+  it('a changed byte in any entry fails that entry\'s CRC-32, as Python\'s zipfile.testzip finds it', () => {
+    const rng = new Rng(17);
+    let checked = 0;
+    for (const e of zipEntries(valid)) {
+      if (e.size === 0) continue;
+      const bytes = valid.slice();
+      bytes[e.start + rng.int(e.size)] ^= 1 << rng.int(8);
+      mustReject(e.name, () => io.parsePth(bytes, e.name), new RegExp(`zip entry ${e.name} is damaged: its CRC-32 is 0x[0-9a-f]{8} but the archive records`));
+      checked++;
+      cases++;
+    }
+    assert.ok(checked >= 10, `${checked} entries`);
+    // The CRC-32 used where zlib has none (Node before 20.15) is zlib's.
+    for (let n = 0; n < 300; n += 7) {
+      const data = Uint8Array.from({ length: n }, () => rng.int(256));
+      assert.equal(crc32Table(data), zlib.crc32(data), `${n} bytes`);
     }
   });
 
@@ -359,6 +385,23 @@ function lastIndexOf(bytes: Uint8Array, pattern: readonly number[]): number {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(Uint8Array.from(pattern));
 }
 
+/** Each entry of a zip: its name and where its stored bytes lie, from the central directory. */
+function zipEntries(zip: Uint8Array): { name: string; start: number; size: number }[] {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const out: { name: string; start: number; size: number }[] = [];
+  for (let at = indexOf(zip, [0x50, 0x4b, 0x01, 0x02]); at >= 0 && view.getUint32(at, true) === 0x02014b50;) {
+    const nameLength = view.getUint16(at + 28, true);
+    const local = view.getUint32(at + 42, true);
+    out.push({
+      name: new TextDecoder().decode(zip.subarray(at + 46, at + 46 + nameLength)),
+      start: local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true),
+      size: view.getUint32(at + 20, true),
+    });
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+  }
+  return out;
+}
+
 /** Where the first entry's bytes (data.pkl in torch.save archives) sit, from the zip directory. */
 function findPickle(zip: Uint8Array): { start: number; end: number } {
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
@@ -401,3 +444,117 @@ function zip64Claim(zip: Uint8Array, eocd: number): Uint8Array {
   out.set(zip.subarray(eocd), eocd + record.length);
   return out;
 }
+
+// ----------------------------------------------------------------- model-file metadata
+
+describe('model-file metadata with absurd and inconsistent values', { timeout: 120_000 }, () => {
+  const file = join(tempDir('fuzz-card'), 'best.safetensors');
+  const state = models.create('resnet20', { numClasses: 10, inChannels: 1, seed: 4 }).stateDict();
+  const card: ModelCard = {
+    model: 'resnet20', width: 1, numClasses: 10, inChannels: 1, imageSize: [28, 28], mean: [0.286], std: [0.353],
+    classNames: Array.from({ length: 10 }, (_, i) => `class ${i}`), dataset: 'fashion-mnist',
+  };
+  const tally = new fuzz.Tally();
+
+  /** What a loaded file must be: a card within every range, and the file's weights in a model they fit. */
+  function assertSane(loaded: LoadedModel, what: string): void {
+    const c = loaded.card;
+    const count = (v: number): boolean => Number.isSafeInteger(v) && v >= 1;
+    assert.ok(models.list().includes(c.model) && count(c.width) && count(c.numClasses) && count(c.inChannels), `${what}: ${JSON.stringify(c)}`);
+    assert.ok(c.imageSize.length === 2 && c.imageSize.every((d) => Number.isInteger(d) && d >= 1 && d <= MAX_IMAGE_SIDE), what);
+    assert.ok(c.mean.length === c.inChannels && c.mean.every(Number.isFinite), what);
+    assert.ok(c.std.length === c.inChannels && c.std.every((s) => Number.isFinite(s) && s > 0), what);
+    assert.ok(c.classNames.length === c.numClasses && c.classNames.every((n) => typeof n === 'string'), what);
+    const loadedState = loaded.model.stateDict();
+    assert.deepEqual(Object.keys(loadedState).sort(), Object.keys(state).sort(), what);
+    for (const [k, t] of Object.entries(state)) assert.deepEqual(loadedState[k]!.data, t.data, `${what}: ${k}`);
+  }
+
+  /** Load `text` as the model card, with a checksum that matches it, none, or the original file's. */
+  async function check(text: string, what: string, checksum: 'matching' | 'none' | 'stale'): Promise<fuzz.Outcome> {
+    const metadata: Record<string, string> = { [MODEL_CARD_KEY]: text };
+    if (checksum !== 'none') {
+      metadata[MODEL_CHECKSUM_KEY] = stateChecksum(state, { [MODEL_CARD_KEY]: checksum === 'matching' ? text : JSON.stringify(card) });
+    }
+    const before = process.memoryUsage().arrayBuffers;
+    const o = await fuzz.outcome(() => assertSane(modelFromFile(file, state, metadata), what),
+      { cls: io.WeightsFileError, names: [file], what: `${what} (${checksum} checksum)`, ms: 2000 });
+    // The model a lying card names is never built: nothing near its size is allocated.
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 64e6, `${what}: ${Math.round(grown / 1e6)} MB allocated`);
+    tally.add(o);
+    return o;
+  }
+
+  async function both(value: unknown, what: string): Promise<fuzz.Outcome> {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    const o = await check(text, what, 'matching');
+    assert.equal(await check(text, what, 'none'), o, `${what}: the checksum changed the outcome`);
+    return o;
+  }
+
+  it('loads the valid card, with and without its checksum, and with values that are unusual but valid', async () => {
+    assert.equal(await both(card, 'valid'), 'loaded');
+    for (const v of [{ ...card, mean: [-1e300], std: [1e-300] }, { ...card, imageSize: [MAX_IMAGE_SIDE, 1] }, { ...card, dataset: 'x'.repeat(10_000) },
+      { ...card, classNames: Array(10).fill('') }, { ...card, extra: { nested: [1, 2] } }, { ...card, dataset: undefined }]) {
+      assert.equal(await both(v, JSON.stringify(v).slice(0, 60)), 'loaded');
+    }
+  });
+
+  it('refuses every absurd value of every field in one line', async () => {
+    const anyField: unknown[] = [0, -1, 1.5, -0.5, 1e9, 2 ** 53, 1e308, '1', '', null, true, [], {}, [1], 'NaN', 'Infinity'];
+    const absurd: Record<keyof ModelCard, unknown[]> = {
+      model: ['resnet21', 'ResNet20', '__proto__', 'constructor', 'toString', ' resnet20', 5, null, ['resnet20']],
+      width: [...anyField, 2, 1000, 1e6, 2 ** 53 - 1],
+      numClasses: [...anyField, 11, 1e6],
+      inChannels: [...anyField, 3, 2 ** 31],
+      imageSize: [...anyField, [100000, 100000], [0, 28], [-28, 28], [28], [28, 28, 28], [28.5, 28], ['28', '28'], [1e308, 1],
+        [MAX_IMAGE_SIDE + 1, 28], [28, null]],
+      mean: [...anyField.filter((v) => JSON.stringify(v) !== '[1]'), [null], ['0.5'], [0.5, 0.5], [1e309], [[0.5]]],
+      std: [...anyField.filter((v) => JSON.stringify(v) !== '[1]'), [0], [-0], [-0.353], [null], [0.353, 0.353], ['0.353'], [1e309]],
+      classNames: [...anyField, Array(9).fill('x'), Array(11).fill('x'), Array.from({ length: 10 }, (_, i) => i), 'abcdefghij'],
+      dataset: [5, true, [], {}],
+    };
+    for (const [field, values] of Object.entries(absurd)) {
+      for (const v of values) {
+        const what = `${field} = ${JSON.stringify(v)?.slice(0, 40)}`;
+        assert.equal(await both({ ...card, [field]: v }, what), 'rejected', `${what} was accepted`);
+      }
+      if (field !== 'dataset') assert.equal(await both({ ...card, [field]: undefined }, `no ${field}`), 'rejected');
+    }
+    for (const text of ['', ' ', '[]', '5', 'null', '"resnet20"', '{}', '{', '{"model": "resnet20"', `${JSON.stringify(card)}x`]) {
+      assert.equal(await both(text, `card text ${JSON.stringify(text).slice(0, 30)}`), 'rejected');
+    }
+  });
+
+  it('refuses cards that agree with themselves but not with the tensors, without building what they describe', async () => {
+    const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `c${i}`);
+    const inconsistent: ModelCard[] = [
+      { ...card, width: 1000 }, { ...card, width: 2 ** 40 }, { ...card, model: 'resnet1202' }, { ...card, model: 'wide_resnet28_10' },
+      { ...card, model: 'resnet152', imageSize: [224, 224] }, { ...card, model: 'preact_resnet20' },
+      { ...card, model: 'resnet32' }, { ...card, numClasses: 1000, classNames: names(1000) }, { ...card, numClasses: 9, classNames: names(9) },
+      { ...card, inChannels: 3, mean: [0, 0, 0], std: [1, 1, 1] }, { ...card, inChannels: 1000, mean: Array(1000).fill(0), std: Array(1000).fill(1) },
+    ];
+    for (const c of inconsistent) {
+      const what = `${c.model} w${c.width} ${c.numClasses} classes ${c.inChannels} channels`;
+      assert.equal(await both(c, what), 'rejected', `${what} was accepted`);
+      assert.throws(() => modelFromFile(file, state, { [MODEL_CARD_KEY]: JSON.stringify(c) }), /its resnet_ts\.model metadata describes .* which its tensors do not fit/);
+    }
+    // plain20 (option A shortcuts hold no weights) has resnet20's tensors exactly: the shapes cannot tell
+    // them apart, so only the checksum catches that edit.
+    const plain = JSON.stringify({ ...card, model: 'plain20' });
+    assert.equal(await check(plain, 'plain20', 'matching'), 'loaded');
+    assert.equal(await check(plain, 'plain20', 'stale'), 'rejected');
+  });
+
+  it('random damage to the card text: refused or loaded sane; with the original checksum, never loaded', async (t) => {
+    const text = new TextEncoder().encode(JSON.stringify(card));
+    for (const m of fuzz.mutants(text, 240, 21, text.length)) {
+      const damaged = new TextDecoder().decode(m.bytes);
+      await both(damaged, m.what);
+      if (damaged !== JSON.stringify(card)) assert.equal(await check(damaged, m.what, 'stale'), 'rejected', `${m.what}: loaded with the old checksum`);
+    }
+    t.diagnostic(`model cards: ${tally.total} loads, ${tally.loaded} loaded, ${tally.rejected} rejected`);
+    assert.ok(tally.total >= 500 && tally.loaded >= 10, `${tally.total} cases, ${tally.loaded} loaded`);
+  });
+});

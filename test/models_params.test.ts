@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as models from '../src/models/index.js';
+import { stateDictShapes } from '../src/nn/layers.js';
 import { readCounts } from './models_fixture_io.js';
 
 const counts = readCounts();
@@ -95,4 +96,25 @@ test('shortcut options: A has no projection, B projects where the shape changes,
   const perBlock = [16 * 16 + 32, 16 * 16 + 32, 16 * 16 + 32, 16 * 32 + 64, 32 * 32 + 64, 32 * 32 + 64, 32 * 64 + 128, 64 * 64 + 128, 64 * 64 + 128];
   assert.equal(projectionParams(c), perBlock.reduce((x, y) => x + y, 0));
   assert.equal(c.numParameters() - a.numParameters(), projectionParams(c));
+});
+
+test('a dry build (stateDictShapes) gives the state-dict shapes of the model it stands for, and allocates none of it', () => {
+  const cases: [string, models.ModelOptions][] = [
+    ['resnet20', { numClasses: 7, inChannels: 1, width: 2 }], ['resnet56', { shortcut: 'B' }], ['resnet32', { shortcut: 'C', width: 3 }],
+    ['plain20', { inChannels: 1 }], ['preact_resnet20', { width: 2 }], ['preact_resnet164', { numClasses: 100 }],
+    ['wide_resnet16_8', { inChannels: 1 }], ['resnet18', { numClasses: 10 }], ['resnet50', { shortcut: 'C' }], ['plain18', {}],
+    ['preact_resnet18', { inChannels: 1 }],
+  ];
+  for (const [name, opts] of cases) {
+    const real = Object.fromEntries(Object.entries(models.create(name, opts).stateDict()).map(([k, t]) => [k, [...t.shape]]));
+    assert.deepEqual(stateDictShapes(() => models.create(name, opts)), real, `${name} ${JSON.stringify(opts)}`);
+  }
+  // ResNet-152 at width 1000: 6e13 weights, 240 TB, described from its module tree alone.
+  const before = process.memoryUsage().arrayBuffers;
+  const shapes = stateDictShapes(() => models.create('resnet152', { width: 1000 }));
+  assert.ok(process.memoryUsage().arrayBuffers - before < 1e6, 'the dry build allocated its tensors');
+  assert.deepEqual(shapes['layer4.2.conv3.weight'], [2048000, 512000, 1, 1]);
+  assert.deepEqual(shapes['fc.weight'], [1000, 2048000]);
+  // Layers built afterwards are real again.
+  assert.equal(models.create('resnet20', { seed: 1 }).conv1.weight.size, 16 * 3 * 9);
 });

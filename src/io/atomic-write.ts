@@ -1,7 +1,7 @@
 // Atomic file replacement: write a temporary file in the target's directory, flush it
 // to disk, rename it over the target, then flush the directory entry. Readers see the
 // old file or the complete new one (rename is atomic within a POSIX file system).
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WeightsFileError } from './errors.js';
 
@@ -21,11 +21,39 @@ export function writeFileAtomic(path: string, parts: readonly Uint8Array[]): voi
     fd = null;
     renameSync(temp, path);
   } catch (e) {
-    if (fd !== null) closeSync(fd);
-    rmSync(temp, { force: true });
-    throw new WeightsFileError(path, `cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    try {
+      if (fd !== null) closeSync(fd);
+      rmSync(temp, { force: true });
+    } catch {
+      // Nothing was created, or it cannot be removed either; the first error is the one to report.
+    }
+    throw new WeightsFileError(path, `cannot write: ${outputProblem(path) ?? (e instanceof Error ? e.message : String(e))}`);
   }
   syncDirectory(dirname(path));
+}
+
+/**
+ * Why a file cannot be written at `path` (its folder is missing or is a file, or `path`
+ * is a folder); null when nothing stands in the way. Commands ask before their work.
+ */
+export function outputProblem(path: string): string | null {
+  const dir = dirname(path);
+  let info;
+  try {
+    info = statSync(dir);
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e ? String(e.code) : '';
+    if (code === 'ENOENT') return `the folder ${dir} does not exist`;
+    if (code === 'ENOTDIR') return `${dir} is not a folder (a part of the path is a file)`;
+    return `cannot reach the folder ${dir} (${e instanceof Error ? e.message : String(e)})`;
+  }
+  if (!info.isDirectory()) return `${dir} is a file, not a folder`;
+  try {
+    if (statSync(path).isDirectory()) return 'is a folder; give a file name';
+  } catch {
+    // No such file yet: it is created.
+  }
+  return null;
 }
 
 /** Persist the rename itself; not every platform can fsync a directory (Windows). */

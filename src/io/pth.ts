@@ -5,17 +5,19 @@
 // on newer versions. Tensors are strided views (offset, size, stride) of storages.
 //
 // The zip container is read by fflate. Every size it reports is checked against the
-// file's length before fflate allocates for it, the entries kept must together fit in
-// the file, and the number of directory entries is capped by what the file can hold, so
+// file's length before fflate allocates for it, the entries must together fit in the
+// file, and the number of directory entries is capped by what the file can hold, so
 // a hostile archive cannot make us allocate more than the file size or loop for long.
-// (Entries are not checked against their CRC-32: a flipped data byte loads as a
-// different weight, as it would from a safetensors file.)
-import { readFileSync } from 'node:fs';
+// Every entry is checked against the CRC-32 the archive records for it, so a
+// changed byte is an error naming the entry instead of a different weight.
+import { closeSync } from 'node:fs';
+import * as zlib from 'node:zlib';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import type { StateDict } from '../nn/module.js';
 import { formatShape, Tensor } from '../tensor/tensor.js';
 import { decodeToFloat32, DTYPE_BYTES } from './dtypes.js';
 import { WeightsFileError } from './errors.js';
+import { EMPTY_FILE, openWeightsFile, readAt } from './files.js';
 import { PickleError, STORAGE_DTYPES, unpickle, type PyValue, type TensorRef } from './pickle.js';
 
 /** Keys under which training checkpoints commonly nest the model's state dict. */
@@ -26,11 +28,12 @@ const CENTRAL_RECORD_BYTES = 46;
 
 /** Read a PyTorch state dict saved with torch.save (zip format) into float32 tensors. */
 export function loadPth(path: string): StateDict {
+  const { fd, size } = openWeightsFile(path);
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new WeightsFileError(path, `cannot open: ${e instanceof Error ? e.message : String(e)}`);
+    bytes = readAt(fd, path, 0, size);
+  } finally {
+    closeSync(fd);
   }
   return parsePth(bytes, path);
 }
@@ -86,10 +89,16 @@ function checkMagic(bytes: Uint8Array, bad: (p: string) => WeightsFileError): vo
     throw bad('this is the legacy (PyTorch < 1.6) pickle format, which is not supported; ' +
       'load it in PyTorch and save it again with torch.save(state_dict, path) or as safetensors');
   }
+  if (bytes.length === 0) throw bad(EMPTY_FILE);
+  if (bytes.length < 22) throw bad(`${bytes.length} bytes is too short for the zip archive torch.save writes (truncated?)`);
   throw bad('not a PyTorch .pth file (expected the zip archive torch.save writes)');
 }
 
-/** The archive entries a state dict needs: data.pkl, byteorder and data/<key>. */
+/**
+ * The archive entries a state dict needs: data.pkl, byteorder and data/<key>. Every
+ * entry is extracted and checked against its CRC-32, the others too (torch.save's
+ * `version` and such are a few bytes), as Python's zipfile.testzip does.
+ */
 function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): Record<string, Uint8Array> {
   const maxEntries = Math.floor(bytes.length / CENTRAL_RECORD_BYTES);
   let listed = 0;
@@ -98,10 +107,6 @@ function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): R
   let claimed = 0;
   const wanted = (f: UnzipFileInfo): boolean => {
     if (++listed > maxEntries) throw bad('not a valid zip archive (its directory lists more entries than the file can hold)');
-    const parts = f.name.split('/');
-    const keep = (parts.length === 2 && (parts[1] === 'data.pkl' || parts[1] === 'byteorder')) ||
-      (parts.length === 3 && parts[1] === 'data');
-    if (!keep) return false;
     if (f.compression !== 0 && f.compression !== 8) throw bad(`zip entry ${f.name} uses compression method ${f.compression}; torch.save stores entries uncompressed`);
     if (f.originalSize > bytes.length || f.size > bytes.length) {
       throw bad(`zip entry ${f.name} claims ${f.originalSize} bytes, more than the whole file (${bytes.length} bytes)`);
@@ -120,7 +125,73 @@ function readArchive(bytes: Uint8Array, bad: (p: string) => WeightsFileError): R
     if (e instanceof WeightsFileError) throw e;
     throw bad(`not a valid zip archive (${e instanceof Error ? e.message : String(e)})`);
   }
-  return files;
+  checkCrcs(bytes, files, bad);
+  return Object.fromEntries(Object.entries(files).filter(([name]) => {
+    const parts = name.split('/');
+    return (parts.length === 2 && (parts[1] === 'data.pkl' || parts[1] === 'byteorder')) || (parts.length === 3 && parts[1] === 'data');
+  }));
+}
+
+/**
+ * Compare each extracted entry with the CRC-32 its central-directory record holds
+ * (APPNOTE 4.3.12). The records are walked as fflate walked them to extract the
+ * entries, which already succeeded; an entry named twice must match its last record.
+ */
+function checkCrcs(bytes: Uint8Array, files: Record<string, Uint8Array>, bad: (p: string) => WeightsFileError): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const u16 = (at: number): number => view.getUint16(at, true);
+  const u32 = (at: number): number => view.getUint32(at, true);
+  let end = bytes.length - 22;
+  while (end > 0 && u32(end) !== 0x06054b50) end--;
+  let count = u16(end + 8);
+  let at = u32(end + 16);
+  if (end >= 20 && u32(end - 20) === 0x07064b50) {
+    const zip64 = u32(end - 12);
+    if (zip64 + 56 <= bytes.length && u32(zip64) === 0x06064b50) {
+      count = u32(zip64 + 32);
+      at = u32(zip64 + 48);
+    }
+  }
+  const stored = new Map<string, number>();
+  for (let i = 0; i < count && at + 46 <= bytes.length; i++) {
+    const nameLength = u16(at + 28);
+    const flags = u16(at + 8);
+    // As fflate decodes names: UTF-8 when bit 11 is set, else Latin-1 (names in torch.save archives are ASCII).
+    const name = new TextDecoder(flags & 0x800 ? 'utf-8' : 'latin1').decode(bytes.subarray(at + 46, at + 46 + nameLength));
+    stored.set(name, u32(at + 16));
+    at += 46 + nameLength + u16(at + 30) + u16(at + 32);
+  }
+  for (const [name, data] of Object.entries(files)) {
+    const expected = stored.get(name);
+    const actual = crc32(data);
+    if (expected !== actual) {
+      throw bad(`zip entry ${name} is damaged: its CRC-32 is ${hex(actual)} but the archive records ${expected === undefined ? 'none' : hex(expected)} ` +
+        '(a changed byte); download or copy the file again');
+    }
+  }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+/** zlib.crc32 (Node 20.15 and later), or the same CRC-32 (IEEE 802.3, reflected) computed here. */
+const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Table;
+
+let table: Uint32Array | null = null;
+
+export function crc32Table(data: Uint8Array): number {
+  if (!table) {
+    table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 function findTensorDict(root: PyValue, bad: (p: string) => WeightsFileError): Map<string, TensorRef> {

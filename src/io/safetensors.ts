@@ -7,12 +7,13 @@
 // Files are hostile until proven otherwise: the header length, every offset and every
 // shape are checked against the file size before anything is allocated for them, so a
 // lying header costs an error message, never memory.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import type { StateDict } from '../nn/module.js';
 import { formatShape, Tensor } from '../tensor/tensor.js';
 import { decodeToFloat32, DTYPE_BYTES, isStoredDtype, type StoredDtype } from './dtypes.js';
 import { WeightsFileError } from './errors.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { EMPTY_FILE, openWeightsFile, readAt } from './files.js';
 
 /** What a safetensors file holds: its tensors (as float32) and its metadata map. */
 export interface SafetensorsContents {
@@ -52,24 +53,9 @@ export function loadSafetensors(path: string): StateDict {
 
 /** Read a safetensors file: tensors and the `__metadata__` map. */
 export function readSafetensors(path: string): SafetensorsContents {
-  let fd: number;
+  const { fd, size } = openWeightsFile(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new WeightsFileError(path, `cannot open: ${errorText(e)}`);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const read: ReadBytes = (position, length) => {
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, position + done);
-        if (n === 0) throw new WeightsFileError(path, `file ended at byte ${position + done} while reading (was it truncated while being read?)`);
-        done += n;
-      }
-      return out;
-    };
+    const read: ReadBytes = (position, length) => readAt(fd, path, position, length);
     return decode(read, size, path);
   } finally {
     closeSync(fd);
@@ -95,6 +81,7 @@ function decode(read: ReadBytes, size: number, file: string): SafetensorsContent
 
 function readLayout(read: ReadBytes, size: number, file: string): Layout {
   const bad = (problem: string): WeightsFileError => new WeightsFileError(file, `not a valid safetensors file: ${problem}`);
+  if (size === 0) throw new WeightsFileError(file, EMPTY_FILE);
   if (size < 8) throw bad(`${size} bytes is too short (the format starts with an 8-byte header length)`);
   const lengthBytes = read(0, 8);
   const declared = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true);

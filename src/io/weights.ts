@@ -1,8 +1,9 @@
 // One entry point for weight files of either format, renamed to our names: what the
 // CLI and users loading foreign checkpoints call.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import type { StateDict } from '../nn/module.js';
 import { WeightsFileError } from './errors.js';
+import { EMPTY_FILE, openWeightsFile } from './files.js';
 import { toOurNames, type WeightNaming } from './name-mapping.js';
 import { isLegacyTorchSave, isZip, loadPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';
@@ -23,21 +24,23 @@ export interface LoadWeightsOptions {
   naming?: WeightNaming | 'auto';
 }
 
-/** The format of a weights file, from its first bytes (a zip or pickle is a .pth). */
+/**
+ * The format of a weights file, from its first bytes (a zip or pickle is a .pth; a JSON
+ * header after 8 bytes is safetensors), else from its name (.pth or .pt: a damaged
+ * PyTorch file), else safetensors.
+ */
 export function detectFormat(path: string): WeightFormat {
-  let fd: number;
+  const { fd, size } = openWeightsFile(path);
+  const head = new Uint8Array(9);
   try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new WeightsFileError(path, `cannot open: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const head = new Uint8Array(4);
-  try {
-    readSync(fd, head, 0, 4, 0);
+    readSync(fd, head, 0, Math.min(head.length, size), 0);
   } finally {
     closeSync(fd);
   }
-  return isZip(head) || isLegacyTorchSave(head) ? 'pth' : 'safetensors';
+  if (size === 0) throw new WeightsFileError(path, EMPTY_FILE);
+  if (isZip(head) || isLegacyTorchSave(head)) return 'pth';
+  const jsonHeader = size > 8 && head[8] === 0x7b;
+  return !jsonHeader && /\.(pth|pt)$/i.test(path) ? 'pth' : 'safetensors';
 }
 
 /** Read a .safetensors or .pth file and map its names to ours. */

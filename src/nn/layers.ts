@@ -1,14 +1,49 @@
 // The layers ResNets are made of, with PyTorch's attribute names and defaults.
 import * as F from '../tensor/ops.js';
-import { type Tensor, zeros } from '../tensor/tensor.js';
+import { Tensor, zeros } from '../tensor/tensor.js';
 import { defaultRng, type Rng } from '../tensor/random.js';
 import { defaultLinearInit, kaimingNormal } from './init.js';
 import { Module, Parameter } from './module.js';
 
+/** During a dry build (stateDictShapes): the shape each empty placeholder tensor stands for. */
+let dryBuild: Map<Tensor, readonly number[]> | null = null;
+
+function placeholder<T extends Tensor>(t: T, shape: readonly number[]): T {
+  dryBuild!.set(t, [...shape]);
+  return t;
+}
+
 function param(shape: readonly number[]): Parameter {
+  if (dryBuild) return placeholder(new Parameter(new Float32Array(0), [0]), shape);
   let n = 1;
   for (const d of shape) n *= d;
   return new Parameter(new Float32Array(n), shape);
+}
+
+function buffer(shape: readonly number[], value: number): Tensor {
+  if (dryBuild) return placeholder(new Tensor(new Float32Array(0), [0]), shape);
+  const t = zeros(shape);
+  if (value !== 0) t.data.fill(value);
+  return t;
+}
+
+/**
+ * The state-dict shapes of the module `build` makes, without allocating its tensors:
+ * the layers built inside hold empty placeholders (initialised in no time), so a model
+ * of any size costs only its module tree. What a file claims can be checked against a
+ * model this way before the model is built.
+ */
+export function stateDictShapes(build: () => Module): Record<string, number[]> {
+  if (dryBuild) throw new Error('stateDictShapes: a dry build is already running');
+  const shapes = new Map<Tensor, readonly number[]>();
+  dryBuild = shapes;
+  try {
+    const out: Record<string, number[]> = {};
+    for (const [k, t] of Object.entries(build().stateDict())) out[k] = [...(shapes.get(t) ?? t.shape)];
+    return out;
+  } finally {
+    dryBuild = null;
+  }
 }
 
 export interface Conv2dOptions {
@@ -62,10 +97,9 @@ export class BatchNorm2d extends Module {
     this.weight = param([numFeatures]);
     this.weight.data.fill(1);
     this.bias = param([numFeatures]);
-    this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures]));
-    this.runningVar = this.registerBuffer('running_var', zeros([numFeatures]));
-    this.runningVar.data.fill(1);
-    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([]));
+    this.runningMean = this.registerBuffer('running_mean', buffer([numFeatures], 0));
+    this.runningVar = this.registerBuffer('running_var', buffer([numFeatures], 1));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', buffer([], 0));
   }
 
   forward(x: Tensor): Tensor {

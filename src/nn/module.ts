@@ -118,11 +118,7 @@ export abstract class Module {
     }
     for (const [k, target] of Object.entries(own)) {
       const src = state[k];
-      if (!src) continue;
-      // PyTorch stores num_batches_tracked as a 0-D int64; accept [] and [1] alike.
-      const sameShape = src.size === target.size &&
-        (src.ndim === target.ndim ? src.shape.every((d, i) => d === target.shape[i]) : target.size === 1);
-      if (!sameShape) {
+      if (src && !shapesAgree(src.shape, target.shape)) {
         throw new Error(`loadStateDict: size mismatch for ${k}: the checkpoint has shape ${formatShape(src.shape)}, ` +
           `the model expects ${formatShape(target.shape)}`);
       }
@@ -158,7 +154,19 @@ export abstract class Module {
   }
 }
 
-function listKeys(keys: string[]): string {
+/**
+ * Whether a stored tensor of shape `src` loads into one of shape `target`: the same
+ * shape, or one value each (PyTorch stores num_batches_tracked as a 0-D int64; [] and
+ * [1] are taken alike).
+ */
+export function shapesAgree(src: readonly number[], target: readonly number[]): boolean {
+  if (src.length === target.length) return src.every((d, i) => d === target[i]);
+  const one = (s: readonly number[]): boolean => s.every((d) => d === 1);
+  return one(src) && one(target);
+}
+
+/** Keys for a message: the first eight, then how many in all. */
+export function listKeys(keys: readonly string[]): string {
   const shown = keys.slice(0, 8).join(', ');
   return keys.length > 8 ? `${shown}, ... (${keys.length} in all)` : shown;
 }

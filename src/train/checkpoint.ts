@@ -5,10 +5,11 @@
 //   ema.<name>                the weight average, when the run keeps one
 //   metadata: format, the training state (JSON), the run config (JSON) and a SHA-256
 //   checksum of all of the above, verified on load.
-import { createHash } from 'node:crypto';
+import { stateChecksum as checksum } from '../io/checksum.js';
 import { WeightsFileError } from '../io/errors.js';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { stateDictMismatch } from '../io/weight-checks.js';
 import type { Module, Parameter, StateDict } from '../nn/module.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import type { SGD, SgdState } from '../optim/sgd.js';
@@ -66,18 +67,6 @@ function optimizerParamNames(model: Module, optimizer: SGD): string[] {
     if (n === undefined) throw new Error('checkpoint: the optimizer holds a parameter that is not in the model');
     return n;
   }));
-}
-
-/** SHA-256 over the tensor names, shapes and values (in name order) and the other metadata. */
-function checksum(tensors: StateDict, metadata: Record<string, string>): string {
-  const h = createHash('sha256');
-  for (const name of Object.keys(tensors).sort()) {
-    const t = tensors[name]!;
-    h.update(`${name}:${t.shape.join('x')};`);
-    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  for (const k of Object.keys(metadata).sort()) h.update(`${k}=${metadata[k]};`);
-  return h.digest('hex');
 }
 
 export function checkpointTensors(parts: Omit<CheckpointParts, 'state' | 'config'>): StateDict {
@@ -155,11 +144,11 @@ export function restoreCheckpoint(ckpt: LoadedCheckpoint, parts: { model: Module
   };
   const fail = (what: string, e: unknown): WeightsFileError =>
     new WeightsFileError(ckpt.file, `${what} do not fit this run (${e instanceof Error ? e.message : String(e)})`);
-  try {
-    parts.model.loadStateDict(prefixed('model.'));
-  } catch (e) {
-    throw fail('the model weights', e);
-  }
+  const weights = prefixed('model.');
+  const shapes = Object.fromEntries(Object.entries(parts.model.stateDict()).map(([k, t]) => [k, t.shape]));
+  const mismatch = stateDictMismatch(shapes, weights);
+  if (mismatch !== null) throw new WeightsFileError(ckpt.file, `the model weights do not fit this run (${mismatch})`);
+  parts.model.loadStateDict(weights);
   const momentum = prefixed('optimizer.momentum.');
   const names = optimizerParamNames(parts.model, parts.optimizer);
   try {

@@ -1,15 +1,27 @@
 // A trained model as one safetensors file: the state dict under torchvision's names,
 // plus a `resnet_ts.model` metadata entry that says how to rebuild and feed the model
 // (builder name, classes, input size and channels, normalisation), so `resnet eval`
-// and `resnet predict` need nothing but the file.
+// and `resnet predict` need nothing but the file, and a `resnet_ts.checksum` entry
+// (SHA-256 of the tensors and that entry, as checkpoints carry) verified on load.
+//
+// A file is checked before the model is built from it: the checksum (when there is
+// one: weights converted from elsewhere have none), every metadata field (types and
+// ranges), the tensors against the shapes of the model the metadata names (a dry build,
+// so a lying `width` costs nothing), and every weight for NaN and infinity.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { stateChecksum } from '../io/checksum.js';
 import { WeightsFileError } from '../io/errors.js';
-import { create } from '../models/registry.js';
+import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { checkFinite, checkWeightsFit } from '../io/weight-checks.js';
+import { create, list } from '../models/registry.js';
 import type { Module, StateDict } from '../nn/module.js';
 
 export const MODEL_CARD_KEY = 'resnet_ts.model';
+export const MODEL_CHECKSUM_KEY = 'resnet_ts.checksum';
+
+/** The largest image side a model file may name (16.8 M pixels; models here train on 28 to 224). */
+export const MAX_IMAGE_SIDE = 4096;
 
 export interface ModelCard {
   /** Builder name for models.create. */
@@ -27,11 +39,17 @@ export interface ModelCard {
 }
 
 export function saveModelFile(path: string, model: Module, card: ModelCard, extra: Record<string, string> = {}): void {
-  saveSafetensors(path, model.stateDict(), { ...extra, [MODEL_CARD_KEY]: JSON.stringify(card) });
+  const state = model.stateDict();
+  const cardText = JSON.stringify(card);
+  saveSafetensors(path, state, {
+    ...extra, [MODEL_CARD_KEY]: cardText, [MODEL_CHECKSUM_KEY]: stateChecksum(state, { [MODEL_CARD_KEY]: cardText }),
+  });
 }
 
-function isNumberList(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+/** A value as a message shows it: JSON, cut short. */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 function parseCard(text: string, file: string): ModelCard {
@@ -41,31 +59,54 @@ function parseCard(text: string, file: string): ModelCard {
   } catch {
     throw new WeightsFileError(file, `the ${MODEL_CARD_KEY} metadata is not valid JSON`);
   }
-  const bad = (field: string): WeightsFileError =>
-    new WeightsFileError(file, `the ${MODEL_CARD_KEY} metadata has no valid "${field}"`);
-  if (typeof raw !== 'object' || raw === null) throw bad('model');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new WeightsFileError(file, `the ${MODEL_CARD_KEY} metadata is not a JSON object`);
+  }
   const r = raw as Record<string, unknown>;
-  const int = (k: string): number => {
+  const bad = (field: string, expected: string): WeightsFileError => new WeightsFileError(file,
+    `the ${MODEL_CARD_KEY} metadata has an invalid "${field}": expected ${expected}, got ${shown(r[field])}; the file is damaged or was edited`);
+  const count = (k: string, max = Number.MAX_SAFE_INTEGER): number => {
     const v = r[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(k);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
+      throw bad(k, max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `an integer from 1 to ${max}`);
+    }
     return v;
   };
-  if (typeof r['model'] !== 'string') throw bad('model');
+  const model = r['model'];
+  if (typeof model !== 'string') throw bad('model', 'a model name');
+  if (!list().includes(model)) {
+    throw new WeightsFileError(file, `the ${MODEL_CARD_KEY} metadata names an unknown model ${shown(model)}; ` +
+      'the file is damaged or was edited, or comes from a newer version of resnet-ts');
+  }
+  const width = count('width');
+  const numClasses = count('numClasses');
+  const inChannels = count('inChannels');
   const size = r['imageSize'];
-  if (!isNumberList(size) || size.length !== 2) throw bad('imageSize');
-  const mean = r['mean'];
-  const std = r['std'];
-  if (!isNumberList(mean)) throw bad('mean');
-  if (!isNumberList(std) || std.length !== mean.length) throw bad('std');
-  const names = r['classNames'];
-  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw bad('classNames');
-  const card: ModelCard = {
-    model: r['model'], width: int('width'), numClasses: int('numClasses'), inChannels: int('inChannels'),
-    imageSize: [size[0]!, size[1]!], mean, std, classNames: names, dataset: typeof r['dataset'] === 'string' ? r['dataset'] : 'unknown',
+  if (!Array.isArray(size) || size.length !== 2 || !size.every((d) => Number.isInteger(d) && d >= 1 && d <= MAX_IMAGE_SIDE)) {
+    throw bad('imageSize', `[height, width], integers from 1 to ${MAX_IMAGE_SIDE}`);
+  }
+  const numbers = (k: string, ok: (x: number) => boolean, what: string): number[] => {
+    const v = r[k];
+    if (!Array.isArray(v) || v.length !== inChannels || !v.every((x) => typeof x === 'number' && ok(x))) {
+      throw bad(k, `${inChannels} ${what} (one per input channel)`);
+    }
+    return v as number[];
   };
-  if (card.classNames.length !== card.numClasses) throw bad('classNames');
-  if (card.mean.length !== card.inChannels) throw bad('mean');
-  return card;
+  const mean = numbers('mean', Number.isFinite, 'finite numbers');
+  const std = numbers('std', (x) => Number.isFinite(x) && x > 0, 'numbers > 0');
+  const names = r['classNames'];
+  if (!Array.isArray(names) || names.length !== numClasses || !names.every((n) => typeof n === 'string')) {
+    throw bad('classNames', `${numClasses} strings (one per class)`);
+  }
+  const dataset = r['dataset'] ?? 'unknown';
+  if (typeof dataset !== 'string') throw bad('dataset', 'a data-set name');
+  return { model, width, numClasses, inChannels, imageSize: [size[0], size[1]], mean, std, classNames: names as string[], dataset };
+}
+
+function describe(card: ModelCard): string {
+  const classes = card.numClasses === 1 ? '1 class' : `${card.numClasses} classes`;
+  const channels = card.inChannels === 1 ? '1 input channel' : `${card.inChannels} input channels`;
+  return `${card.model} at width ${card.width} with ${classes} and ${channels}`;
 }
 
 /**
@@ -94,22 +135,27 @@ export interface LoadedModel {
 export function loadModelFile(path: string): LoadedModel {
   const file = resolveModelPath(path);
   const { tensors, metadata } = readSafetensors(file);
+  return modelFromFile(file, tensors, metadata);
+}
+
+/** The model a model file's tensors and metadata (already read) describe, checked as the file comment says. */
+export function modelFromFile(file: string, tensors: StateDict, metadata: Record<string, string>): LoadedModel {
   const text = metadata[MODEL_CARD_KEY];
   if (text === undefined) {
     throw new WeightsFileError(file, `has no ${MODEL_CARD_KEY} metadata, so the model cannot be rebuilt from it; ` +
       'use a file written by `resnet train` (best.safetensors / final.safetensors in the run folder)');
   }
+  const stored = metadata[MODEL_CHECKSUM_KEY];
+  if (stored !== undefined && stored !== stateChecksum(tensors, { [MODEL_CARD_KEY]: text })) {
+    throw new WeightsFileError(file, 'checksum mismatch: the model file is damaged (its weights or metadata changed after it was written)');
+  }
   const card = parseCard(text, file);
-  const model = create(card.model, { numClasses: card.numClasses, inChannels: card.inChannels, width: card.width });
-  loadInto(model, tensors, file);
+  const opts = { numClasses: card.numClasses, inChannels: card.inChannels, width: card.width };
+  checkWeightsFit(file, tensors, () => create(card.model, opts), (mismatch) =>
+    `its ${MODEL_CARD_KEY} metadata describes ${describe(card)}, which its tensors do not fit (${mismatch}); the file is damaged or was edited`);
+  checkFinite(tensors, file);
+  const model = create(card.model, opts);
+  model.loadStateDict(tensors);
   model.eval();
   return { file, card, model, metadata };
-}
-
-function loadInto(model: Module, tensors: StateDict, file: string): void {
-  try {
-    model.loadStateDict(tensors);
-  } catch (e) {
-    throw new WeightsFileError(file, `the weights do not fit the model it names (${e instanceof Error ? e.message : String(e)})`);
-  }
 }

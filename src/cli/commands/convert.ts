@@ -6,7 +6,9 @@ import type { Command } from 'commander';
 import { loadWeights } from '../../io/weights.js';
 import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
 import { saveSafetensors } from '../../io/safetensors.js';
-import { create } from '../../models/registry.js';
+import { outputProblem } from '../../io/atomic-write.js';
+import { checkFinite, checkWeightsFit, optionsFromWeights } from '../../io/weight-checks.js';
+import { create, info } from '../../models/registry.js';
 import { UserError } from '../errors.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
@@ -27,7 +29,7 @@ export const registerConvert: RegisterCommand = (program: Command) => {
     .argument('<in>', 'a .pth/.pt file written by torch.save, or a .safetensors file')
     .argument('<out>', 'the .safetensors file to write')
     .option('--naming <from>', `whose names the input uses: auto, ${WEIGHT_NAMINGS.join(', ')}`, 'auto')
-    .option('--model <name>', 'check that the weights load into this model (e.g. resnet50) before writing');
+    .option('--model <name>', 'check that the weights load into this model (e.g. resnet50) and are all finite before writing');
   cmd.addHelpText('after', EXAMPLES);
   cmd.action((input: string, output: string) => userErrors(() => convert(input, output, cmd.opts<ConvertFlags>())));
 };
@@ -43,19 +45,18 @@ function convert(input: string, output: string, flags: ConvertFlags): void {
   if (!output.endsWith('.safetensors')) {
     throw new UserError(`${output}: the output is written as safetensors; give it a .safetensors name`);
   }
+  const problem = outputProblem(output);
+  if (problem !== null) throw new UserError(`${output}: ${problem}`);
+  if (flags.model !== undefined) info(flags.model);
   const weights = loadWeights(input, { naming: parseNaming(flags.naming) });
+  // A conversion keeps every value as it is, NaN included (a file may hold them on
+  // purpose); checked against a model, the weights must be usable for inference.
   if (flags.model !== undefined) {
-    const fc = weights.state['fc.weight'];
-    const conv1 = weights.state['conv1.weight'];
-    const model = create(flags.model, {
-      ...(fc && fc.ndim === 2 ? { numClasses: fc.shape[0]! } : {}),
-      ...(conv1 && conv1.ndim === 4 ? { inChannels: conv1.shape[1]! } : {}),
-    });
-    try {
-      model.loadStateDict(weights.state);
-    } catch (e) {
-      throw new UserError(`${input}: the weights do not fit ${flags.model}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    checkFinite(weights.state, input);
+    const name = flags.model;
+    const opts = optionsFromWeights(weights.state);
+    checkWeightsFit(input, weights.state, () => create(name, opts), (mismatch) =>
+      `the weights do not fit ${name}: ${mismatch}; check --model (resnet summary ${name} lists its layers)`);
   }
   const metadata = { ...weights.metadata, format: 'pt', source: basename(input), naming: weights.naming };
   saveSafetensors(output, weights.state, metadata);

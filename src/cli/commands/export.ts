@@ -9,10 +9,12 @@ import { type ExportableNetwork, saveOnnx, type OnnxExportOptions } from '../../
 import { OPSET_VERSION } from '../../io/onnx-graph.js';
 import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
 import { loadWeights } from '../../io/weights.js';
+import { outputProblem } from '../../io/atomic-write.js';
+import { checkFinite, checkWeightsFit, optionsFromWeights } from '../../io/weight-checks.js';
 import { PreActResNet } from '../../models/preact_resnet.js';
 import { create, info } from '../../models/registry.js';
 import { ResNet } from '../../models/resnet.js';
-import { loadModelFile, MODEL_CARD_KEY } from '../../train/model-file.js';
+import { MODEL_CARD_KEY, modelFromFile, resolveModelPath } from '../../train/model-file.js';
 import { UserError } from '../errors.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
@@ -81,18 +83,29 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
   // Every flag is checked before the weights file is read.
   const width = flags.width !== undefined ? positiveInts('--width', flags.width)[0]! : undefined;
   const imageSize = flags.imageSize !== undefined ? positiveInts('--image-size', flags.imageSize) : undefined;
+  if (imageSize && imageSize.length > 2) throw new UserError(`--image-size ${flags.imageSize}: expected h or h,w`);
   if ((flags.mean === undefined) !== (flags.std === undefined)) throw new UserError('--mean and --std go together; pass both');
   const normalization = flags.mean !== undefined && flags.std !== undefined
     ? { mean: numbers('--mean', flags.mean), std: numbers('--std', flags.std) } : undefined;
+  if (normalization && normalization.mean.length !== normalization.std.length) {
+    throw new UserError(`--mean has ${normalization.mean.length} values and --std ${normalization.std.length}; give one of each per input channel`);
+  }
+  if (normalization?.std.some((v) => v <= 0)) throw new UserError(`--std ${flags.std}: every standard deviation must be > 0`);
   if (flags.model !== undefined) info(flags.model);
-  const weights = loadWeights(weightsPath, { naming: naming(flags.naming) });
+  const classNames = flags.classes !== undefined ? readClassNames(flags.classes) : undefined;
+  const file = resolveModelPath(weightsPath);
+  const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}.onnx`;
+  const problem = outputProblem(output);
+  if (problem !== null) throw new UserError(`${flags.output !== undefined ? '-o ' : ''}${output}: ${problem}`);
+
+  const weights = loadWeights(file, { naming: naming(flags.naming) });
   const opts: OnnxExportOptions = { layout: flags.nhwc ? 'NHWC' : 'NCHW', foldBatchNorm: flags.foldBn };
   let modelName: string;
   let model: ExportableNetwork;
   if (weights.metadata[MODEL_CARD_KEY] !== undefined && flags.model === undefined) {
-    const loaded = loadModelFile(weightsPath);
+    const loaded = modelFromFile(file, weights.state, weights.metadata);
     if (!(loaded.model instanceof ResNet) && !(loaded.model instanceof PreActResNet)) {
-      throw new UserError(`${weightsPath}: ${loaded.card.model} is not a network this exporter knows`);
+      throw new UserError(`${file}: ${loaded.card.model} is not a network this exporter knows`);
     }
     model = loaded.model;
     modelName = loaded.card.model;
@@ -101,34 +114,39 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
     opts.metadata = { dataset: loaded.card.dataset, trained_image_size: loaded.card.imageSize.join('x') };
   } else {
     if (flags.model === undefined) {
-      throw new UserError(`${weightsPath} does not say which model it holds; pass --model (e.g. --model resnet50)`);
+      throw new UserError(`${file} does not say which model it holds; pass --model (e.g. --model resnet50)`);
     }
-    modelName = flags.model;
-    const fc = weights.state['fc.weight'];
-    const conv1 = weights.state['conv1.weight'];
-    model = create(flags.model, {
-      ...(fc && fc.ndim === 2 ? { numClasses: fc.shape[0]! } : {}),
-      ...(conv1 && conv1.ndim === 4 ? { inChannels: conv1.shape[1]! } : {}),
+    const name = flags.model;
+    modelName = name;
+    const modelOpts = {
+      ...optionsFromWeights(weights.state),
       ...(width !== undefined ? { width } : {}),
-    });
-    try {
-      model.loadStateDict(weights.state);
-    } catch (e) {
-      throw new UserError(`${weightsPath}: the weights do not fit ${flags.model}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    };
+    checkWeightsFit(file, weights.state, () => create(name, modelOpts), (mismatch) =>
+      `the weights do not fit ${name}${width !== undefined ? ` at width ${width}` : ''}: ${mismatch}; ` +
+      `check --model${width !== undefined ? ' and --width' : ''} (resnet summary ${name} lists its layers)`);
+    checkFinite(weights.state, file);
+    model = create(name, modelOpts);
+    model.loadStateDict(weights.state);
     model.eval();
   }
   opts.modelName = modelName;
-  if (flags.classes !== undefined) opts.classNames = readClassNames(flags.classes);
-  if (normalization) opts.normalization = normalization;
-  if (imageSize) opts.imageSize = [imageSize[0]!, imageSize[1] ?? imageSize[0]!];
-  const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}.onnx`;
-  try {
-    saveOnnx(output, model, opts);
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith('exportOnnx: ')) throw new UserError(e.message);
-    throw e;
+  if (classNames) {
+    if (classNames.length !== model.numClasses) {
+      throw new UserError(`--classes ${flags.classes}: ${classNames.length} class names for a model with ${model.numClasses} outputs; ` +
+        'give one name per line, one line per output');
+    }
+    opts.classNames = classNames;
   }
+  if (normalization) {
+    if (normalization.mean.length !== model.inChannels) {
+      throw new UserError(`--mean and --std: ${normalization.mean.length} values each for a model of ${model.inChannels} input ` +
+        `channel${model.inChannels === 1 ? '' : 's'}; give one per channel`);
+    }
+    opts.normalization = normalization;
+  }
+  if (imageSize) opts.imageSize = [imageSize[0]!, imageSize[1] ?? imageSize[0]!];
+  saveOnnx(output, model, opts);
   const input = opts.layout === 'NHWC' ? `[batch, ${opts.imageSize?.join(', ') ?? 'height, width'}, ${model.inChannels}]`
     : `[batch, ${model.inChannels}, ${opts.imageSize?.join(', ') ?? 'height, width'}]`;
   process.stdout.write(`wrote ${output}: ${modelName}, ONNX opset ${OPSET_VERSION}, ${opts.layout} input ${input}, ` +

@@ -6,6 +6,8 @@ import { softmaxRows } from '../../train/probabilities.js';
 import { loadModelFile } from '../../train/model-file.js';
 import { compileInference } from '../../models/inference.js';
 import { Tensor } from '../../tensor/tensor.js';
+import type { Module } from '../../nn/module.js';
+import { availableMemory, formatBytes, memoryNeed } from '../../train/memory.js';
 import { UserError } from '../errors.js';
 import { selectBackend } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
@@ -34,23 +36,36 @@ export const registerPredict: RegisterCommand = (program) => {
   cmd.action((model: string, images: string[]) => userErrors(() => predict(model, images, cmd.opts<PredictFlags>())));
 };
 
+/** How many images a forward pass can take in the memory available (at least one, or an error). */
+function imagesThatFit(file: string, modelName: string, model: Module, shape: [number, number, number]): number {
+  const need = memoryNeed(model, shape);
+  const available = availableMemory();
+  const fit = Math.floor((available - need.fixedBytes) / need.inferenceBytesPerImage);
+  if (fit < 1) {
+    throw new UserError(`${file}: classifying one ${shape[0]}x${shape[1]} image with ${modelName} needs about ` +
+      `${formatBytes(need.fixedBytes + need.inferenceBytesPerImage)}, but ${formatBytes(available)} of memory is available`);
+  }
+  return fit;
+}
+
 async function predict(modelPath: string, images: string[], flags: PredictFlags): Promise<void> {
   selectBackend(flags.backend);
   const k = Number(flags.topK);
   if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
-  const { card, model } = loadModelFile(modelPath);
+  const { card, model, file } = loadModelFile(modelPath);
   if (card.inChannels !== 1 && card.inChannels !== 3) {
     throw new UserError(`the model takes ${card.inChannels}-channel images; predict reads greyscale (1) or RGB (3) images only`);
   }
   const [h, w] = card.imageSize;
   const c = card.inChannels;
+  const batchSize = Math.min(PREDICT_BATCH, imagesThatFit(file, card.model, model, [h, w, c]));
   const size = h * w * c;
   const normalize = new Normalize(card.mean, card.std);
   const probs = new Float32Array(images.length * card.numClasses);
   const infer = compileInference(model);
   // Images are decoded and classified a batch at a time: a shell glob may name thousands.
-  for (let start = 0; start < images.length; start += PREDICT_BATCH) {
-    const files = images.slice(start, start + PREDICT_BATCH);
+  for (let start = 0; start < images.length; start += batchSize) {
+    const files = images.slice(start, start + batchSize);
     const x = new Float32Array(files.length * size);
     for (let i = 0; i < files.length; i++) {
       const pixels = await decodeImage(files[i]!, { height: h, width: w, channels: c, convert: flags.convertImages ?? false });

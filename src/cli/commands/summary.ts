@@ -2,6 +2,9 @@
 // multiply-accumulates) and its totals, for any input size.
 import { formatSummary, summarize } from '../../models/summary.js';
 import { create, info, list } from '../../models/registry.js';
+import type { ModelOptions } from '../../models/options.js';
+import { stateDictShapes } from '../../nn/layers.js';
+import { availableMemory, formatBytes } from '../../train/memory.js';
 import type { ShortcutKind } from '../../models/shortcuts.js';
 import { SHORTCUT_KINDS } from '../../models/shortcuts.js';
 import { UserError } from '../errors.js';
@@ -36,19 +39,34 @@ function isShortcut(s: string): s is ShortcutKind {
   return (SHORTCUT_KINDS as readonly string[]).includes(s);
 }
 
+/** The model's tensors, counted by a dry build, must fit in memory before it is built. */
+function checkFitsMemory(name: string, opts: ModelOptions, flags: SummaryFlags): void {
+  let values = 0;
+  for (const shape of Object.values(stateDictShapes(() => create(name, opts)))) values += shape.reduce((a, b) => a * b, 1);
+  const bytes = 4 * values;
+  const available = availableMemory();
+  if (bytes <= available) return;
+  const asked = [['--width', flags.width], ['--num-classes', flags.numClasses], ['--input', flags.input]]
+    .filter(([, v]) => v !== undefined).map(([f, v]) => `${f} ${v}`).join(' ');
+  throw new UserError(`${name}${asked ? ` with ${asked}` : ''} has ${values.toPrecision(3)} weights, ${formatBytes(bytes)}, ` +
+    `more than the ${formatBytes(available)} of memory available; choose a smaller${asked ? ` ${asked.split(' ')[0]}` : ' model'}`);
+}
+
 export function summaryText(name: string, flags: SummaryFlags): string {
   const about = info(name);
   const [h, w, c] = flags.input !== undefined ? parseInputSize(flags.input) : [...about.imageSize, 3] as const;
   if (flags.shortcut !== undefined && !isShortcut(flags.shortcut)) {
     throw new UserError(`--shortcut must be one of ${SHORTCUT_KINDS.join(', ')}, got ${JSON.stringify(flags.shortcut)}`);
   }
-  const model = create(name, {
+  const opts = {
     inChannels: c,
     seed: 0,
     ...(flags.numClasses !== undefined ? { numClasses: positiveInt('--num-classes', flags.numClasses) } : {}),
     ...(flags.width !== undefined ? { width: positiveInt('--width', flags.width) } : {}),
     ...(flags.shortcut !== undefined ? { shortcut: flags.shortcut } : {}),
-  });
+  };
+  checkFitsMemory(name, opts, flags);
+  const model = create(name, opts);
   let summary;
   try {
     summary = summarize(model, [h, w, c]);
