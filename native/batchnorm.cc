@@ -129,11 +129,10 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
 
     const int threads = threadsFor(rows);
     std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
-    std::vector<float> scratch(static_cast<size_t>(threads * 2 * c));
     const std::vector<float> shift(x.data, x.data + c);
     forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
       double* a = acc.data() + t * 2 * c;
-      bnorm::shiftedMoments(x.data, c, r0, r1, shift.data(), a, a + c, scratch.data() + t * 2 * c);
+      bnorm::shiftedMoments(x.data, c, r0, r1, shift.data(), a, a + c);
     });
     std::vector<float> scale(static_cast<size_t>(c)), offset(static_cast<size_t>(c));
     float* pm = data(mean);

@@ -18,23 +18,13 @@ constexpr int64_t kBlockRows = 64;
 
 RESNET_MULTIVERSION
 void shiftedMoments(const float* __restrict x, int64_t c, int64_t r0, int64_t r1, const float* __restrict shift,
-                    double* __restrict s1, double* __restrict s2, float* __restrict scratch) {
-  float* __restrict f1 = scratch;
-  float* __restrict f2 = scratch + c;
-  for (int64_t b = r0; b < r1; b += kBlockRows) {
-    const int64_t e = std::min(b + kBlockRows, r1);
-    for (int64_t k = 0; k < c; ++k) f1[k] = f2[k] = 0.0f;
-    for (int64_t r = b; r < e; ++r) {
-      const float* __restrict row = x + r * c;
-      for (int64_t k = 0; k < c; ++k) {
-        const float d = row[k] - shift[k];
-        f1[k] += d;
-        f2[k] += d * d;
-      }
-    }
+                    double* __restrict s1, double* __restrict s2) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* __restrict row = x + r * c;
     for (int64_t k = 0; k < c; ++k) {
-      s1[k] += f1[k];
-      s2[k] += f2[k];
+      const double d = static_cast<double>(row[k]) - static_cast<double>(shift[k]);
+      s1[k] += d;
+      s2[k] += d * d;
     }
   }
 }

@@ -44,11 +44,11 @@ def fnv1a32(text):
     return h
 
 
-def hashed_uniform(key, n):
-    """u_i in [0, 1) for i < n: murmur3's fmix32 of (i*0x9E3779B1 + fnv1a(key)*0x85EBCA77 + SEED) mod 2^32."""
+def hashed_uniform(key, n, seed=SEED):
+    """u_i in [0, 1) for i < n: murmur3's fmix32 of (i*0x9E3779B1 + fnv1a(key)*0x85EBCA77 + seed) mod 2^32."""
     i = np.arange(n, dtype=np.uint64)
     k = np.uint64(fnv1a32(key))
-    x = (i * np.uint64(0x9E3779B1) + k * np.uint64(0x85EBCA77) + np.uint64(SEED)) & np.uint64(M32)
+    x = (i * np.uint64(0x9E3779B1) + k * np.uint64(0x85EBCA77) + np.uint64(seed)) & np.uint64(M32)
     x ^= x >> np.uint64(16)
     x = (x * np.uint64(0x85EBCA6B)) & np.uint64(M32)
     x ^= x >> np.uint64(13)
@@ -57,10 +57,10 @@ def hashed_uniform(key, n):
     return x.astype(np.float64) / 4294967296.0
 
 
-def hashed_tensor(name, shape):
-    """The float32 value of state-dict entry `name` (see hashedValue in the TS helper)."""
+def hashed_tensor(name, shape, seed=SEED):
+    """The float32 value of state-dict entry `name` (see hashedTensorValues in the TS helper)."""
     n = int(np.prod(shape)) if len(shape) else 1
-    u = hashed_uniform(name, n)
+    u = hashed_uniform(name, n, seed)
     if name.endswith('running_var'):
         v = 0.5 + u
     elif name.endswith('running_mean') or name.endswith('bias'):
@@ -77,8 +77,8 @@ def hashed_tensor(name, shape):
     return v.astype(np.float32).reshape(shape)
 
 
-def hashed_input(shape_nhwc):
-    return hashed_uniform('input', int(np.prod(shape_nhwc))).astype(np.float32).reshape(shape_nhwc) * np.float32(2) - np.float32(1)
+def hashed_input(shape_nhwc, seed=SEED):
+    return hashed_uniform('input', int(np.prod(shape_nhwc)), seed).astype(np.float32).reshape(shape_nhwc) * np.float32(2) - np.float32(1)
 
 
 # ---------------------------------------------------------------- models after the papers

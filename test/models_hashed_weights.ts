@@ -32,9 +32,9 @@ export function hashedUniform(key: string, n: number, seed = HASH_SEED): Float64
 }
 
 /** The value of state-dict entry `name` with `shape`, as the fixture script fills it. */
-export function hashedTensorValues(name: string, shape: readonly number[]): Float32Array {
+export function hashedTensorValues(name: string, shape: readonly number[], seed = HASH_SEED): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
-  const u = hashedUniform(name, n);
+  const u = hashedUniform(name, n, seed);
   const out = new Float32Array(n);
   let map: (v: number) => number;
   if (name.endsWith('running_var')) map = (v) => 0.5 + v;
@@ -54,20 +54,20 @@ export function hashedTensorValues(name: string, shape: readonly number[]): Floa
 }
 
 /** Fill every parameter and buffer of `model` from the hash (num_batches_tracked = 0). */
-export function loadHashedWeights(model: Module): void {
+export function loadHashedWeights(model: Module, seed = HASH_SEED): void {
   const state: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(model.stateDict())) {
     state[name] = name.endsWith('num_batches_tracked')
       ? new Tensor(new Float32Array(t.size), t.shape)
-      : new Tensor(hashedTensorValues(name, t.shape), t.shape);
+      : new Tensor(hashedTensorValues(name, t.shape, seed), t.shape);
   }
   model.loadStateDict(state);
 }
 
 /** The fixture input, NHWC, uniform in [-1, 1). */
-export function hashedInput(shape: readonly number[]): Tensor {
+export function hashedInput(shape: readonly number[], seed = HASH_SEED): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  const u = hashedUniform('input', n);
+  const u = hashedUniform('input', n, seed);
   const out = new Float32Array(n);
   // float32 arithmetic as numpy's: round u first, then 2u (exact), then - 1 (rounded).
   for (let i = 0; i < n; i++) out[i] = Math.fround(Math.fround(u[i]!) * 2) - 1;
