@@ -1,18 +1,35 @@
 #!/usr/bin/env node
 // Builds the oneDNN addon (build/Release/resnet_native.node) with node-gyp.
 //
-// As the package's install script it never fails the install: without the addon the
-// library runs on its reference backend, so a failed build prints one line saying
-// why and how to get the native backend, and exits 0. With --strict (npm run
-// build:native) a failed build exits 1.
+// As the package's install script it never fails the install: when the addon prebuilt
+// for this platform (shipped in the npm package) loads, it compiles nothing; otherwise
+// it compiles, and a failed build prints one line saying why and how to get the native
+// backend, and exits 0, as the library then runs on its reference backend.
+// --strict (npm run build:native): always compile; a failed build exits 1.
+// --prebuild (prepack): compile as --strict, then copy the addon to prebuilds/, where
+// the package's loader looks first (src/backend/native-binding.ts, ADDON_FILES).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const strict = process.argv.includes('--strict');
+const prebuild = process.argv.includes('--prebuild');
+const strict = prebuild || process.argv.includes('--strict');
 const logPath = join(root, 'build', 'native-build.log');
+const BUILT = join('build', 'Release', 'resnet_native.node');
+const PREBUILT = join('prebuilds', `${process.platform}-${process.arch}`, 'resnet_native.node');
+
+/** The oneDNN version of the addon at `file` when it loads here, else null. */
+function loads(file) {
+  try {
+    const m = createRequire(import.meta.url)(join(root, file));
+    return typeof m.onednnVersion === 'string' ? m.onednnVersion : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The node-gyp bundled with npm: npm exports its path to scripts it runs. */
 function findNodeGyp() {
@@ -52,8 +69,19 @@ function reasonFrom(log) {
 }
 
 function finish(ok, reason) {
+  if (ok && prebuild) {
+    mkdirSync(join(root, dirname(PREBUILT)), { recursive: true });
+    copyFileSync(join(root, BUILT), join(root, PREBUILT));
+    const version = loads(PREBUILT);
+    if (version === null) {
+      console.log(`resnet-ts: the prebuilt addon ${PREBUILT} does not load.`);
+      process.exit(1);
+    }
+    console.log(`resnet-ts: native backend prebuilt (${PREBUILT}, oneDNN ${version}).`);
+    process.exit(0);
+  }
   if (ok) {
-    console.log('resnet-ts: native backend built (build/Release/resnet_native.node).');
+    console.log(`resnet-ts: native backend built (${BUILT}).`);
     process.exit(0);
   }
   console.log(
@@ -61,6 +89,14 @@ function finish(ok, reason) {
       'To get it: apt-get install libdnnl-dev, then npm rebuild resnet-ts (or npm install again).',
   );
   process.exit(strict ? 1 : 0);
+}
+
+if (!strict && existsSync(join(root, PREBUILT))) {
+  const version = loads(PREBUILT);
+  if (version !== null) {
+    console.log(`resnet-ts: native backend ready, prebuilt for ${process.platform}-${process.arch} (oneDNN ${version}).`);
+    process.exit(0);
+  }
 }
 
 const nodeGyp = findNodeGyp();
@@ -79,5 +115,5 @@ try {
 } catch {
   // The log is a convenience; an unwritable build folder shows up in the reason anyway.
 }
-const built = result.status === 0 && existsSync(join(root, 'build', 'Release', 'resnet_native.node'));
+const built = result.status === 0 && existsSync(join(root, BUILT));
 finish(built, built ? '' : reasonFrom(log));

@@ -75,7 +75,16 @@ const KERNELS = [
   'logSoftmaxBackward', 'softmaxCrossEntropy', 'sgdStep',
 ] as const satisfies readonly (keyof NativeBinding)[];
 
-export const ADDON_FILE = join('build', 'Release', 'resnet_native.node');
+/**
+ * Where the addon is looked for, first found and loaded wins: the one prebuilt for this
+ * platform and shipped in the npm package (`npm pack` builds it: scripts/build-native.mjs
+ * --prebuild), then the one compiled on this machine (npm install, npm run build:native).
+ * scripts/build-native.mjs names the same two paths.
+ */
+export const ADDON_FILES = [
+  join('prebuilds', `${process.platform}-${process.arch}`, 'resnet_native.node'),
+  join('build', 'Release', 'resnet_native.node'),
+] as const;
 
 /** The package root: the nearest folder above this module holding package.json (works from src/ and dist/src/). */
 function packageRoot(): string {
@@ -106,11 +115,11 @@ export function loadNativeBinding(): NativeBinding {
     throw new Error(`RESNET_THREADS must be a whole number of threads from 1 to 9999, got '${threads}'`);
   }
   const root = packageRoot();
-  const file = join(root, ADDON_FILE);
-  if (!existsSync(file)) {
-    throw new Error(`the addon ${ADDON_FILE} was not built (is libdnnl-dev installed? see ${join(root, 'build', 'native-build.log')})`);
+  const present = ADDON_FILES.filter((f) => existsSync(join(root, f)));
+  if (present.length === 0) {
+    throw new Error(`the addon ${ADDON_FILES[ADDON_FILES.length - 1]} was not built and no prebuilt one matches ` +
+      `${process.platform}-${process.arch} (is libdnnl-dev installed? see ${join(root, 'build', 'native-build.log')})`);
   }
-  let mod: unknown;
   // OpenMP threads spin after each parallel region by default. When anything else
   // wants the cores (V8's GC threads, other processes) the spinning threads hold them
   // while the one with work waits: measured on 2 cores under load, a ResNet-20 step
@@ -119,17 +128,27 @@ export function loadNativeBinding(): NativeBinding {
   // only when the user has not chosen one.
   const choosePolicy = process.env['OMP_WAIT_POLICY'] === undefined && process.env['GOMP_SPINCOUNT'] === undefined;
   if (choosePolicy) process.env['OMP_WAIT_POLICY'] = 'PASSIVE';
+  const failures: string[] = [];
+  let mod: NativeBinding | null = null;
   try {
-    mod = createRequire(import.meta.url)(file);
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new Error(`the addon ${ADDON_FILE} failed to load: ${msg}`);
+    for (const file of present) {
+      let m: unknown;
+      try {
+        m = createRequire(import.meta.url)(join(root, file));
+      } catch (e) {
+        failures.push(`the addon ${file} failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        continue;
+      }
+      if (isNativeBinding(m)) {
+        mod = m;
+        break;
+      }
+      failures.push(`the addon ${file} is out of date (kernels missing); rebuild it with npm run build:native`);
+    }
   } finally {
     if (choosePolicy) delete process.env['OMP_WAIT_POLICY'];
   }
-  if (!isNativeBinding(mod)) {
-    throw new Error(`the addon ${ADDON_FILE} is out of date (kernels missing); rebuild it with npm run build:native`);
-  }
+  if (!mod) throw new Error(failures.join('; '));
   cached = mod;
   return mod;
 }
