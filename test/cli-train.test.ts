@@ -115,7 +115,7 @@ describe('resnet train: bad input is one line and exit status 2', () => {
 
   it('bad flags, an unknown model, a bad config file, flags with --resume', () => {
     expectUsageError(runCli(['train', '--lr', '-1']), /--lr must be a number > 0, got -1$/);
-    expectUsageError(runCli(['train', '--batch-size', 'many']), /--batch-size must be an integer >= 1, got "many"$/);
+    expectUsageError(runCli(['train', '--batch-size', 'many']), /--batch-size must be an integer >= 1 and <= 65536, got "many"$/);
     expectUsageError(runCli(['train', '--epochs', '2', '--iterations', '100']), /give either --epochs or --iterations, not both/);
     expectUsageError(runCli(['train', '--model', 'resnet21', '--subset', '10', '--test-subset', '10', '--out', dir]), /--model: unknown model "resnet21"\. Did you mean resnet20/);
     const cfg = join(dir, 'recipe.json');

@@ -20,7 +20,7 @@ describe('training config', () => {
   it('names the file and the field of a bad value', () => {
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: -1 }, 'r.json'),
       new ConfigError('r.json: .lr must be a number > 0, got -1'));
-    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batchSize: 12.5 }, 'r.json'), /r\.json: \.batchSize must be an integer >= 1, got 12.5/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batchSize: 12.5 }, 'r.json'), /r\.json: \.batchSize must be an integer >= 1 and <= 65536, got 12.5/);
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { schedule: 'linear' }, 'r.json'), /r\.json: \.schedule must be one of step, cosine, onecycle, constant, got "linear"/);
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { std: [0.3, 0] }, 'r.json'), /r\.json: \.std\[1\] must be a number > 0, got 0/);
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: '0.1' }, 'x', (k) => `--${k}`), /^ConfigError: --lr must be a number > 0, got "0.1"$/);

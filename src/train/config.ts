@@ -4,6 +4,7 @@
 import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
 import { closestNames } from '../util/closest-names.js';
 import { list as modelNames } from '../models/registry.js';
+import { MAX_IMAGE_SIDE } from './model-file.js';
 
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
@@ -93,6 +94,9 @@ export const MAX_EPOCHS = 100_000;
 export const MAX_ITERATIONS = 100_000_000;
 /** Seeds are 32-bit (src/tensor/random.ts): a larger one would alias a smaller one. */
 export const MAX_SEED = 2 ** 32 - 1;
+/** Ceilings of sizes no run needs, so a typo fails in one line rather than in a huge allocation. */
+export const MAX_WIDTH = 64;
+export const MAX_BATCH = 65_536;
 
 /** One setting: what it holds, its help line, and the check of a value from a file or a flag. */
 export interface FieldSpec<T> {
@@ -245,7 +249,7 @@ function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<numbe
 /** Every setting, in the order `--help` lists them. */
 export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[K]> } = {
   model: modelField('name', 'model to train, e.g. resnet20, resnet56, preact_resnet110, wide_resnet16_8 (an unknown name lists all)'),
-  width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1 }),
+  width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1, max: MAX_WIDTH }),
   dataset: choiceField('name', DATASET_NAMES, 'data set'),
   data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
   subset: optional(numberField('int', 'n', 'train on n training images drawn at random', { min: 1 })),
@@ -254,8 +258,8 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     '(or --test-subset of it) is then evaluated once, at the end (0: evaluate on the test split after each epoch)', { min: 0 }),
   epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1, max: MAX_EPOCHS })),
   iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1, max: MAX_ITERATIONS })),
-  batchSize: numberField('int', 'n', 'training batch size', { min: 1 }),
-  evalBatchSize: numberField('int', 'n', 'evaluation batch size', { min: 1 }),
+  batchSize: numberField('int', 'n', 'training batch size', { min: 1, max: MAX_BATCH }),
+  evalBatchSize: numberField('int', 'n', 'evaluation batch size', { min: 1, max: MAX_BATCH }),
   lr: numberField('number', 'x', 'peak learning rate', { min: 0, above: true }),
   momentum: numberField('number', 'x', 'SGD momentum', { min: 0, max: 1 }),
   nesterov: boolField('Nesterov momentum'),
@@ -268,7 +272,7 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     '(the default is cut to a fifth of a shorter run)', { min: 0 }),
   labelSmoothing: numberField('number', 'x', 'label smoothing of the cross-entropy', { min: 0, max: 1 }),
   ema: optional(numberField('number', 'decay', 'evaluate an exponential moving average of the weights with this decay (e.g. 0.999)', { min: 0, above: true, max: 1 })),
-  cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0 })),
+  cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0, max: MAX_IMAGE_SIDE })),
   flip: optional(boolField('random horizontal flips (default: on, off for MNIST digits)')),
   randomErasing: numberField('number', 'p', 'probability of random erasing (0: off)', { min: 0, max: 1 }),
   mean: optional(numbersField('list', 'per-channel mean for normalising (default: computed on the training images)')),
@@ -276,13 +280,13 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   seed: numberField('int', 'n', 'seed of the initialisation, the order and the augmentation', { min: 0, max: MAX_SEED }),
   out: stringField('dir', 'folder the run folder is made in'),
   name: optional(folderNameField('name', 'run folder name, made in --out (default: time stamp, model, data set)')),
-  keepCheckpoints: numberField('int', 'n', 'checkpoints kept in the run folder (the newest)', { min: 1 }),
-  checkpointEvery: optional(numberField('int', 'n', 'also write a checkpoint every n steps, not only after each epoch', { min: 1 })),
+  keepCheckpoints: numberField('int', 'n', 'checkpoints kept in the run folder (the newest)', { min: 1, max: 10_000 }),
+  checkpointEvery: optional(numberField('int', 'n', 'also write a checkpoint every n steps, not only after each epoch', { min: 1, max: MAX_ITERATIONS })),
   onNan: choiceField('what', ON_NAN, 'on a non-finite loss or gradient: stop the run, or skip that step'),
   maxSkipped: numberField('number', 'fraction', '--on-nan skip: stop the run when more than this fraction of an epoch\'s steps ' +
     'is skipped (1: never)', { min: 0, max: 1 }),
   clipGradNorm: optional(numberField('number', 'x', 'clip the global gradient norm to x', { min: 0, above: true })),
-  imageSize: optional(numberField('int', 'px', 'image folders: resize to px x px (default: the first image\'s height)', { min: 1 })),
+  imageSize: optional(numberField('int', 'px', 'image folders: resize to px x px (default: the first image\'s height)', { min: 1, max: MAX_IMAGE_SIDE })),
   channels: optional(numberField('int', 'n', 'image folders: 1 (greyscale) or 3 (RGB) (default: the first image\'s)', { min: 1, max: 3 })),
   convertImages: boolField('image folders: convert images of another channel count instead of rejecting them'),
   coarse: boolField('CIFAR-100: train on the 20 superclasses'),
