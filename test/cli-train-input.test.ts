@@ -8,17 +8,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { runCli } from './helpers/cli.js';
+import { assertUsageError, runCli } from './helpers/cli.js';
 import { idxBytes, solid, syntheticIdx, tempDir, writeIdxFolder, writeImage } from './helpers/data-files.js';
 
-function expectUsageError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
-  assert.equal(r.status, 2, `exit status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^resnet: /);
-  assert.match(lines[0]!, pattern);
-  assert.ok(!r.stderr.includes('    at '), 'no stack trace');
-}
 
 /** A run on 64 synthetic 28x28 images (16 test images): a second or two. */
 const SHORT = ['--epochs', '1', '--batch-size', '32', '--no-progress'];
@@ -37,78 +29,78 @@ describe('resnet train refuses hostile input with one line and exit status 2', {
     const { images } = syntheticIdx(10, 28, 28);
     const file = join(bomb, 'train-images-idx3-ubyte.gz');
     writeFileSync(file, gzipSync(Buffer.concat([idxBytes([10, 28, 28], images), Buffer.alloc(20 << 20)]), { level: 1 }));
-    expectUsageError(runCli(['train', '--data', bomb, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--data', bomb, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${file}: the file inflates to more than its header declares \\(10x28x28 = 7840 values\\); .*download it again$`));
   });
 
   it('--out naming a file, or a path through a file', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'not a folder');
-    expectUsageError(runCli(['train', '--data', data, '--out', file, ...SHORT]),
+    assertUsageError(runCli(['train', '--data', data, '--out', file, ...SHORT]),
       new RegExp(`^resnet: --out ${file}: is a file, not a folder; give the folder to make the run folder in$`));
-    expectUsageError(runCli(['train', '--data', data, '--out', join(file, 'runs'), ...SHORT]),
+    assertUsageError(runCli(['train', '--data', data, '--out', join(file, 'runs'), ...SHORT]),
       new RegExp(`^resnet: --out ${join(file, 'runs')}: ${file} is a file, not a folder; give the folder to make the run folder in$`));
-    expectUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', file]),
+    assertUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', file]),
       new RegExp(`^resnet: --out ${file}: is a file, not a folder; give the folder to make the experiment folder in$`));
   });
 
   it('--name with a path separator or .., on the command line and in a config file', () => {
     for (const name of ['../../x', 'a/b', '..', '.']) {
-      expectUsageError(runCli(['train', '--data', data, '--out', out, '--name', name, ...SHORT]),
+      assertUsageError(runCli(['train', '--data', data, '--out', out, '--name', name, ...SHORT]),
         /^resnet: --name must be a folder name without \/, \\ or \.\. \(the run folder is made in --out\), got "/);
     }
     const cfg = join(dir, 'name.json');
     writeFileSync(cfg, JSON.stringify({ name: '../escape', data, out, epochs: 1 }));
-    expectUsageError(runCli(['train', '--config', cfg]), /name\.json: \.name must be a folder name without/);
-    expectUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', out, '--name', '../x']), /^resnet: --name must be a folder name without/);
+    assertUsageError(runCli(['train', '--config', cfg]), /name\.json: \.name must be a folder name without/);
+    assertUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', out, '--name', '../x']), /^resnet: --name must be a folder name without/);
     assert.deepEqual(readdirSync(dir).filter((n) => n === 'x' || n === 'escape'), [], 'nothing was written outside --out');
   });
 
   it('numbers written other than in decimal, and budgets out of all proportion', () => {
-    expectUsageError(runCli(['train', ...tiny, '--lr', '0x10']), /^resnet: --lr must be a number > 0, got "0x10"$/);
-    expectUsageError(runCli(['train', ...tiny, '--subset', '0b11']), /^resnet: --subset must be an integer >= 1, got "0b11"$/);
-    expectUsageError(runCli(['train', ...tiny, '--milestones', '0x10,20']), /^resnet: --milestones must be a non-empty list of numbers >= 0, got "0x10,20"$/);
-    expectUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', out, '--lr', '0x10']), /^resnet: --lr must be a number > 0, got "0x10"$/);
-    expectUsageError(runCli(['train', ...tiny, '--epochs', '1e9'], undefined, 30_000), /^resnet: --epochs must be an integer >= 1 and <= 100000, got 1000000000$/);
-    expectUsageError(runCli(['train', ...tiny, '--seed', '1e30']), /^resnet: --seed must be an integer >= 0 and <= 4294967295, got 1e\+30$/);
+    assertUsageError(runCli(['train', ...tiny, '--lr', '0x10']), /^resnet: --lr must be a number > 0, got "0x10"$/);
+    assertUsageError(runCli(['train', ...tiny, '--subset', '0b11']), /^resnet: --subset must be an integer >= 1, got "0b11"$/);
+    assertUsageError(runCli(['train', ...tiny, '--milestones', '0x10,20']), /^resnet: --milestones must be a non-empty list of numbers >= 0, got "0x10,20"$/);
+    assertUsageError(runCli(['degradation', '--data', data, '--subset', '64', '--test-subset', '16', '--epochs', '1', '--depths', '20', '--family', 'plain', '--out', out, '--lr', '0x10']), /^resnet: --lr must be a number > 0, got "0x10"$/);
+    assertUsageError(runCli(['train', ...tiny, '--epochs', '1e9'], undefined, 30_000), /^resnet: --epochs must be an integer >= 1 and <= 100000, got 1000000000$/);
+    assertUsageError(runCli(['train', ...tiny, '--seed', '1e30']), /^resnet: --seed must be an integer >= 0 and <= 4294967295, got 1e\+30$/);
     const cfg = join(dir, 'huge.json');
     writeFileSync(cfg, `{"epochs": 1e400, "data": ${JSON.stringify(data)}, "out": ${JSON.stringify(out)}}`);
-    expectUsageError(runCli(['train', '--config', cfg]), /huge\.json: \.epochs must be an integer >= 1 and <= 100000, got Infinity, which is not a finite number$/);
+    assertUsageError(runCli(['train', '--config', cfg]), /huge\.json: \.epochs must be an integer >= 1 and <= 100000, got Infinity, which is not a finite number$/);
     writeFileSync(cfg, `{"epochs": 1e9, "data": ${JSON.stringify(data)}, "out": ${JSON.stringify(out)}}`);
-    expectUsageError(runCli(['train', '--config', cfg], undefined, 30_000), /huge\.json: \.epochs must be an integer >= 1 and <= 100000, got 1000000000$/);
+    assertUsageError(runCli(['train', '--config', cfg], undefined, 30_000), /huge\.json: \.epochs must be an integer >= 1 and <= 100000, got 1000000000$/);
   });
 
   it('--subset and --test-subset larger than the data set, on the command line and in a config file', () => {
-    expectUsageError(runCli(['train', '--data', data, '--subset', '100', '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--data', data, '--subset', '100', '--out', out, ...SHORT]),
       /^resnet: --subset 100 is more than the 64 training images of fashion-mnist\/train; give at most 64, or leave it out to train on all$/);
-    expectUsageError(runCli(['train', '--data', data, '--val-split', '10', '--subset', '60', '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--data', data, '--val-split', '10', '--subset', '60', '--out', out, ...SHORT]),
       /^resnet: --subset 60 is more than the 54 training images of fashion-mnist\/train\[54\]; give at most 54/);
-    expectUsageError(runCli(['train', '--data', data, '--test-subset', '17', '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--data', data, '--test-subset', '17', '--out', out, ...SHORT]),
       /^resnet: --test-subset 17 is more than the 16 test images of fashion-mnist\/test; give at most 16, or leave it out to evaluate on all$/);
     const cfg = join(dir, 'subset.json');
     writeFileSync(cfg, JSON.stringify({ data, subset: 65, epochs: 1, out }));
-    expectUsageError(runCli(['train', '--config', cfg, '--no-progress']), /subset\.json: \.subset 65 is more than the 64 training images/);
+    assertUsageError(runCli(['train', '--config', cfg, '--no-progress']), /subset\.json: \.subset 65 is more than the 64 training images/);
   });
 
   it('--warmup longer than a fifth of the run, on the command line and in a config file', () => {
-    expectUsageError(runCli(['train', '--data', data, '--warmup', '1', '--epochs', '2', '--batch-size', '32', '--out', out, '--no-progress']),
+    assertUsageError(runCli(['train', '--data', data, '--warmup', '1', '--epochs', '2', '--batch-size', '32', '--out', out, '--no-progress']),
       /^resnet: --warmup 1 is longer than a fifth of the run \(2 epochs of 2 steps\); give at most 0\.4, or 0 for none$/);
-    expectUsageError(runCli(['train', '--data', data, '--warmup', '3', '--iterations', '10', '--out', out, '--no-progress']),
+    assertUsageError(runCli(['train', '--data', data, '--warmup', '3', '--iterations', '10', '--out', out, '--no-progress']),
       /^resnet: --warmup 3 is longer than a fifth of the run \(10 iterations\); give at most 2, or 0 for none$/);
     const cfg = join(dir, 'warmup.json');
     writeFileSync(cfg, JSON.stringify({ data, warmup: 2, epochs: 5, batchSize: 32, out }));
-    expectUsageError(runCli(['train', '--config', cfg, '--no-progress']), /warmup\.json: \.warmup 2 is longer than a fifth of the run \(5 epochs of 2 steps\); give at most 1,/);
+    assertUsageError(runCli(['train', '--config', cfg, '--no-progress']), /warmup\.json: \.warmup 2 is longer than a fifth of the run \(5 epochs of 2 steps\); give at most 1,/);
   });
 
   it('image-folder settings for an IDX data set, --coarse for a data set without superclasses', () => {
-    expectUsageError(runCli(['train', ...tiny, '--image-size', '32']),
+    assertUsageError(runCli(['train', ...tiny, '--image-size', '32']),
       /^resnet: the command line: --image-size is for image folders \(--dataset folder\); fashion-mnist images keep their size: leave it out$/);
-    expectUsageError(runCli(['train', ...tiny, '--channels', '3']), /^resnet: the command line: --channels is for image folders \(--dataset folder\)/);
-    expectUsageError(runCli(['train', ...tiny, '--convert-images']), /^resnet: the command line: --convert-images is for image folders \(--dataset folder\)/);
-    expectUsageError(runCli(['train', ...tiny, '--coarse']), /^resnet: the command line: --coarse is for --dataset cifar100 \(its 20 superclasses\); leave it out$/);
+    assertUsageError(runCli(['train', ...tiny, '--channels', '3']), /^resnet: the command line: --channels is for image folders \(--dataset folder\)/);
+    assertUsageError(runCli(['train', ...tiny, '--convert-images']), /^resnet: the command line: --convert-images is for image folders \(--dataset folder\)/);
+    assertUsageError(runCli(['train', ...tiny, '--coarse']), /^resnet: the command line: --coarse is for --dataset cifar100 \(its 20 superclasses\); leave it out$/);
     const cfg = join(dir, 'size.json');
     writeFileSync(cfg, JSON.stringify({ imageSize: 32, data, out, epochs: 1 }));
-    expectUsageError(runCli(['train', '--config', cfg]), /size\.json: \.imageSize is for image folders/);
+    assertUsageError(runCli(['train', '--config', cfg]), /size\.json: \.imageSize is for image folders/);
   });
 
   it('--val-split with --test-subset: the run says which set is evaluated when', () => {
@@ -121,24 +113,24 @@ describe('resnet train refuses hostile input with one line and exit status 2', {
   it('an image folder of one class, dangling and looping symbolic links in an image folder', async () => {
     const one = join(dir, 'one-class');
     for (let i = 0; i < 3; i++) await writeImage(join(one, 'cat', `${i}.png`), solid(8, 8, 3, [10 * i, 20, 30]), 8, 8, 3);
-    expectUsageError(runCli(['train', '--dataset', 'folder', '--data', one, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--dataset', 'folder', '--data', one, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${one}: has one class folder \\(cat\\); a classifier needs at least two: add a subfolder for each class$`));
 
     const links = join(dir, 'links');
     for (const c of ['a', 'b']) await writeImage(join(links, c, '1.png'), solid(8, 8, 3, [c === 'a' ? 0 : 200, 20, 30]), 8, 8, 3);
     const dangling = join(links, 'ghost');
     symlinkSync(join(dir, 'no-such-folder'), dangling);
-    expectUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${dangling}: a symbolic link to ${join(dir, 'no-such-folder')}, which does not exist; remove the link or restore its target$`));
     rmSync(dangling);
     const loop = join(links, 'a', 'loop.png');
     symlinkSync(loop, loop);
-    expectUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${loop}: a symbolic link that leads back to itself \\(a loop\\); remove it$`));
     rmSync(loop);
     const missing = join(links, 'b', 'gone.png');
     symlinkSync(join(dir, 'gone.png'), missing);
-    expectUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--dataset', 'folder', '--data', links, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${missing}: a symbolic link to ${join(dir, 'gone.png')}, which does not exist; remove the link or restore its target$`));
   });
 
@@ -150,12 +142,12 @@ describe('resnet train refuses hostile input with one line and exit status 2', {
     mkdirSync(join(root, 'b'));
     writeFileSync(cmyk, await sharp(Buffer.from(solid(8, 8, 3, [200, 40, 30])), { raw: { width: 8, height: 8, channels: 3 } })
       .toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer());
-    expectUsageError(runCli(['train', '--dataset', 'folder', '--data', root, '--out', out, ...SHORT]),
+    assertUsageError(runCli(['train', '--dataset', 'folder', '--data', root, '--out', out, ...SHORT]),
       new RegExp(`^resnet: ${cmyk}: image is CMYK \\(4 channels\\), expected 3 \\(RGB\\); convert the image, or let the reader convert it \\(--convert-images\\)$`));
   });
 
   it('--resume of a folder that does not exist, or of a run whose every checkpoint is damaged', () => {
-    expectUsageError(runCli(['train', '--resume', join(dir, 'nope')]),
+    assertUsageError(runCli(['train', '--resume', join(dir, 'nope')]),
       new RegExp(`^resnet: ${join(dir, 'nope')}: no such folder; give the folder a \`resnet train\` run wrote$`));
     const r = runCli(['train', '--data', data, '--out', out, '--name', 'damaged', '--warmup', '0', '--checkpoint-every', '1', '--keep-checkpoints', '2', ...SHORT]);
     assert.equal(r.status, 0, r.stderr);
@@ -166,7 +158,7 @@ describe('resnet train refuses hostile input with one line and exit status 2', {
     for (const n of names) writeFileSync(join(ckpts, n), readFileSync(join(ckpts, n)).subarray(0, 100));
     const metricsBefore = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
     const stepsBefore = readFileSync(join(runDir, 'steps.jsonl'), 'utf8');
-    expectUsageError(runCli(['train', '--resume', runDir]),
+    assertUsageError(runCli(['train', '--resume', runDir]),
       new RegExp(`^resnet: ${runDir}: none of its 2 checkpoints can be read \\(the newest, ${join(ckpts, names[1]!)}: .*\\); ` +
         'resuming would start the run again from step 0: add --restart-if-damaged to do that, or put back a good checkpoint$'));
     assert.equal(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8'), metricsBefore, 'the logs are left as they were');
@@ -175,7 +167,7 @@ describe('resnet train refuses hostile input with one line and exit status 2', {
     assert.equal(restarted.status, 0, restarted.stderr);
     assert.match(restarted.stderr, /resnet: removed 2 damaged checkpoints; starting the run again from step 0 \(--restart-if-damaged\)/);
     assert.match(restarted.stdout, /^test accuracy /m);
-    expectUsageError(runCli(['train', ...tiny, '--restart-if-damaged']), /^resnet: --restart-if-damaged goes with --resume/);
+    assertUsageError(runCli(['train', ...tiny, '--restart-if-damaged']), /^resnet: --restart-if-damaged goes with --resume/);
     assert.match(runCli(['train', '--help']).stdout, /--restart-if-damaged/);
   });
 });

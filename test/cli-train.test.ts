@@ -6,16 +6,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDataset } from '../src/data/index.js';
 import { idxBytes, solid, tempDir, writeImage, writeIdxFolder } from './helpers/data-files.js';
-import { runCli } from './helpers/cli.js';
+import { assertUsageError, runCli } from './helpers/cli.js';
 
-function expectUsageError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
-  assert.equal(r.status, 2, `exit status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^resnet: /);
-  assert.match(lines[0]!, pattern);
-  assert.ok(!r.stderr.includes('    at '), 'no stack trace');
-}
 
 describe('resnet train on Fashion-MNIST (end to end)', () => {
   const out = tempDir('cli-train');
@@ -85,7 +77,7 @@ describe('resnet train on Fashion-MNIST (end to end)', () => {
     assert.match(plain.stdout, new RegExp(`^${png.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: [A-Za-z/ -]+ \\d+\\.\\d%, `));
     const rgb = join(out, 'colour.png');
     await writeImage(rgb, solid(28, 28, 3, [200, 10, 10]), 28, 28, 3);
-    expectUsageError(runCli(['predict', runDir, rgb]), /colour\.png: image has 3 channels \(RGB\), expected 1 \(greyscale\)/);
+    assertUsageError(runCli(['predict', runDir, rgb]), /colour\.png: image has 3 channels \(RGB\), expected 1 \(greyscale\)/);
     assert.equal(runCli(['predict', runDir, rgb, '--convert-images']).status, 0);
   });
 });
@@ -94,7 +86,7 @@ describe('resnet train: bad input is one line and exit status 2', () => {
   const dir = tempDir('cli-errors');
 
   it('a missing data set folder', () => {
-    expectUsageError(runCli(['train', '--data', join(dir, 'nowhere')]), /nowhere: no such folder; expected the fashion-mnist IDX files/);
+    assertUsageError(runCli(['train', '--data', join(dir, 'nowhere')]), /nowhere: no such folder; expected the fashion-mnist IDX files/);
   });
 
   it('a truncated images file', () => {
@@ -102,7 +94,7 @@ describe('resnet train: bad input is one line and exit status 2', () => {
     writeIdxFolder(data, 20, 4, 28, 28, false);
     const file = join(data, 'train-images-idx3-ubyte');
     writeFileSync(file, readFileSync(file).subarray(0, 5000));
-    expectUsageError(runCli(['train', '--data', data, '--out', dir]), new RegExp(`${file}: the file is truncated: its header says 20x28x28 = 15680 values`));
+    assertUsageError(runCli(['train', '--data', data, '--out', dir]), new RegExp(`${file}: the file is truncated: its header says 20x28x28 = 15680 values`));
   });
 
   it('a labels file with a label out of range', () => {
@@ -110,23 +102,23 @@ describe('resnet train: bad input is one line and exit status 2', () => {
     writeIdxFolder(data, 20, 4, 28, 28, false);
     const labels = Uint8Array.from({ length: 20 }, (_, i) => (i === 13 ? 10 : 1));
     writeFileSync(join(data, 'train-labels-idx1-ubyte'), idxBytes([20], labels));
-    expectUsageError(runCli(['train', '--data', data, '--out', dir]), /train-labels-idx1-ubyte: label 10 of item 13 is out of range: expected 0\.\.9/);
+    assertUsageError(runCli(['train', '--data', data, '--out', dir]), /train-labels-idx1-ubyte: label 10 of item 13 is out of range: expected 0\.\.9/);
   });
 
   it('bad flags, an unknown model, a bad config file, flags with --resume', () => {
-    expectUsageError(runCli(['train', '--lr', '-1']), /--lr must be a number > 0, got -1$/);
-    expectUsageError(runCli(['train', '--batch-size', 'many']), /--batch-size must be an integer >= 1 and <= 65536, got "many"$/);
-    expectUsageError(runCli(['train', '--epochs', '2', '--iterations', '100']), /give either --epochs or --iterations, not both/);
-    expectUsageError(runCli(['train', '--model', 'resnet21', '--subset', '10', '--test-subset', '10', '--out', dir]), /--model: unknown model "resnet21"\. Did you mean resnet20/);
+    assertUsageError(runCli(['train', '--lr', '-1']), /--lr must be a number > 0, got -1$/);
+    assertUsageError(runCli(['train', '--batch-size', 'many']), /--batch-size must be an integer >= 1 and <= 65536, got "many"$/);
+    assertUsageError(runCli(['train', '--epochs', '2', '--iterations', '100']), /give either --epochs or --iterations, not both/);
+    assertUsageError(runCli(['train', '--model', 'resnet21', '--subset', '10', '--test-subset', '10', '--out', dir]), /--model: unknown model "resnet21"\. Did you mean resnet20/);
     const cfg = join(dir, 'recipe.json');
     writeFileSync(cfg, JSON.stringify({ learningRate: 0.1 }));
-    expectUsageError(runCli(['train', '--config', cfg]), /recipe\.json: unknown field "learningRate"/);
+    assertUsageError(runCli(['train', '--config', cfg]), /recipe\.json: unknown field "learningRate"/);
     writeFileSync(cfg, '{ "lr": 0.1,');
-    expectUsageError(runCli(['train', '--config', cfg]), /recipe\.json: not valid JSON/);
-    expectUsageError(runCli(['train', '--resume', dir, '--lr', '0.1']), /--resume continues a run with its saved config\.json; leave out --lr/);
-    expectUsageError(runCli(['train', '--resume', join(dir, 'nothing')]), /nothing: no such folder; give the folder a `resnet train` run wrote/);
-    expectUsageError(runCli(['train', '--resume', dir]), /not a run folder \(no config\.json\)/);
-    expectUsageError(runCli(['eval', cfg]), /recipe\.json: /);
+    assertUsageError(runCli(['train', '--config', cfg]), /recipe\.json: not valid JSON/);
+    assertUsageError(runCli(['train', '--resume', dir, '--lr', '0.1']), /--resume continues a run with its saved config\.json; leave out --lr/);
+    assertUsageError(runCli(['train', '--resume', join(dir, 'nothing')]), /nothing: no such folder; give the folder a `resnet train` run wrote/);
+    assertUsageError(runCli(['train', '--resume', dir]), /not a run folder \(no config\.json\)/);
+    assertUsageError(runCli(['eval', cfg]), /recipe\.json: /);
   });
 
   it('--help lists every recipe flag', () => {

@@ -6,7 +6,7 @@ import { describe, it, mock } from 'node:test';
 import { main } from '../src/cli/program.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { CLI, runCli } from './helpers/cli.js';
+import { assertUsageError, CLI, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
 
 /** Run main() in this process, capturing what it writes to stderr. */
@@ -23,15 +23,6 @@ async function run(argv: string[]): Promise<{ status: number; stderr: string }> 
   }
 }
 
-function assertUsageError(r: { status: number | null; stderr: string }, pattern: RegExp, argv: readonly string[]): void {
-  const what = `resnet ${argv.join(' ')}`;
-  assert.equal(r.status, 2, `${what}: exit status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `${what}: expected one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^resnet: /, what);
-  assert.match(lines[0]!, pattern, what);
-  assert.ok(!r.stderr.includes('    at '), `${what}: a stack trace`);
-}
 
 async function expectUsageError(argv: string[], pattern: RegExp): Promise<void> {
   assertUsageError(await run(argv), pattern, argv);

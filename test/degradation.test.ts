@@ -8,16 +8,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { BUDGETS, budgetLabel, describeBudget, experimentRecipe, netsFor, PAPER_RECIPE, readDegradationRun } from '../src/experiments/degradation.js';
 import { summarizeDegradation, tailLength, type DegradationSummary } from '../src/report/degradation-report.js';
-import { runCli } from './helpers/cli.js';
+import { assertUsageError, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/data-files.js';
 
-function expectUsageError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
-  assert.equal(r.status, 2, `exit status ${r.status}, stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^resnet: /);
-  assert.match(lines[0]!, pattern);
-}
 
 test('the nets: every family at every depth, plain first, checked against the model registry', () => {
   assert.deepEqual(netsFor([56, 20], ['resnet', 'plain']).map((n) => `${n.name}=${n.model}`),
@@ -109,7 +102,7 @@ test('resnet degradation trains every net with one recipe and writes records, fi
     const html = readFileSync(page, 'utf8');
     assert.match(html, /<td class="text" data-key="run">plain-20<\/td>/);
     assert.match(html, /<td class="text" data-key="run">resnet-20<\/td>/);
-    expectUsageError(runCli(['compare', join(dir, 'plain-20'), join(dir, 'plain-20')]), /two runs are both named plain-20/);
+    assertUsageError(runCli(['compare', join(dir, 'plain-20'), join(dir, 'plain-20')]), /two runs are both named plain-20/);
 
     // Run again under the same name: every net is reused, nothing is trained.
     const again = runCli(args);
@@ -118,20 +111,20 @@ test('resnet degradation trains every net with one recipe and writes records, fi
     assert.ok(!/epoch 1\/2/.test(again.stdout));
     // A damaged record is a one-line error naming the file.
     writeFileSync(join(dir, 'plain-20', 'net.json'), '{"parameters": "many"}');
-    expectUsageError(runCli(['report', dir]), /plain-20\/net\.json: not a record written by `resnet degradation`/);
+    assertUsageError(runCli(['report', dir]), /plain-20\/net\.json: not a record written by `resnet degradation`/);
     // A different recipe under the same name is refused.
-    expectUsageError(runCli([...args.slice(0, -1), '--lr', '0.05', '--no-progress']), /made with another recipe; choose another --name/);
+    assertUsageError(runCli([...args.slice(0, -1), '--lr', '0.05', '--no-progress']), /made with another recipe; choose another --name/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
 
 test('resnet degradation: bad flags are one-line errors', () => {
-  expectUsageError(runCli(['degradation', '--depths', '21']), /no plain net of depth 21/);
-  expectUsageError(runCli(['degradation', '--depths', 'twenty']), /--depths: "twenty" is not a depth/);
-  expectUsageError(runCli(['degradation', '--family', 'plain,dense']), /--family: unknown family "dense"; choose from plain, resnet, preact/);
-  expectUsageError(runCli(['degradation', '--budget', 'huge']), /--budget: "huge" is not one of quick, paper/);
-  expectUsageError(runCli(['degradation', '--lr', '-1']), /--lr must be a number > 0, got -1/);
-  expectUsageError(runCli(['report', '/nonexistent/run']), /\/nonexistent\/run: no such folder/);
-  expectUsageError(runCli(['compare', '/tmp']), /\/tmp: not a run folder \(no config\.json\)/);
+  assertUsageError(runCli(['degradation', '--depths', '21']), /no plain net of depth 21/);
+  assertUsageError(runCli(['degradation', '--depths', 'twenty']), /--depths: "twenty" is not a depth/);
+  assertUsageError(runCli(['degradation', '--family', 'plain,dense']), /--family: unknown family "dense"; choose from plain, resnet, preact/);
+  assertUsageError(runCli(['degradation', '--budget', 'huge']), /--budget: "huge" is not one of quick, paper/);
+  assertUsageError(runCli(['degradation', '--lr', '-1']), /--lr must be a number > 0, got -1/);
+  assertUsageError(runCli(['report', '/nonexistent/run']), /\/nonexistent\/run: no such folder/);
+  assertUsageError(runCli(['compare', '/tmp']), /\/tmp: not a run folder \(no config\.json\)/);
 });

@@ -1,4 +1,5 @@
 // Running the `resnet` binary (the compiled dist/src/cli/main.js) in a child process.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -8,6 +9,23 @@ export interface CliResult {
   status: number | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * The command refused its input as the CLI promises: exit status 2 and one line on
+ * stderr, `resnet: ...` matching `pattern`, without a stack trace. `argv` (or a
+ * description) names the case in failure messages.
+ */
+export function assertUsageError(r: { status: number | null; stderr: string }, pattern: RegExp,
+  argv: string | readonly string[] = 'resnet'): void {
+  const what = typeof argv === 'string' ? argv : `resnet ${argv.join(' ')}`;
+  assert.notEqual(r.status, null, `${what}: did not finish (killed by its time limit?)`);
+  assert.equal(r.status, 2, `${what}: exit status ${r.status}, stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `${what}: expected one line, got: ${r.stderr}`);
+  assert.match(lines[0]!, /^resnet: /, what);
+  assert.match(lines[0]!, pattern, what);
+  assert.ok(!r.stderr.includes('    at '), `${what}: a stack trace`);
 }
 
 /** Run `resnet ...args` to the end (in `cwd`, default the current folder). */
