@@ -27,7 +27,6 @@ measure of accuracy.
 """
 import base64
 import copy
-import json
 import os
 import sys
 
@@ -140,10 +139,7 @@ def make_case(name, seed):
         'sample_rule': 'all entries when size <= samples_per_param, else (j * 2654435761) % size for j < samples_per_param',
         'params': params,
     }
-    path = os.path.join(OUT, f'{name}_seed{seed}.json')
-    with open(path, 'w') as f:
-        json.dump(fixture, f, separators=(',', ':'))
-        f.write('\n')
+    path = mm.write_fixture(OUT, f'{name}_seed{seed}.json', fixture)
     n_adj = sum(len(c) for c in adjustments.values())
     print(f'{path}: loss {loss:.6f}, {n_adj} BN shifts nudged, worst torch float32 error '
           f'{worst["nchw"]:.2e} (NCHW), {worst["channels_last"]:.2e} (channels-last), {os.path.getsize(path)} bytes')

@@ -309,6 +309,15 @@ def smallest_preactivation(model, x):
 
 # ---------------------------------------------------------------- fixtures
 
+def write_fixture(folder, filename, fixture):
+    """Write `fixture` as compact JSON with a final newline; returns the path."""
+    path = os.path.join(folder, filename)
+    with open(path, 'w') as f:
+        json.dump(fixture, f, separators=(',', ':'))
+        f.write('\n')
+    return path
+
+
 def rounded(values):
     return [float(f'{v:.9g}') for v in np.asarray(values, dtype=np.float64).ravel()]
 
@@ -382,10 +391,7 @@ def make_fixture(name, model, input_nhwc, labels, watched_bn):
         'running_stats_after_train_forward': running,
         'grads': grads,
     }
-    path = os.path.join(OUT, f'{name}.json')
-    with open(path, 'w') as f:
-        json.dump(fixture, f, separators=(',', ':'))
-        f.write('\n')
+    path = write_fixture(OUT, f'{name}.json', fixture)
     n_adj = sum(len(c) for c in adjustments.values())
     print(f'{path}: {fixture["num_parameters"]} parameters, loss {fixture["loss"]:.6f}, '
           f'{n_adj} BN shifts nudged, smallest pre-activation {margin:.2e}, {os.path.getsize(path)} bytes')
