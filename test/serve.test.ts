@@ -243,9 +243,10 @@ describe('resnet serve', { timeout: 120_000 }, () => {
     }
   });
 
-  it('answers 503 with Retry-After when the queue is full; SIGTERM runs the queued requests, then exits 0', async () => {
-    // Batches of 64 after a minute's wait: the two queued images run only because the server stops.
-    const busy = await startServer(runDir, ['--max-batch', '64', '--max-wait-ms', '60000', '--max-queue', '2']);
+  it('answers 503 with Retry-After when the queue is full; SIGTERM runs the queued requests, then exits 0', { timeout: 60_000 }, async () => {
+    // Batches of 64 after an hour's wait: the two queued images can run within the test's
+    // time only because the server stops.
+    const busy = await startServer(runDir, ['--max-batch', '64', '--max-wait-ms', '3600000', '--max-queue', '2']);
     try {
       const url = `${busy.url}/v1/predict`;
       const queued = [files.png, files.other].map((f) => request(url, imageBody(readFileSync(f), 'image/png', null)));

@@ -86,7 +86,7 @@ async function serve(modelPath: string, flags: ServeFlags): Promise<void> {
     port: integerFlag('port', flags.port, 0, 65535),
     token,
     maxBatch: integerFlag('max-batch', flags.maxBatch, 1, 4096),
-    maxWaitMs: integerFlag('max-wait-ms', flags.maxWaitMs, 0, 60_000),
+    maxWaitMs: integerFlag('max-wait-ms', flags.maxWaitMs, 0, 3_600_000),
     maxQueue: integerFlag('max-queue', flags.maxQueue, 1, 1_000_000),
     maxBody: parseSize('max-body', flags.maxBody),
     maxPixels: integerFlag('max-pixels', flags.maxPixels, 1, 1e10),
