@@ -189,6 +189,8 @@ describe('resnet serve', { timeout: 120_000 }, () => {
       ['a greyscale image for an RGB model', '/v1/predict', imageBody(readFileSync(files.grey)), 400, /^body: image has 1 channel \(greyscale\), expected 3 \(RGB\)/],
       ['a bad k', '/v1/predict?k=many', imageBody(png), 400, /^k must be a positive integer \(the number of classes to return\), got "many"$/],
       ['multipart with a bad part', '/v1/predict', multipart([['ok.png', png], ['broken.png', png.subarray(0, 60)]]), 400, /^broken\.png: cannot decode the image/],
+      ['multipart over --max-body in all', '/v1/predict', multipart([['a.png', new Uint8Array(40_000)], ['b.png', new Uint8Array(40_000)]]), 413,
+        new RegExp(`^the request body is larger than the limit of ${MAX_BODY} bytes`)],
       ['multipart with a bomb', '/v1/predict', multipart([['bomb.png', pngBomb()]]), 413, /^bomb\.png: image is 50000x50000/],
       ['multipart without a file', '/v1/predict', { method: 'POST', body: textOnly, headers: { authorization: `Bearer ${TOKEN}` } }, 400, /^the multipart request holds no file part/],
       ['malformed multipart', '/v1/predict', imageBody(Buffer.from('--nope\r\n'), 'multipart/form-data; boundary=xyz'), 400, /^the multipart body cannot be parsed/],

@@ -97,6 +97,10 @@ function authProblem(header: string | undefined, token: string): string | null {
   return timingSafeEqual(digest(m[1]!), digest(token)) ? null : 'wrong bearer token';
 }
 
+function bodyTooLarge(opts: ServeOptions): HttpError {
+  return new HttpError(413, 'body_too_large', `the request body is larger than the limit of ${opts.maxBody} bytes; send a smaller image`);
+}
+
 /** An error as the client sees it. */
 function asHttpError(e: unknown, opts: ServeOptions): HttpError {
   if (e instanceof HttpError) return e;
@@ -111,7 +115,7 @@ function asHttpError(e: unknown, opts: ServeOptions): HttpError {
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
-      return new HttpError(413, 'body_too_large', `the request body is larger than the limit of ${opts.maxBody} bytes; send a smaller image`);
+      return bodyTooLarge(opts);
     case 'FST_FILES_LIMIT':
     case 'FST_PARTS_LIMIT':
       return new HttpError(413, 'too_many_images', `more than ${opts.maxQueue} images in one request; send at most ${opts.maxQueue}`);
@@ -150,7 +154,7 @@ async function multipartImages(req: FastifyRequest, opts: ServeOptions): Promise
     if (part.type !== 'file') continue;
     const bytes = await part.toBuffer();
     total += bytes.length;
-    if (total > opts.maxBody) throw Object.assign(new Error('too large'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
+    if (total > opts.maxBody) throw bodyTooLarge(opts);
     images.push({ name: part.filename || part.fieldname, bytes });
   }
   if (images.length === 0) {
@@ -163,15 +167,14 @@ async function multipartImages(req: FastifyRequest, opts: ServeOptions): Promise
 export async function startServer(classifier: ImageClassifier, opts: ServeOptions): Promise<RunningServer> {
   const { card } = classifier;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let metrics: ServerMetrics | null = null;
+  // The gauge reads the queue's depth when /metrics is asked for, after the batcher exists.
+  const metrics = new ServerMetrics(opts.maxBatch, () => batcher.depth);
   const batcher = new Batcher<Float32Array, Float32Array>((inputs) => {
     const x = new Float32Array(inputs.length * classifier.inputSize);
     inputs.forEach((input, i) => x.set(input, i * classifier.inputSize));
     const probs = classifier.probabilities(x, inputs.length);
     return inputs.map((_, i) => probs.slice(i * card.numClasses, (i + 1) * card.numClasses));
-  }, { maxBatch: opts.maxBatch, maxWaitMs: opts.maxWaitMs, maxQueue: opts.maxQueue }, { batchRan: (n, s) => metrics?.batch(n, s) });
-  metrics = new ServerMetrics(opts.maxBatch, () => batcher.depth);
-  const serverMetrics = metrics;
+  }, { maxBatch: opts.maxBatch, maxWaitMs: opts.maxWaitMs, maxQueue: opts.maxQueue }, { batchRan: (n, s) => metrics.batch(n, s) });
 
   const app = Fastify({ logger: false, bodyLimit: opts.maxBody, return503OnClosing: true, forceCloseConnections: 'idle' });
   // Every body is bytes: an image, or multipart (whose parser the plugin adds below).
@@ -196,14 +199,14 @@ export async function startServer(classifier: ImageClassifier, opts: ServeOption
     });
   }
   app.addHook('onResponse', async (req, reply) => {
-    serverMetrics.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
   app.get('/health', async () => ({ status: 'ok', model: card.model }));
 
   app.get('/metrics', async (_req, reply) => {
-    reply.type(serverMetrics.registry.contentType);
-    return serverMetrics.registry.metrics();
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
   });
 
   app.get('/v1/model', async () => {
