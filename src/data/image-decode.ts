@@ -1,8 +1,17 @@
-// Decoding one image file (PNG, JPEG, WebP, TIFF, ...) with sharp (libvips) into uint8
-// HWC pixels of a fixed size and channel count.
+// Decoding one image (PNG, JPEG, WebP, TIFF, ...), a file or bytes received, with sharp
+// (libvips) into uint8 HWC pixels of a fixed size and channel count.
 import sharp, { type Sharp } from 'sharp';
 import { DataError } from './errors.js';
 import { errorText } from './files.js';
+
+/** An image file, or an image's bytes (e.g. a request body) with the name messages give it. */
+export type ImageSource = string | { readonly name: string; readonly bytes: Uint8Array };
+
+/** sharp's default limit on width x height (0x3FFF x 0x3FFF). */
+export const SHARP_MAX_PIXELS = 0x3fff * 0x3fff;
+
+/** The header of an image claims more pixels than the limit it was decoded under. */
+export class ImageTooLargeError extends DataError {}
 
 export interface DecodeOptions {
   height: number;
@@ -14,6 +23,12 @@ export interface DecodeOptions {
    * instead of rejecting them.
    */
   convert?: boolean;
+  /**
+   * Refuse an image whose header claims more than this many pixels (width x height),
+   * before decoding it: a small compressed file can claim billions (default:
+   * SHARP_MAX_PIXELS).
+   */
+  maxPixels?: number;
 }
 
 export function channelWord(c: number): string {
@@ -48,15 +63,23 @@ export async function imageInfo(file: string): Promise<ImageInfo> {
  * Pixels of `file` resized to height x width (scaled to cover, then centre-cropped, as
  * torchvision's Resize + CenterCrop), `channels` bytes per pixel.
  */
-export async function decodeImage(file: string, opts: DecodeOptions): Promise<Uint8Array> {
+export async function decodeImage(source: ImageSource, opts: DecodeOptions): Promise<Uint8Array> {
+  const file = typeof source === 'string' ? source : source.name;
+  const input = typeof source === 'string' ? source : source.bytes;
+  const maxPixels = opts.maxPixels ?? SHARP_MAX_PIXELS;
   let image: Sharp;
-  let channels: number;
-  let space: string | undefined;
+  let meta: { channels: number; space?: string; width: number; height: number };
   try {
-    image = sharp(file, { failOn: 'error' });
-    ({ channels, space } = await image.metadata());
+    // The header alone, without sharp's own pixel limit, so a claimed size gets the message below.
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+    image = sharp(input, { failOn: 'error', limitInputPixels: maxPixels });
   } catch (e) {
     throw decodeError(file, e);
+  }
+  const { channels, space, width, height } = meta;
+  if (width * height > maxPixels) {
+    throw new ImageTooLargeError(file, `image is ${width}x${height} = ${width * height} pixels, more than the limit of ${maxPixels}; ` +
+      'use a smaller image');
   }
   if (channels !== opts.channels && !opts.convert) {
     const is = space === 'cmyk' ? 'is' : 'has';

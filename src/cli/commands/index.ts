@@ -7,6 +7,7 @@ import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
+import { registerServe } from './serve.js';
 import { registerSummary } from './summary.js';
 import { registerTrain } from './train.js';
 
@@ -14,7 +15,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [];
 
-commands.push(registerTrain, registerEval, registerPredict);
+commands.push(registerTrain, registerEval, registerPredict, registerServe);
 commands.push(registerReport, registerCompare, registerDegradation);
 commands.push(registerSummary);
 commands.push(registerConvert, registerExport);

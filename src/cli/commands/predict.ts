@@ -1,11 +1,7 @@
 // `resnet predict <model> <image...>`: the top-k classes of each image with their
 // probabilities. Images are decoded, resized and normalised as the model was trained.
-import { decodeImage } from '../../data/image-decode.js';
-import { Normalize } from '../../data/transforms.js';
-import { softmaxRows } from '../../train/probabilities.js';
+import { ImageClassifier } from '../../train/classify.js';
 import { loadModelFile } from '../../train/model-file.js';
-import { compileInference } from '../../models/inference.js';
-import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../../nn/module.js';
 import { availableMemory, formatBytes, memoryNeed } from '../../train/memory.js';
 import { UserError } from '../errors.js';
@@ -37,7 +33,7 @@ export const registerPredict: RegisterCommand = (program) => {
 };
 
 /** How many images a forward pass can take in the memory available (at least one, or an error). */
-function imagesThatFit(file: string, modelName: string, model: Module, shape: [number, number, number]): number {
+export function imagesThatFit(file: string, modelName: string, model: Module, shape: [number, number, number]): number {
   const need = memoryNeed(model, shape);
   const available = availableMemory();
   const fit = Math.floor((available - need.fixedBytes) / need.inferenceBytesPerImage);
@@ -52,35 +48,23 @@ async function predict(modelPath: string, images: string[], flags: PredictFlags)
   selectBackend(flags.backend);
   const k = Number(flags.topK);
   if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
-  const { card, model, file } = loadModelFile(modelPath);
-  if (card.inChannels !== 1 && card.inChannels !== 3) {
-    throw new UserError(`the model takes ${card.inChannels}-channel images; predict reads greyscale (1) or RGB (3) images only`);
-  }
+  const loaded = loadModelFile(modelPath);
+  const classifier = new ImageClassifier(loaded);
+  const { card } = loaded;
   const [h, w] = card.imageSize;
-  const c = card.inChannels;
-  const batchSize = Math.min(PREDICT_BATCH, imagesThatFit(file, card.model, model, [h, w, c]));
-  const size = h * w * c;
-  const normalize = new Normalize(card.mean, card.std);
+  const batchSize = Math.min(PREDICT_BATCH, imagesThatFit(loaded.file, card.model, loaded.model, [h, w, card.inChannels]));
+  const size = classifier.inputSize;
   const probs = new Float32Array(images.length * card.numClasses);
-  const infer = compileInference(model);
   // Images are decoded and classified a batch at a time: a shell glob may name thousands.
   for (let start = 0; start < images.length; start += batchSize) {
     const files = images.slice(start, start + batchSize);
     const x = new Float32Array(files.length * size);
     for (let i = 0; i < files.length; i++) {
-      const pixels = await decodeImage(files[i]!, { height: h, width: w, channels: c, convert: flags.convertImages ?? false });
-      const data = Float32Array.from(pixels, (v) => v / 255);
-      x.set(normalize.apply({ data, height: h, width: w, channels: c }).data, i * size);
+      x.set(await classifier.input(files[i]!, { convert: flags.convertImages ?? false }), i * size);
     }
-    const logits = infer(new Tensor(x, [files.length, h, w, c]));
-    probs.set(softmaxRows(logits.data, files.length, card.numClasses), start * card.numClasses);
+    probs.set(classifier.probabilities(x, files.length), start * card.numClasses);
   }
-  const topK = Math.min(k, card.numClasses);
-  const results = images.map((file, i) => {
-    const row = Array.from(probs.subarray(i * card.numClasses, (i + 1) * card.numClasses), (p, cls) => ({ cls, p }));
-    row.sort((a, b) => b.p - a.p || a.cls - b.cls);
-    return { file, top: row.slice(0, topK).map(({ cls, p }) => ({ class: card.classNames[cls]!, index: cls, probability: p })) };
-  });
+  const results = images.map((file, i) => ({ file, top: classifier.top(probs.subarray(i * card.numClasses, (i + 1) * card.numClasses), k) }));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return;
