@@ -8,8 +8,11 @@ import { compileInference } from '../../models/inference.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Module } from '../../nn/module.js';
 import { availableMemory, formatBytes, memoryNeed } from '../../train/memory.js';
+import { Option } from 'commander';
+import { PRECISIONS, type PrecisionChoice } from '../../backend/index.js';
+import { FIELDS } from '../../train/config.js';
 import { UserError } from '../errors.js';
-import { selectBackend } from '../select-backend.js';
+import { selectBackend, selectPrecision } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -21,6 +24,7 @@ interface PredictFlags {
   convertImages?: boolean;
   json?: boolean;
   backend?: string;
+  precision: PrecisionChoice;
 }
 
 export const registerPredict: RegisterCommand = (program) => {
@@ -31,7 +35,8 @@ export const registerPredict: RegisterCommand = (program) => {
     .option('--top-k <k>', 'classes shown per image', '3')
     .option('--convert-images', 'convert images of another channel count (e.g. RGB for a greyscale model) instead of rejecting them')
     .option('--json', 'print the result as JSON')
-    .option('--backend <name>', 'compute backend: native or reference');
+    .option('--backend <name>', 'compute backend: native or reference')
+    .addOption(new Option('--precision <p>', FIELDS.precision.help).choices(PRECISIONS).default('fp32'));
   cmd.addHelpText('after', '\nExample:\n  resnet predict runs/20240101-120000-resnet20-fashion-mnist shoe.png shirt.jpg');
   cmd.action((model: string, images: string[]) => userErrors(() => predict(model, images, cmd.opts<PredictFlags>())));
 };
@@ -50,6 +55,7 @@ function imagesThatFit(file: string, modelName: string, model: Module, shape: [n
 
 async function predict(modelPath: string, images: string[], flags: PredictFlags): Promise<void> {
   selectBackend(flags.backend);
+  selectPrecision(flags.precision);
   const k = Number(flags.topK);
   if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
   const { card, model, file } = loadModelFile(modelPath);
