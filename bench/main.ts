@@ -1,13 +1,14 @@
 // npm run bench [-- options]: ResNet-20 training and inference throughput of resnet-ts on
 // its native backend against PyTorch (NCHW and channels_last) and onnxruntime-node, all
-// on the same threads, in one process run. See BENCHMARKS.md for recorded results.
+// on the same threads, in one process run; on CPUs with native bf16 also our bf16
+// precision against our fp32 and PyTorch's CPU autocast to bf16. See BENCHMARKS.md for recorded results.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { getBackend, setBackend } from '../src/backend/index.js';
-import { onednnVersion, setNativeThreads } from '../src/backend/native.js';
+import { bf16Unavailable, getBackend, setBackend, setPrecision } from '../src/backend/index.js';
+import { nativeCpu, onednnVersion, setNativeThreads } from '../src/backend/native.js';
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
@@ -21,6 +22,7 @@ const USAGE = `usage: npm run bench -- [options]
   --steps N          timed training steps (default 10; inference runs 2N batches)
   --no-torch         skip PyTorch (and the onnxruntime-node run, which uses its ONNX export)
   --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
+  --no-bf16          skip the bf16 rows (measured only where the CPU has native bf16)
   --profile          print where our training and inference steps spend their time, per kernel
   --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
   --markdown         print the result table as Markdown too
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
       threads: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' },
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
-      clock: { type: 'string' },
+      clock: { type: 'string' }, 'no-bf16': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   setBackend(getBackend('native'));
   setNativeThreads(threads);
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
-    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}, ${clock} clock`);
+    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()} (${nativeCpu().isa}), ${clock} clock`);
 
   const oursTrain = measureTraining(w);
   const oursInference = measureInference(w);
@@ -97,7 +99,23 @@ async function main(): Promise<void> {
     { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: foldedInference },
   ];
 
+  // bf16 precision: our three rows again, and PyTorch channels_last under CPU autocast.
+  const bf16Skip = values['no-bf16'] ? '--no-bf16' : bf16Unavailable();
+  let bf16: { train: Timing; inference: Timing; folded: Timing } | null = null;
+  if (bf16Skip === null) {
+    setPrecision('bf16');
+    bf16 = { train: measureTraining(w), inference: measureInference(w), folded: measureFusedInference(w) };
+    setPrecision('fp32');
+    console.log(`resnet-ts native bf16: train ${fmt(bf16.train.imgPerS)} img/s, inference ${fmt(bf16.inference.imgPerS)} img/s, ` +
+      `folded ${fmt(bf16.folded.imgPerS)} img/s`);
+    rows.push({ name: 'resnet-ts native bf16', train: bf16.train, inference: bf16.inference },
+      { name: 'resnet-ts native bf16, BN folded + fused post-ops', train: null, inference: bf16.folded });
+  } else {
+    console.log(`bf16: not measured: ${bf16Skip}`);
+  }
+
   const torch: TorchResult[] = [];
+  let torchBf16: TorchResult | null = null;
   let ort: Outcome<OrtResult> | null = null;
   if (!values['no-torch']) {
     const layouts = values['no-nchw'] ? (['channels_last'] as const) : (['nchw', 'channels_last'] as const);
@@ -111,6 +129,16 @@ async function main(): Promise<void> {
       torch.push(r.value);
       rows.push({ name: `PyTorch ${r.value.version} ${layout}`, train: r.value.train, inference: r.value.inference });
       console.log(`PyTorch ${layout}: train ${fmt(r.value.train.imgPerS)} img/s, inference ${fmt(r.value.inference.imgPerS)} img/s`);
+    }
+    if (torch.length > 0 && bf16) {
+      const r = measureTorch('channels_last', w, threads, steps, 'bf16');
+      if (r.ok) {
+        torchBf16 = r.value;
+        rows.push({ name: `PyTorch ${r.value.version} channels_last autocast bf16`, train: r.value.train, inference: r.value.inference });
+        console.log(`PyTorch channels_last autocast bf16: train ${fmt(r.value.train.imgPerS)} img/s, inference ${fmt(r.value.inference.imgPerS)} img/s`);
+      } else {
+        console.log(`PyTorch autocast bf16: not measured: ${r.reason}`);
+      }
     }
     if (torch.length > 0) {
       const dir = mkdtempSync(join(tmpdir(), 'resnet-bench-'));
@@ -139,6 +167,14 @@ async function main(): Promise<void> {
   console.log(ratioLine('inference (folded) vs PyTorch', foldedInference, bestTorchInfer, 1.0));
   console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
+  if (bf16) {
+    console.log(ratioLine('bf16 training vs our fp32', bf16.train, { name: 'resnet-ts fp32', t: oursTrain }, 1.5));
+    console.log(ratioLine('bf16 inference vs our fp32', bf16.inference, { name: 'resnet-ts fp32', t: oursInference }, 1.0));
+    console.log(ratioLine('bf16 folded inference vs our fp32 folded', bf16.folded, { name: 'resnet-ts fp32 folded', t: foldedInference }, 1.0));
+    const tb = torchBf16;
+    console.log(ratioLine('bf16 training vs PyTorch autocast bf16', bf16.train, tb ? { name: 'PyTorch autocast bf16', t: tb.train } : null, 1.0));
+    console.log(ratioLine('bf16 folded inference vs PyTorch autocast bf16', bf16.folded, tb ? { name: 'PyTorch autocast bf16', t: tb.inference } : null, 1.0));
+  }
 
   if (values.profile) {
     const p = profile(getBackend('native'), () => now(clock));
