@@ -15,6 +15,9 @@ import { formatProfile, profile } from './profile.js';
 import { measureFusedInference, measureInference, measureTraining, now, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { compileInference } from '../src/models/index.js';
+import { create as createModel } from '../src/models/registry.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { Rng } from '../src/tensor/random.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --threads N        threads for every contender (default: all cores)
@@ -23,6 +26,7 @@ const USAGE = `usage: npm run bench -- [options]
   --no-torch         skip PyTorch (and the onnxruntime-node run, which uses its ONNX export)
   --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
   --no-bf16          skip the bf16 rows (measured only where the CPU has native bf16)
+  --resnet50 N       also ResNet-50 inference (224x224, batch N, BN folded) in fp32 and bf16
   --profile          print where our training and inference steps spend their time, per kernel
   --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
   --markdown         print the result table as Markdown too
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
       threads: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' },
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
-      clock: { type: 'string' }, 'no-bf16': { type: 'boolean' },
+      clock: { type: 'string' }, 'no-bf16': { type: 'boolean' }, resnet50: { type: 'string' },
     },
   });
   if (values.help) {
@@ -174,6 +178,31 @@ async function main(): Promise<void> {
     const tb = torchBf16;
     console.log(ratioLine('bf16 training vs PyTorch autocast bf16', bf16.train, tb ? { name: 'PyTorch autocast bf16', t: tb.train } : null, 1.0));
     console.log(ratioLine('bf16 folded inference vs PyTorch autocast bf16', bf16.folded, tb ? { name: 'PyTorch autocast bf16', t: tb.inference } : null, 1.0));
+  }
+
+  if (values.resnet50 !== undefined) {
+    const n = Number(values.resnet50);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --resnet50 must be a positive integer, got ${values.resnet50}`);
+    const run = compileInference(createModel('resnet50', { numClasses: 1000, inChannels: 3, seed: 0 }));
+    const rng = new Rng(3);
+    const x = new Tensor(Float32Array.from({ length: n * 224 * 224 * 3 }, () => rng.normal()), [n, 224, 224, 3]);
+    const timeIt = (): Timing => {
+      for (let i = 0; i < 2; i++) run(x);
+      const t0 = now(clock);
+      const reps = Math.max(3, Math.ceil(steps / 2));
+      for (let i = 0; i < reps; i++) run(x);
+      const ms = (now(clock) - t0) / reps;
+      return { msPerStep: ms, imgPerS: (n * 1000) / ms };
+    };
+    const r50 = timeIt();
+    console.log(`\nResNet-50 inference (224x224, batch ${n}, BN folded): fp32 ${fmt(r50.imgPerS)} img/s (${fmt(r50.msPerStep)} ms/batch)`);
+    if (bf16Skip === null) {
+      setPrecision('bf16');
+      const r50bf16 = timeIt();
+      setPrecision('fp32');
+      console.log(`ResNet-50 inference (224x224, batch ${n}, BN folded): bf16 ${fmt(r50bf16.imgPerS)} img/s (${fmt(r50bf16.msPerStep)} ms/batch)`);
+      console.log(ratioLine('ResNet-50 bf16 inference vs our fp32', r50bf16, { name: 'resnet-ts fp32', t: r50 }, 1.0));
+    }
   }
 
   if (values.profile) {
