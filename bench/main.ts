@@ -12,7 +12,7 @@ import { nativeCpu, onednnVersion, setNativeThreads } from '../src/backend/nativ
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
-import { measureFusedInference, measureInference, measureTraining, now, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
+import { measureFusedInference, measureInference, measureTraining, now, timedPair, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { compileInference } from '../src/models/index.js';
 import { create as createModel } from '../src/models/registry.js';
@@ -103,17 +103,36 @@ async function main(): Promise<void> {
     { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: foldedInference },
   ];
 
-  // bf16 precision: our three rows again, and PyTorch channels_last under CPU autocast.
+  // bf16 precision: our three rows again, each timed in rounds alternating with fp32 (the
+  // ratio then holds under drifting load), and PyTorch channels_last under CPU autocast.
   const bf16Skip = values['no-bf16'] ? '--no-bf16' : bf16Unavailable();
-  let bf16: { train: Timing; inference: Timing; folded: Timing } | null = null;
+  type Pair = { fp32: Timing; bf16: Timing };
+  let bf16: { train: Pair; inference: Pair; folded: Pair } | null = null;
   if (bf16Skip === null) {
-    setPrecision('bf16');
-    bf16 = { train: measureTraining(w), inference: measureInference(w), folded: measureFusedInference(w) };
+    const fp32Mode = (): void => { setPrecision('fp32'); };
+    const bf16Mode = (): void => { setPrecision('bf16'); };
+    const pair = (steps: number, make: () => () => unknown): Pair => {
+      const [fp32, b] = timedPair(w, steps, 5, batch, { before: fp32Mode, step: make() }, { before: bf16Mode, step: make() });
+      return { fp32, bf16: b };
+    };
+    const { x } = randomBatch(batch, 2);
+    bf16 = {
+      train: pair(w.trainSteps, () => trainStepFn(buildResNet20(), batch)),
+      inference: pair(w.inferSteps, () => {
+        const model = buildResNet20().eval();
+        return () => noGrad(() => model.forward(x));
+      }),
+      folded: pair(w.inferSteps, () => {
+        const run = compileInference(buildResNet20());
+        return () => run(x);
+      }),
+    };
     setPrecision('fp32');
-    console.log(`resnet-ts native bf16: train ${fmt(bf16.train.imgPerS)} img/s, inference ${fmt(bf16.inference.imgPerS)} img/s, ` +
-      `folded ${fmt(bf16.folded.imgPerS)} img/s`);
-    rows.push({ name: 'resnet-ts native bf16', train: bf16.train, inference: bf16.inference },
-      { name: 'resnet-ts native bf16, BN folded + fused post-ops', train: null, inference: bf16.folded });
+    console.log(`resnet-ts native bf16: train ${fmt(bf16.train.bf16.imgPerS)} img/s, inference ${fmt(bf16.inference.bf16.imgPerS)} img/s, ` +
+      `folded ${fmt(bf16.folded.bf16.imgPerS)} img/s (fp32 alongside: ${fmt(bf16.train.fp32.imgPerS)}, ` +
+      `${fmt(bf16.inference.fp32.imgPerS)}, ${fmt(bf16.folded.fp32.imgPerS)})`);
+    rows.push({ name: 'resnet-ts native bf16', train: bf16.train.bf16, inference: bf16.inference.bf16 },
+      { name: 'resnet-ts native bf16, BN folded + fused post-ops', train: null, inference: bf16.folded.bf16 });
   } else {
     console.log(`bf16: not measured: ${bf16Skip}`);
   }
@@ -172,12 +191,15 @@ async function main(): Promise<void> {
   console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
   if (bf16) {
-    console.log(ratioLine('bf16 training vs our fp32', bf16.train, { name: 'resnet-ts fp32', t: oursTrain }, 1.5));
-    console.log(ratioLine('bf16 inference vs our fp32', bf16.inference, { name: 'resnet-ts fp32', t: oursInference }, 1.0));
-    console.log(ratioLine('bf16 folded inference vs our fp32 folded', bf16.folded, { name: 'resnet-ts fp32 folded', t: foldedInference }, 1.0));
+    // Against the fp32 rounds alternated with the bf16 ones (median of 5 rounds each).
+    console.log(ratioLine('bf16 training vs our fp32', bf16.train.bf16, { name: 'resnet-ts fp32 (alternated)', t: bf16.train.fp32 }, 1.5));
+    console.log(ratioLine('bf16 inference vs our fp32', bf16.inference.bf16, { name: 'resnet-ts fp32 (alternated)', t: bf16.inference.fp32 }, 1.0));
+    console.log(ratioLine('bf16 folded inference vs our fp32 folded', bf16.folded.bf16,
+      { name: 'resnet-ts fp32 folded (alternated)', t: bf16.folded.fp32 }, 1.0));
     const tb = torchBf16;
-    console.log(ratioLine('bf16 training vs PyTorch autocast bf16', bf16.train, tb ? { name: 'PyTorch autocast bf16', t: tb.train } : null, 1.0));
-    console.log(ratioLine('bf16 folded inference vs PyTorch autocast bf16', bf16.folded, tb ? { name: 'PyTorch autocast bf16', t: tb.inference } : null, 1.0));
+    console.log(ratioLine('bf16 training vs PyTorch autocast bf16', bf16.train.bf16, tb ? { name: 'PyTorch autocast bf16', t: tb.train } : null, 1.0));
+    console.log(ratioLine('bf16 folded inference vs PyTorch autocast bf16', bf16.folded.bf16,
+      tb ? { name: 'PyTorch autocast bf16', t: tb.inference } : null, 1.0));
   }
 
   if (values.resnet50 !== undefined) {
@@ -186,22 +208,16 @@ async function main(): Promise<void> {
     const run = compileInference(createModel('resnet50', { numClasses: 1000, inChannels: 3, seed: 0 }));
     const rng = new Rng(3);
     const x = new Tensor(Float32Array.from({ length: n * 224 * 224 * 3 }, () => rng.normal()), [n, 224, 224, 3]);
-    const timeIt = (): Timing => {
-      for (let i = 0; i < 2; i++) run(x);
-      const t0 = now(clock);
-      const reps = Math.max(3, Math.ceil(steps / 2));
-      for (let i = 0; i < reps; i++) run(x);
-      const ms = (now(clock) - t0) / reps;
-      return { msPerStep: ms, imgPerS: (n * 1000) / ms };
-    };
-    const r50 = timeIt();
-    console.log(`\nResNet-50 inference (224x224, batch ${n}, BN folded): fp32 ${fmt(r50.imgPerS)} img/s (${fmt(r50.msPerStep)} ms/batch)`);
+    const step = (): void => { run(x); };
     if (bf16Skip === null) {
-      setPrecision('bf16');
-      const r50bf16 = timeIt();
+      const [r50, r50bf16] = timedPair({ ...w, warmup: 1 }, 5, 5, n, { before: () => setPrecision('fp32'), step },
+        { before: () => setPrecision('bf16'), step });
       setPrecision('fp32');
-      console.log(`ResNet-50 inference (224x224, batch ${n}, BN folded): bf16 ${fmt(r50bf16.imgPerS)} img/s (${fmt(r50bf16.msPerStep)} ms/batch)`);
+      console.log(`\nResNet-50 inference (224x224, batch ${n}, BN folded, alternating rounds): fp32 ${fmt(r50.imgPerS)} img/s ` +
+        `(${fmt(r50.msPerStep)} ms/batch), bf16 ${fmt(r50bf16.imgPerS)} img/s (${fmt(r50bf16.msPerStep)} ms/batch)`);
       console.log(ratioLine('ResNet-50 bf16 inference vs our fp32', r50bf16, { name: 'resnet-ts fp32', t: r50 }, 1.0));
+    } else {
+      console.log(`ResNet-50 bf16: not measured: ${bf16Skip}`);
     }
   }
 

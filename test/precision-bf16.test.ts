@@ -38,7 +38,9 @@ import { cifarResNet } from '../src/models/index.js';
 import * as F from '../src/tensor/ops.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { CLI } from './helpers/cli.js';
-import { tempDir } from './helpers/data-files.js';
+import { tempDir, writeIdxFolder } from './helpers/data-files.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const U = 2 ** -8;
 const native: Backend = loadNativeBackend();
@@ -227,9 +229,9 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
 });
 
 /** `resnet ...args` with oneDNN capped below AVX512_BF16, as on a CPU without native bf16. */
-function runWithoutBf16(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+function runWithoutBf16(args: readonly string[], withBf16 = false): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8', timeout: 120_000, env: { ...process.env, DNNL_MAX_CPU_ISA: 'AVX2' },
+    encoding: 'utf8', timeout: 120_000, env: withBf16 ? process.env : { ...process.env, DNNL_MAX_CPU_ISA: 'AVX2' },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -252,6 +254,20 @@ describe('bf16 is refused where it cannot run natively (every CPU)', { timeout: 
       new RegExp(`^resnet: --precision bf16: bf16 precision ${missing.source}`));
     expectOneLineRefusal(runWithoutBf16(['predict', 'no-such-model.safetensors', 'x.png', '--precision', 'bf16']),
       new RegExp(`^resnet: --precision bf16: bf16 precision ${missing.source}`));
+  });
+
+  it('resnet train --precision auto: the run\'s first line and summary.json say which, config.json keeps auto', () => {
+    const data = join(out, 'idx');
+    writeIdxFolder(data, 64, 16, 28, 28, true);
+    const cases: [string, boolean, string][] = [['avx2', false, 'fp32'], ['here', true, hasBf16 ? 'bf16' : 'fp32']];
+    for (const [name, withBf16, expected] of cases) {
+      const r = runWithoutBf16(['train', '--precision', 'auto', '--data', data, '--out', out, '--name', name, '--epochs', '1',
+        '--batch-size', '32', '--no-progress'], withBf16);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout.split('\n')[0]!, new RegExp(`, native backend, ${expected} precision$`));
+      assert.equal(JSON.parse(readFileSync(join(out, name, 'config.json'), 'utf8')).precision, 'auto');
+      assert.equal(JSON.parse(readFileSync(join(out, name, 'summary.json'), 'utf8')).precision, expected);
+    }
   });
 
   it('the reference backend refuses bf16 and resolves auto to fp32', () => {
