@@ -34,7 +34,7 @@ import { loadNativeBackend, nativeCpu } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
-import { cifarResNet } from '../src/models/index.js';
+import { cifarResNet, compileInference } from '../src/models/index.js';
 import * as F from '../src/tensor/ops.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { CLI } from './helpers/cli.js';
@@ -141,6 +141,16 @@ function networkGradients(): Map<string, Float32Array> {
   return new Map(model.namedParameters().map(([name, p]) => [name, Float32Array.from(p.grad!.data)]));
 }
 
+function relL2(a: Float32Array, b: Float32Array, scale: Float32Array): number {
+  let d2 = 0;
+  let n2 = 0;
+  for (let i = 0; i < a.length; i++) {
+    d2 += (a[i]! - b[i]!) ** 2;
+    n2 += scale[i]! ** 2;
+  }
+  return Math.sqrt(d2 / n2);
+}
+
 describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
   if (!hasBf16) {
     it('is refused in one line that names the missing CPU feature (this CPU has no native bf16)', () => {
@@ -199,15 +209,6 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
     setBackend(emulated);
     const gEm = networkGradients();
     const g16 = inBf16(networkGradients);
-    const relL2 = (a: Float32Array, b: Float32Array, scale: Float32Array): number => {
-      let d2 = 0;
-      let n2 = 0;
-      for (let i = 0; i < a.length; i++) {
-        d2 += (a[i]! - b[i]!) ** 2;
-        n2 += scale[i]! ** 2;
-      }
-      return Math.sqrt(d2 / n2);
-    };
     let totalBf16 = 0;
     let totalRounding = 0;
     for (const [name, a] of g32) {
@@ -225,6 +226,22 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
     assert.ok(totalRounding >= 0.1 * U * g32.size, `rounding to bf16 changed the gradients by only ${(totalRounding / g32.size / U).toFixed(3)}u`);
     const ratio = totalBf16 / totalRounding;
     assert.ok(ratio >= 0.9 && ratio <= 1.1, `bf16 differs from float32 ${ratio.toFixed(3)}x as much as rounding the conv inputs does`);
+  });
+
+  it('folded inference (bias, residual add and ReLU fused into bf16 convolutions) = float32 on bf16-rounded conv inputs', () => {
+    const model = cifarResNet(8, { shortcut: 'B', numClasses: 10, seed: 8 }).eval();
+    const r = new Rng(9);
+    const x = new Tensor(Float32Array.from({ length: 8 * 12 * 12 * 3 }, () => r.normal()), [8, 12, 12, 3]);
+    const run = compileInference(model);
+    setBackend(native);
+    const y32 = run(x).toFloat32Array();
+    setBackend(emulated);
+    const yEm = run(x).toFloat32Array();
+    const y16 = inBf16(() => run(x).toFloat32Array());
+    const vsEmulated = relL2(y16, yEm, y32);
+    const rounding = relL2(yEm, y32, y32);
+    assert.ok(vsEmulated <= U / 2, `logits ${(vsEmulated / U).toFixed(3)}u from float32 on bf16-rounded conv inputs (limit 0.5u)`);
+    assert.ok(rounding >= 0.1 * U, `rounding to bf16 changed the logits by only ${(rounding / U).toFixed(3)}u`);
   });
 });
 
