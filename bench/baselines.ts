@@ -59,6 +59,8 @@ function runTorchScript(args: string[]): Outcome<TorchLine[]> {
 export interface TorchResult {
   readonly version: string;
   readonly layout: 'nchw' | 'channels_last';
+  /** 'bf16': under torch.autocast('cpu', dtype=torch.bfloat16). */
+  readonly autocast: 'none' | 'bf16';
   readonly train: Timing;
   readonly inference: Timing;
 }
@@ -68,17 +70,18 @@ function timing(l: TorchLine | undefined): Timing | null {
   return { msPerStep: l.ms_per_step, imgPerS: l.img_per_s };
 }
 
-/** PyTorch eager in one layout, with the same threads, batch and step counts. */
+/** PyTorch eager in one layout (optionally under CPU autocast to bf16), with the same threads, batch and step counts. */
 export function measureTorch(layout: 'nchw' | 'channels_last', w: Workload, threads: number,
-  trainSteps = w.trainSteps): Outcome<TorchResult> {
+  trainSteps = w.trainSteps, autocast: 'none' | 'bf16' = 'none'): Outcome<TorchResult> {
   const r = runTorchScript(['--threads', String(threads), '--batch', String(w.batch), '--warmup', String(w.warmup),
-    '--train-steps', String(trainSteps), '--infer-steps', String(w.inferSteps), '--layouts', layout, '--clock', w.clock]);
+    '--train-steps', String(trainSteps), '--infer-steps', String(w.inferSteps), '--layouts', layout, '--clock', w.clock,
+    '--autocast', autocast]);
   if (!r.ok) return r;
   const info = r.value.find((l) => l.kind === 'info');
   const train = timing(r.value.find((l) => l.kind === 'train'));
   const inference = timing(r.value.find((l) => l.kind === 'inference'));
   if (!train || !inference) return { ok: false, reason: 'the PyTorch script printed no timings' };
-  return { ok: true, value: { version: info?.torch ?? '?', layout, train, inference } };
+  return { ok: true, value: { version: info?.torch ?? '?', layout, autocast, train, inference } };
 }
 
 /** Writes the network as ONNX (eval mode, NCHW input) through PyTorch's exporter. */

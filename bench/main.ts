@@ -1,19 +1,23 @@
 // npm run bench [-- options]: ResNet-20 training and inference throughput of resnet-ts on
 // its native backend against PyTorch (NCHW and channels_last) and onnxruntime-node, all
-// on the same threads, in one process run. See BENCHMARKS.md for recorded results.
+// on the same threads, in one process run; on CPUs with native bf16 also our bf16
+// precision against our fp32 and PyTorch's CPU autocast to bf16. See BENCHMARKS.md for recorded results.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { getBackend, setBackend } from '../src/backend/index.js';
-import { onednnVersion, setNativeThreads } from '../src/backend/native.js';
+import { bf16Unavailable, getBackend, setBackend, setPrecision } from '../src/backend/index.js';
+import { nativeCpu, onednnVersion, setNativeThreads } from '../src/backend/native.js';
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
 import { formatProfile, profile } from './profile.js';
-import { measureFusedInference, measureInference, measureTraining, now, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
+import { measureFusedInference, measureInference, measureTraining, now, timedPair, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { compileInference } from '../src/models/index.js';
+import { create as createModel } from '../src/models/registry.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { Rng } from '../src/tensor/random.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --threads N        threads for every contender (default: all cores)
@@ -21,6 +25,8 @@ const USAGE = `usage: npm run bench -- [options]
   --steps N          timed training steps (default 10; inference runs 2N batches)
   --no-torch         skip PyTorch (and the onnxruntime-node run, which uses its ONNX export)
   --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
+  --no-bf16          skip the bf16 rows (measured only where the CPU has native bf16)
+  --resnet50 N       also ResNet-50 inference (224x224, batch N, BN folded) in fp32 and bf16
   --profile          print where our training and inference steps spend their time, per kernel
   --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
   --markdown         print the result table as Markdown too
@@ -65,7 +71,7 @@ async function main(): Promise<void> {
       threads: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' },
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
-      clock: { type: 'string' },
+      clock: { type: 'string' }, 'no-bf16': { type: 'boolean' }, resnet50: { type: 'string' },
     },
   });
   if (values.help) {
@@ -85,7 +91,7 @@ async function main(): Promise<void> {
   setBackend(getBackend('native'));
   setNativeThreads(threads);
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
-    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()}, ${clock} clock`);
+    `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()} (${nativeCpu().isa}), ${clock} clock`);
 
   const oursTrain = measureTraining(w);
   const oursInference = measureInference(w);
@@ -97,7 +103,42 @@ async function main(): Promise<void> {
     { name: 'resnet-ts native, BN folded + fused post-ops', train: null, inference: foldedInference },
   ];
 
+  // bf16 precision: our three rows again, each timed in rounds alternating with fp32 (the
+  // ratio then holds under drifting load), and PyTorch channels_last under CPU autocast.
+  const bf16Skip = values['no-bf16'] ? '--no-bf16' : bf16Unavailable();
+  type Pair = { fp32: Timing; bf16: Timing };
+  let bf16: { train: Pair; inference: Pair; folded: Pair } | null = null;
+  if (bf16Skip === null) {
+    const fp32Mode = (): void => { setPrecision('fp32'); };
+    const bf16Mode = (): void => { setPrecision('bf16'); };
+    const pair = (steps: number, make: () => () => unknown): Pair => {
+      const [fp32, b] = timedPair(w, steps, 5, batch, { before: fp32Mode, step: make() }, { before: bf16Mode, step: make() });
+      return { fp32, bf16: b };
+    };
+    const { x } = randomBatch(batch, 2);
+    bf16 = {
+      train: pair(w.trainSteps, () => trainStepFn(buildResNet20(), batch)),
+      inference: pair(w.inferSteps, () => {
+        const model = buildResNet20().eval();
+        return () => noGrad(() => model.forward(x));
+      }),
+      folded: pair(w.inferSteps, () => {
+        const run = compileInference(buildResNet20());
+        return () => run(x);
+      }),
+    };
+    setPrecision('fp32');
+    console.log(`resnet-ts native bf16: train ${fmt(bf16.train.bf16.imgPerS)} img/s, inference ${fmt(bf16.inference.bf16.imgPerS)} img/s, ` +
+      `folded ${fmt(bf16.folded.bf16.imgPerS)} img/s (fp32 alongside: ${fmt(bf16.train.fp32.imgPerS)}, ` +
+      `${fmt(bf16.inference.fp32.imgPerS)}, ${fmt(bf16.folded.fp32.imgPerS)})`);
+    rows.push({ name: 'resnet-ts native bf16', train: bf16.train.bf16, inference: bf16.inference.bf16 },
+      { name: 'resnet-ts native bf16, BN folded + fused post-ops', train: null, inference: bf16.folded.bf16 });
+  } else {
+    console.log(`bf16: not measured: ${bf16Skip}`);
+  }
+
   const torch: TorchResult[] = [];
+  let torchBf16: TorchResult | null = null;
   let ort: Outcome<OrtResult> | null = null;
   if (!values['no-torch']) {
     const layouts = values['no-nchw'] ? (['channels_last'] as const) : (['nchw', 'channels_last'] as const);
@@ -111,6 +152,16 @@ async function main(): Promise<void> {
       torch.push(r.value);
       rows.push({ name: `PyTorch ${r.value.version} ${layout}`, train: r.value.train, inference: r.value.inference });
       console.log(`PyTorch ${layout}: train ${fmt(r.value.train.imgPerS)} img/s, inference ${fmt(r.value.inference.imgPerS)} img/s`);
+    }
+    if (torch.length > 0 && bf16) {
+      const r = measureTorch('channels_last', w, threads, steps, 'bf16');
+      if (r.ok) {
+        torchBf16 = r.value;
+        rows.push({ name: `PyTorch ${r.value.version} channels_last autocast bf16`, train: r.value.train, inference: r.value.inference });
+        console.log(`PyTorch channels_last autocast bf16: train ${fmt(r.value.train.imgPerS)} img/s, inference ${fmt(r.value.inference.imgPerS)} img/s`);
+      } else {
+        console.log(`PyTorch autocast bf16: not measured: ${r.reason}`);
+      }
     }
     if (torch.length > 0) {
       const dir = mkdtempSync(join(tmpdir(), 'resnet-bench-'));
@@ -139,6 +190,36 @@ async function main(): Promise<void> {
   console.log(ratioLine('inference (folded) vs PyTorch', foldedInference, bestTorchInfer, 1.0));
   console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
+  if (bf16) {
+    // Against the fp32 rounds alternated with the bf16 ones (median of 5 rounds each).
+    console.log(ratioLine('bf16 training vs our fp32', bf16.train.bf16, { name: 'resnet-ts fp32 (alternated)', t: bf16.train.fp32 }, 1.5));
+    console.log(ratioLine('bf16 inference vs our fp32', bf16.inference.bf16, { name: 'resnet-ts fp32 (alternated)', t: bf16.inference.fp32 }, 1.0));
+    console.log(ratioLine('bf16 folded inference vs our fp32 folded', bf16.folded.bf16,
+      { name: 'resnet-ts fp32 folded (alternated)', t: bf16.folded.fp32 }, 1.0));
+    const tb = torchBf16;
+    console.log(ratioLine('bf16 training vs PyTorch autocast bf16', bf16.train.bf16, tb ? { name: 'PyTorch autocast bf16', t: tb.train } : null, 1.0));
+    console.log(ratioLine('bf16 folded inference vs PyTorch autocast bf16', bf16.folded.bf16,
+      tb ? { name: 'PyTorch autocast bf16', t: tb.inference } : null, 1.0));
+  }
+
+  if (values.resnet50 !== undefined) {
+    const n = Number(values.resnet50);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --resnet50 must be a positive integer, got ${values.resnet50}`);
+    const run = compileInference(createModel('resnet50', { numClasses: 1000, inChannels: 3, seed: 0 }));
+    const rng = new Rng(3);
+    const x = new Tensor(Float32Array.from({ length: n * 224 * 224 * 3 }, () => rng.normal()), [n, 224, 224, 3]);
+    const step = (): void => { run(x); };
+    if (bf16Skip === null) {
+      const [r50, r50bf16] = timedPair({ ...w, warmup: 1 }, 5, 5, n, { before: () => setPrecision('fp32'), step },
+        { before: () => setPrecision('bf16'), step });
+      setPrecision('fp32');
+      console.log(`\nResNet-50 inference (224x224, batch ${n}, BN folded, alternating rounds): fp32 ${fmt(r50.imgPerS)} img/s ` +
+        `(${fmt(r50.msPerStep)} ms/batch), bf16 ${fmt(r50bf16.imgPerS)} img/s (${fmt(r50bf16.msPerStep)} ms/batch)`);
+      console.log(ratioLine('ResNet-50 bf16 inference vs our fp32', r50bf16, { name: 'resnet-ts fp32', t: r50 }, 1.0));
+    } else {
+      console.log(`ResNet-50 bf16: not measured: ${bf16Skip}`);
+    }
+  }
 
   if (values.profile) {
     const p = profile(getBackend('native'), () => now(clock));

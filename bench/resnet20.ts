@@ -83,3 +83,34 @@ export function measureFusedInference(w: Workload): Timing {
   const ms = timed(() => run(x), w, w.inferSteps);
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }
+
+/**
+ * Times `a` and `b` in alternating rounds (each round runs `before` then its steps) and
+ * returns the median round of each: on a machine shared with other jobs the load drifts
+ * over a run, and alternating exposes both to the same drift, so their ratio holds.
+ */
+export function timedPair(w: Workload, steps: number, rounds: number, batch: number,
+  a: { before: () => void; step: () => void }, b: { before: () => void; step: () => void }): [Timing, Timing] {
+  const perRound = Math.max(1, Math.round(steps / rounds));
+  const times: [number[], number[]] = [[], []];
+  for (const c of [a, b]) {
+    c.before();
+    for (let k = 0; k < w.warmup; k++) c.step();
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, c] of [a, b].entries()) {
+      c.before();
+      const t0 = now(w.clock);
+      for (let k = 0; k < perRound; k++) c.step();
+      times[i]!.push((now(w.clock) - t0) / perRound);
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  return times.map((t) => {
+    const ms = median(t);
+    return { msPerStep: ms, imgPerS: (batch * 1000) / ms };
+  }) as [Timing, Timing];
+}

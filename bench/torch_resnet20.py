@@ -7,6 +7,7 @@ changes, global average pooling and a 10-way linear layer; SGD with momentum, ba
 Each measurement is printed on stdout as one JSON object per line.
 
   python3 bench/torch_resnet20.py --threads 2 --layouts nchw,channels_last
+  python3 bench/torch_resnet20.py --threads 1 --layouts channels_last --autocast bf16
   python3 bench/torch_resnet20.py --export-onnx /tmp/resnet20.onnx
 """
 import argparse
@@ -73,7 +74,11 @@ def timed(fn, warmup: int, steps: int) -> float:
     return (CLOCK() - start) / steps
 
 
-def measure(layout: str, batch: int, train_steps: int, infer_steps: int, warmup: int) -> None:
+def measure(layout: str, batch: int, train_steps: int, infer_steps: int, warmup: int, autocast: str) -> None:
+    """`autocast` 'bf16': the forward pass (and so the convolutions of the backward) under CPU autocast to bfloat16."""
+    def precision():
+        return torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast == 'bf16')
+
     torch.manual_seed(0)
     memory_format = torch.channels_last if layout == 'channels_last' else torch.contiguous_format
     model = ResNet20().to(memory_format=memory_format)
@@ -85,21 +90,22 @@ def measure(layout: str, batch: int, train_steps: int, infer_steps: int, warmup:
 
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        with precision():
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
 
     sec = timed(train_step, warmup, train_steps)
-    emit(kind='train', layout=layout, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
+    emit(kind='train', layout=layout, autocast=autocast, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
 
     model.eval()
 
     def infer():
-        with torch.no_grad():
+        with torch.no_grad(), precision():
             model(x)
 
     sec = timed(infer, warmup, infer_steps)
-    emit(kind='inference', layout=layout, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
+    emit(kind='inference', layout=layout, autocast=autocast, batch=batch, ms_per_step=sec * 1e3, img_per_s=batch / sec)
 
 
 def export_onnx(path: str, batch: int) -> None:
@@ -122,6 +128,8 @@ def main() -> int:
     p.add_argument('--infer-steps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--layouts', default='nchw,channels_last')
+    p.add_argument('--autocast', choices=('none', 'bf16'), default='none',
+                   help="'bf16': torch.autocast('cpu', dtype=torch.bfloat16) around the forward passes")
     p.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                    help="'cpu': process CPU time, robust to other load (meaningful with one thread)")
     p.add_argument('--export-onnx', metavar='PATH', help='write the network (eval mode) as ONNX and exit')
@@ -140,7 +148,7 @@ def main() -> int:
         if layout not in ('nchw', 'channels_last'):
             print(f'unknown layout {layout!r}: expected nchw or channels_last', file=sys.stderr)
             return 2
-        measure(layout, a.batch, a.train_steps, a.infer_steps, a.warmup)
+        measure(layout, a.batch, a.train_steps, a.infer_steps, a.warmup, a.autocast)
     return 0
 
 

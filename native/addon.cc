@@ -65,11 +65,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(name, Napi::Function::New(env, cb, name));
   };
   exports.Set("onednnVersion", Napi::String::New(env, onednnVersion()));
+  exports.Set("cpuIsa", Napi::String::New(env, cpuIsaName()));
+  exports.Set("nativeBf16", Napi::Boolean::New(env, cpuHasNativeBf16()));
   fn("getThreads", GetThreads);
   fn("setThreads", SetThreads);
   fn("conv2d", Conv2d);
   fn("conv2dBackwardData", Conv2dBackwardData);
   fn("conv2dBackwardWeights", Conv2dBackwardWeights);
+  fn("setConvPrecision", SetConvPrecision);
+  fn("getConvPrecision", GetConvPrecision);
   fn("batchNormTraining", BatchNormTraining);
   fn("batchNormInference", BatchNormInference);
   fn("batchNormBackward", BatchNormBackward);

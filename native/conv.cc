@@ -5,6 +5,15 @@
 // falls back to a reference kernel ~250x slower), so every plan reorders the weights
 // into a private packed buffer before the call, and backward-weights reorders its
 // packed result back out to OIHW.
+//
+// In bf16 precision (setConvPrecision) the activations and weights are rounded to
+// bfloat16 by oneDNN reorders into private buffers before each call, the primitive
+// accumulates in float32, and every output (y, dx, dw, db) is float32: the tensors
+// in JS stay float32 and so do the master weights. Only CPUs whose oneDNN ISA has
+// native bf16 dot products (AVX512_BF16, AMX) may select it; elsewhere oneDNN would
+// emulate them, slower than float32.
+#include <cstdlib>
+#include <memory>
 #include <unordered_map>
 
 #include "kernels.h"
@@ -17,12 +26,17 @@ using dnnl::algorithm;
 using dnnl::memory;
 using dnnl::prop_kind;
 
+bool convBf16 = false;
+
 struct ConvGeometry {
   int64_t n, h, w, c, o, kh, kw, sh, sw, ph, pw, oh, ow;
+  // The type the primitive reads its inputs in (f32 or bf16); outputs are always f32.
+  dt in = dt::f32;
 
-  memory::desc src() const { return memory::desc({n, c, h, w}, dt::f32, tag::nhwc); }
-  memory::desc dst() const { return memory::desc({n, o, oh, ow}, dt::f32, tag::nhwc); }
-  memory::desc weightsAny() const { return memory::desc({o, c, kh, kw}, dt::f32, tag::any); }
+  bool bf16() const { return in == dt::bf16; }
+  memory::desc src(dt t = dt::f32) const { return memory::desc({n, c, h, w}, t, tag::nhwc); }
+  memory::desc dst(dt t = dt::f32) const { return memory::desc({n, o, oh, ow}, t, tag::nhwc); }
+  memory::desc weightsAny(dt t = dt::f32) const { return memory::desc({o, c, kh, kw}, t, tag::any); }
   memory::desc weightsOihw() const { return memory::desc({o, c, kh, kw}, dt::f32, tag::oihw); }
   memory::desc bias() const { return memory::desc({o}, dt::f32, tag::x); }
   dims strides() const { return {sh, sw}; }
@@ -37,7 +51,8 @@ int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
 }
 
 ConvGeometry geometry(Call& call, const dims& x, const dims& w, const dims& attrs) {
-  ConvGeometry g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], attrs[0], attrs[1], attrs[2], attrs[3], 0, 0};
+  ConvGeometry g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], attrs[0], attrs[1], attrs[2], attrs[3], 0, 0,
+                 convBf16 ? dt::bf16 : dt::f32};
   call.describe("x " + shapeText(x) + ", w " + shapeText(w) + ", stride " + std::to_string(g.sh) + "x" +
                 std::to_string(g.sw) + ", pad " + std::to_string(g.ph) + "x" + std::to_string(g.pw));
   if (w[1] != g.c) {
@@ -51,10 +66,53 @@ ConvGeometry geometry(Call& call, const dims& x, const dims& w, const dims& attr
 }
 
 std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
-  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, a, b});
+  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.bf16(), a, b});
 }
 
 memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEMORY_NONE); }
+
+// A float32 input of a bf16 primitive: the caller's array (`user`), the bf16 copy the
+// primitive reads (`converted`, in a staging buffer shared by all plans) and the
+// reorder between them. In f32 precision the primitive reads `user` directly.
+struct Input {
+  memory user, converted;
+  dnnl::reorder convert;
+
+  Input() = default;
+  Input(const memory::desc& f32, const memory::desc& in) : user(unbound(f32)) {
+    if (in == f32) return;
+    converted = unbound(in);
+    convert = dnnl::reorder(user, converted);
+  }
+  const memory& arg() const { return converted ? converted : user; }
+  // Points the input at `values` and, in bf16, rounds them into staging buffer `slot`.
+  void bind(dnnl::stream& s, float* values, int slot);
+};
+
+// Grow-only buffers for the bf16 copies of the inputs; two, because backward-weights
+// reads two converted activations in one call.
+void* stagingBuffer(int slot, size_t need) {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  static std::unique_ptr<void, Free> buffers[2];
+  static size_t sizes[2] = {0, 0};
+  if (need > sizes[slot]) {
+    const size_t size = (need + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(4096, size);
+    if (p == nullptr) throw std::bad_alloc();
+    buffers[slot].reset(p);
+    sizes[slot] = size;
+  }
+  return buffers[slot].get();
+}
+
+void Input::bind(dnnl::stream& s, float* values, int slot) {
+  user.set_data_handle(values);
+  if (!converted) return;
+  converted.set_data_handle(stagingBuffer(slot, converted.get_desc().get_size()));
+  convert.execute(s, user, converted);
+}
 
 // The forward primitive descriptor backward plans take as their hint.
 const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry& g) {
@@ -62,8 +120,8 @@ const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry&
   const std::string key = geometryKey(g, 0, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, g.src(),
-                                    g.weightsAny(), g.dst(), g.strides(), g.padding(), g.padding());
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, g.src(g.in),
+                                    g.weightsAny(g.in), g.dst(g.in), g.strides(), g.padding(), g.padding());
   return cache.emplace(key, dnnl::convolution_forward::primitive_desc(d, scratchpadAttr(), cpuEngine()))
       .first->second;
 }
@@ -71,7 +129,8 @@ const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry&
 struct ForwardPlan {
   dnnl::convolution_forward prim;
   dnnl::reorder packWeights;
-  memory src, userWeights, weights, bias, dst, residual, scratch;
+  Input src;
+  memory userWeights, weights, bias, dst, residual, scratch;
   std::unordered_map<int, memory> args;
 };
 
@@ -92,21 +151,22 @@ ForwardPlan& forwardPlan(const ConvGeometry& g, int64_t flags) {
   if (flags & kHasRelu) ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
   attr.set_post_ops(ops);
   const auto kind = (flags & (kHasSum | kHasRelu)) ? prop_kind::forward_inference : prop_kind::forward_training;
-  auto d = bias ? dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(), g.weightsAny(),
-                                                  g.bias(), g.dst(), g.strides(), g.padding(), g.padding())
-                : dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(), g.weightsAny(),
-                                                  g.dst(), g.strides(), g.padding(), g.padding());
+  auto d = bias ? dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(g.in),
+                                                  g.weightsAny(g.in), g.bias(), g.dst(), g.strides(), g.padding(),
+                                                  g.padding())
+                : dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(g.in),
+                                                  g.weightsAny(g.in), g.dst(), g.strides(), g.padding(), g.padding());
   dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
 
   ForwardPlan p;
   p.prim = dnnl::convolution_forward(pd);
-  p.src = unbound(pd.src_desc());
+  p.src = Input(g.src(), pd.src_desc());
   p.dst = unbound(pd.dst_desc());
   p.userWeights = unbound(g.weightsOihw());
   p.weights = memory(pd.weights_desc(), cpuEngine());
   p.packWeights = dnnl::reorder(p.userWeights, p.weights);
   p.scratch = unbound(pd.scratchpad_desc());
-  p.args = {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, p.dst},
+  p.args = {{DNNL_ARG_SRC, p.src.arg()}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, p.dst},
             {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (bias) {
     p.bias = unbound(g.bias());
@@ -122,7 +182,8 @@ ForwardPlan& forwardPlan(const ConvGeometry& g, int64_t flags) {
 struct BackwardDataPlan {
   dnnl::convolution_backward_data prim;
   dnnl::reorder packWeights;
-  memory diffDst, userWeights, weights, diffSrc, scratch;
+  Input diffDst;
+  memory userWeights, weights, diffSrc, scratch;
   std::unordered_map<int, memory> args;
 };
 
@@ -132,18 +193,18 @@ BackwardDataPlan& backwardDataPlan(const ConvGeometry& g) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weightsAny(), g.dst(),
-                                          g.strides(), g.padding(), g.padding());
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weightsAny(g.in),
+                                          g.dst(g.in), g.strides(), g.padding(), g.padding());
   dnnl::convolution_backward_data::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
   BackwardDataPlan p;
   p.prim = dnnl::convolution_backward_data(pd);
-  p.diffDst = unbound(pd.diff_dst_desc());
+  p.diffDst = Input(g.dst(), pd.diff_dst_desc());
   p.diffSrc = unbound(pd.diff_src_desc());
   p.userWeights = unbound(g.weightsOihw());
   p.weights = memory(pd.weights_desc(), cpuEngine());
   p.packWeights = dnnl::reorder(p.userWeights, p.weights);
   p.scratch = unbound(pd.scratchpad_desc());
-  p.args = {{DNNL_ARG_DIFF_DST, p.diffDst}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DIFF_SRC, p.diffSrc},
+  p.args = {{DNNL_ARG_DIFF_DST, p.diffDst.arg()}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DIFF_SRC, p.diffSrc},
             {DNNL_ARG_SCRATCHPAD, p.scratch}};
   return cache.emplace(key, std::move(p)).first->second;
 }
@@ -151,7 +212,8 @@ BackwardDataPlan& backwardDataPlan(const ConvGeometry& g) {
 struct BackwardWeightsPlan {
   dnnl::convolution_backward_weights prim;
   dnnl::reorder unpackWeights;
-  memory src, diffDst, diffWeights, userDiffWeights, diffBias, scratch;
+  Input src, diffDst;
+  memory diffWeights, userDiffWeights, diffBias, scratch;
   std::unordered_map<int, memory> args;
 };
 
@@ -161,22 +223,22 @@ BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& g, bool withBias) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  auto d = withBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(),
-                                                               g.weightsAny(), g.bias(), g.dst(), g.strides(),
+  auto d = withBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(g.in),
+                                                               g.weightsAny(), g.bias(), g.dst(g.in), g.strides(),
                                                                g.padding(), g.padding())
-                    : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(),
-                                                               g.weightsAny(), g.dst(), g.strides(), g.padding(),
-                                                               g.padding());
+                    : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(g.in),
+                                                               g.weightsAny(), g.dst(g.in), g.strides(),
+                                                               g.padding(), g.padding());
   dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
   BackwardWeightsPlan p;
   p.prim = dnnl::convolution_backward_weights(pd);
-  p.src = unbound(pd.src_desc());
-  p.diffDst = unbound(pd.diff_dst_desc());
+  p.src = Input(g.src(), pd.src_desc());
+  p.diffDst = Input(g.dst(), pd.diff_dst_desc());
   p.diffWeights = memory(pd.diff_weights_desc(), cpuEngine());
   p.userDiffWeights = unbound(g.weightsOihw());
   p.unpackWeights = dnnl::reorder(p.diffWeights, p.userDiffWeights);
   p.scratch = unbound(pd.scratchpad_desc());
-  p.args = {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_DIFF_DST, p.diffDst}, {DNNL_ARG_DIFF_WEIGHTS, p.diffWeights},
+  p.args = {{DNNL_ARG_SRC, p.src.arg()}, {DNNL_ARG_DIFF_DST, p.diffDst.arg()}, {DNNL_ARG_DIFF_WEIGHTS, p.diffWeights},
             {DNNL_ARG_SCRATCHPAD, p.scratch}};
   if (withBias) {
     p.diffBias = unbound(g.bias());
@@ -213,7 +275,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     auto& s = cpuStream();
     p.userWeights.set_data_handle(w.data);
     p.packWeights.execute(s, p.userWeights, p.weights);
-    p.src.set_data_handle(x.data);
+    p.src.bind(s, x.data, 0);
     p.dst.set_data_handle(data(y));
     if (bias.present()) p.bias.set_data_handle(bias.data);
     if (sum.present()) p.residual.set_data_handle(sum.data);
@@ -240,7 +302,7 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
     auto& s = cpuStream();
     p.userWeights.set_data_handle(w.data);
     p.packWeights.execute(s, p.userWeights, p.weights);
-    p.diffDst.set_data_handle(dy.data);
+    p.diffDst.bind(s, dy.data, 0);
     p.diffSrc.set_data_handle(data(dx));
     bindScratchpad(p.scratch);
     p.prim.execute(s, p.args);
@@ -265,8 +327,8 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
     Napi::Value db = call.env().Null();
     auto& s = cpuStream();
-    p.src.set_data_handle(x.data);
-    p.diffDst.set_data_handle(dy.data);
+    p.src.bind(s, x.data, 0);
+    p.diffDst.bind(s, dy.data, 1);
     if (withBias) {
       Napi::Float32Array dbArray = newF32(call.env(), static_cast<size_t>(g.o));
       p.diffBias.set_data_handle(data(dbArray));
@@ -282,6 +344,48 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     out.Set("db", db);
     return out;
   });
+}
+
+bool cpuHasNativeBf16() {
+  const auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+std::string cpuIsaName() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::all: return "all";
+    default: return "unknown";
+  }
+}
+
+// setConvPrecision('fp32' | 'bf16')
+Napi::Value SetConvPrecision(const Napi::CallbackInfo& info) {
+  Call call(info, "setConvPrecision");
+  return call.run([&]() -> Napi::Value {
+    if (!info[0].IsString()) throw ArgumentError("precision must be 'fp32' or 'bf16'");
+    const std::string p = info[0].As<Napi::String>().Utf8Value();
+    if (p != "fp32" && p != "bf16") throw ArgumentError("precision must be 'fp32' or 'bf16', got '" + p + "'");
+    if (p == "bf16" && !cpuHasNativeBf16()) {
+      throw ArgumentError("bf16 needs native bf16 instructions (avx512_bf16 or amx_bf16); oneDNN's ISA here is " +
+                          cpuIsaName());
+    }
+    convBf16 = p == "bf16";
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetConvPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), convBf16 ? "bf16" : "fp32");
 }
 
 }  // namespace resnet

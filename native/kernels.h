@@ -6,12 +6,21 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <string>
 
 namespace resnet {
 
 Napi::Value Conv2d(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
 Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info);
+// The precision of the three convolution kernels: 'fp32', or 'bf16' (inputs rounded to
+// bfloat16, float32 accumulation and outputs); bf16 only where cpuHasNativeBf16().
+Napi::Value SetConvPrecision(const Napi::CallbackInfo& info);
+Napi::Value GetConvPrecision(const Napi::CallbackInfo& info);
+// Whether oneDNN's effective ISA has native bf16 dot products (AVX512_BF16 or AMX).
+bool cpuHasNativeBf16();
+// oneDNN's effective ISA, e.g. "avx512_core_bf16" (lowered by DNNL_MAX_CPU_ISA).
+std::string cpuIsaName();
 
 Napi::Value BatchNormTraining(const Napi::CallbackInfo& info);
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info);

@@ -2,7 +2,7 @@
 // backend with one line saying why. RESNET_BACKEND=native|reference forces a choice.
 import type { Backend } from './backend.js';
 import { referenceBackend } from './reference.js';
-import { loadNativeBackend } from './native.js';
+import { loadNativeBackend, nativeConvPrecision, nativeCpu, setNativeConvPrecision } from './native.js';
 
 export type BackendName = Backend['name'];
 
@@ -66,4 +66,55 @@ export function setBackend(b: BackendName | Backend): void {
 /** Names of the backends that can run here. */
 export function availableBackends(): BackendName[] {
   return tryNative() ? ['reference', 'native'] : ['reference'];
+}
+
+/**
+ * Compute precision. 'fp32': everything in float32. 'bf16' (mixed precision, as
+ * PyTorch's CPU autocast): the convolutions (forward, backward-data, backward-weights)
+ * read their inputs rounded to bfloat16 and accumulate in float32; tensors, master
+ * weights, batch norm, loss and optimizer stay float32. 'auto': bf16 where the native
+ * backend runs on a CPU with native bf16 instructions, fp32 elsewhere.
+ */
+export const PRECISIONS = ['fp32', 'bf16', 'auto'] as const;
+export type PrecisionChoice = (typeof PRECISIONS)[number];
+export type Precision = Exclude<PrecisionChoice, 'auto'>;
+
+/** Why bf16 cannot run on the current backend and CPU (one line), or null when it can. */
+export function bf16Unavailable(): string | null {
+  if (backend().name !== 'native') {
+    return 'bf16 precision needs the native backend (oneDNN); the reference backend computes in float32 only';
+  }
+  const cpu = nativeCpu();
+  if (cpu.bf16) return null;
+  return `bf16 precision needs native bf16 instructions (avx512_bf16 or amx_bf16), which oneDNN does not find on this CPU ` +
+    `(its instruction set here: ${cpu.isa}); use fp32, or auto to take bf16 only where the CPU has it`;
+}
+
+/** The precision 'auto' (or an explicit choice) means on the current backend and CPU. */
+export function resolvePrecision(choice: PrecisionChoice): Precision {
+  if (choice !== 'auto') return choice;
+  return bf16Unavailable() === null ? 'bf16' : 'fp32';
+}
+
+/**
+ * Sets the precision of the current backend's convolutions and returns the one chosen
+ * ('auto' resolved). Asking for 'bf16' where it cannot run natively throws an Error that
+ * names the missing CPU feature: emulated bf16 would be slower than float32.
+ */
+export function setPrecision(choice: PrecisionChoice): Precision {
+  if (!(PRECISIONS as readonly string[]).includes(choice)) {
+    throw new Error(`unknown precision '${String(choice)}': expected ${PRECISIONS.join(', ')}`);
+  }
+  const p = resolvePrecision(choice);
+  if (p === 'bf16') {
+    const why = bf16Unavailable();
+    if (why !== null) throw new Error(why);
+  }
+  if (backend().name === 'native') setNativeConvPrecision(p);
+  return p;
+}
+
+/** The precision the current backend's convolutions compute in. */
+export function precision(): Precision {
+  return backend().name === 'native' ? nativeConvPrecision() : 'fp32';
 }

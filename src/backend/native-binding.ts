@@ -19,6 +19,13 @@ export interface NativeBinding {
   /** OpenMP threads the kernels use (all cores unless RESNET_THREADS or setThreads says otherwise). */
   getThreads(): number;
   setThreads(threads: number): void;
+  /** oneDNN's effective instruction set, e.g. "avx512_core_bf16" (DNNL_MAX_CPU_ISA lowers it). */
+  readonly cpuIsa: string;
+  /** Whether that instruction set has native bf16 dot products (AVX512_BF16 or AMX). */
+  readonly nativeBf16: boolean;
+  /** Precision of the three conv kernels; 'bf16' throws unless nativeBf16. */
+  setConvPrecision(precision: 'fp32' | 'bf16'): void;
+  getConvPrecision(): 'fp32' | 'bf16';
 
   conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null,
     attrs: ConvAttrsTuple, sum: Float32Array | null, relu: boolean): Float32Array;
@@ -68,7 +75,7 @@ export interface NativeBinding {
 }
 
 const KERNELS = [
-  'getThreads', 'setThreads', 'conv2d', 'conv2dBackwardData', 'conv2dBackwardWeights', 'batchNormTraining',
+  'getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision', 'conv2d', 'conv2dBackwardData', 'conv2dBackwardWeights', 'batchNormTraining',
   'batchNormInference', 'batchNormBackward', 'relu', 'reluBackward', 'add', 'addRelu', 'addInPlace', 'scale', 'sum',
   'padChannelsSubsample', 'padChannelsSubsampleBackward', 'maxPool2d', 'maxPool2dBackward', 'avgPool2d',
   'avgPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'matmul', 'sumRows', 'logSoftmax',
@@ -100,6 +107,7 @@ function packageRoot(): string {
 function isNativeBinding(m: unknown): m is NativeBinding {
   if (typeof m !== 'object' || m === null) return false;
   if (typeof Reflect.get(m, 'onednnVersion') !== 'string') return false;
+  if (typeof Reflect.get(m, 'cpuIsa') !== 'string' || typeof Reflect.get(m, 'nativeBf16') !== 'boolean') return false;
   return KERNELS.every((k) => typeof Reflect.get(m, k) === 'function');
 }
 

@@ -71,6 +71,21 @@ export function setNativeThreads(threads: number): void {
   loadNativeBinding().setThreads(threads);
 }
 
+/** oneDNN's effective instruction set and whether it has native bf16 dot products. */
+export function nativeCpu(): { isa: string; bf16: boolean } {
+  const b = loadNativeBinding();
+  return { isa: b.cpuIsa, bf16: b.nativeBf16 };
+}
+
+/** Precision of the native convolutions (the other kernels always compute in float32). */
+export function setNativeConvPrecision(precision: 'fp32' | 'bf16'): void {
+  loadNativeBinding().setConvPrecision(precision);
+}
+
+export function nativeConvPrecision(): 'fp32' | 'bf16' {
+  return loadNativeBinding().getConvPrecision();
+}
+
 /** The oneDNN version the addon runs on. */
 export function onednnVersion(): string {
   return loadNativeBinding().onednnVersion;

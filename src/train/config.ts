@@ -1,6 +1,7 @@
 // A training run's recipe: one flat record, every field checked against one table that
 // also gives each command-line flag its name and help, so `resnet train --help`, a
 // `--config` JSON file and the saved `config.json` all speak the same language.
+import { PRECISIONS, type PrecisionChoice } from '../backend/index.js';
 import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
 import { closestNames } from '../util/closest-names.js';
 import { list as modelNames } from '../models/registry.js';
@@ -75,6 +76,8 @@ export interface TrainConfig {
   convertImages: boolean;
   /** CIFAR-100: train on the 20 superclasses. */
   coarse: boolean;
+  /** Precision of the convolutions: fp32, bf16 (mixed precision) or auto (bf16 where the CPU has it natively). */
+  precision: PrecisionChoice;
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
@@ -84,7 +87,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
-  imageSize: null, channels: null, convertImages: false, coarse: false,
+  imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
@@ -290,6 +293,9 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   channels: optional(numberField('int', 'n', 'image folders: 1 (greyscale) or 3 (RGB) (default: the first image\'s)', { min: 1, max: 3 })),
   convertImages: boolField('image folders: convert images of another channel count instead of rejecting them'),
   coarse: boolField('CIFAR-100: train on the 20 superclasses'),
+  precision: choiceField('p', PRECISIONS, 'compute precision of the convolutions: fp32, bf16 (bfloat16 inputs with float32 ' +
+    'accumulation; weights, batch norm, loss and optimizer stay float32; needs a CPU with avx512_bf16 or amx_bf16) ' +
+    'or auto (bf16 where the CPU has it)'),
 };
 
 /** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */

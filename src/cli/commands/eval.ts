@@ -8,8 +8,11 @@ import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { checkBatchesFit } from '../../train/memory.js';
 import { loadModelFile, type ModelCard } from '../../train/model-file.js';
 import { ProgressLine } from '../../train/progress.js';
+import { Option } from 'commander';
+import { PRECISIONS, type Precision, type PrecisionChoice } from '../../backend/index.js';
+import { FIELDS } from '../../train/config.js';
 import { UserError } from '../errors.js';
-import { selectBackend } from '../select-backend.js';
+import { selectBackend, selectPrecision } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -21,6 +24,7 @@ interface EvalFlags {
   batchSize: string;
   json?: boolean;
   backend?: string;
+  precision: PrecisionChoice;
   progress: boolean;
 }
 
@@ -35,6 +39,7 @@ export const registerEval: RegisterCommand = (program) => {
     .option('--batch-size <n>', 'images per forward pass', '500')
     .option('--json', 'print the result as JSON')
     .option('--backend <name>', 'compute backend: native or reference')
+    .addOption(new Option('--precision <p>', FIELDS.precision.help).choices(PRECISIONS).default('fp32'))
     .option('--no-progress', 'no progress line on stderr');
   cmd.addHelpText('after', '\nExample:\n  resnet eval runs/20240101-120000-resnet20-fashion-mnist');
   cmd.action((model: string) => userErrors(() => evalCommand(model, cmd.opts<EvalFlags>())));
@@ -52,6 +57,7 @@ function isDatasetName(s: string): s is DatasetName {
 
 async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   selectBackend(flags.backend);
+  const precision = selectPrecision(flags.precision);
   if (flags.split !== 'test' && flags.split !== 'train') throw new UserError(`--split must be test or train, got ${JSON.stringify(flags.split)}`);
   const batchSize = positiveInt('--batch-size', flags.batchSize);
   const subset = flags.subset === undefined ? null : positiveInt('--subset', flags.subset);
@@ -74,10 +80,10 @@ async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   });
   progress.clear();
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ model: file, dataset: ds.name, classNames: card.classNames, ...result }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ model: file, dataset: ds.name, precision, classNames: card.classNames, ...result }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(report(file, ds.name, card.classNames, result));
+  process.stdout.write(report(file, ds.name, card.classNames, result, precision));
 }
 
 function checkCompatible(card: ModelCard, ds: { name: string; height: number; width: number; channels: number; classNames: readonly string[] }, file: string): void {
@@ -94,9 +100,9 @@ function pct(x: number): string {
 }
 
 /** Accuracy lines, the per-class table and the confusion matrix (rows: true class). */
-export function report(file: string, dataset: string, classNames: readonly string[], r: EvalResult): string {
+export function report(file: string, dataset: string, classNames: readonly string[], r: EvalResult, precision: Precision = 'fp32'): string {
   const lines: string[] = [];
-  lines.push(`model ${file} on ${dataset} (${r.count} images)`);
+  lines.push(`model ${file} on ${dataset} (${r.count} images, ${precision} precision)`);
   lines.push(`top-1 accuracy ${pct(r.top1).trim()}   top-5 accuracy ${pct(r.top5).trim()}   loss ${r.loss.toFixed(4)}`);
   lines.push('');
   const width = Math.max(5, ...classNames.map((n) => n.length));

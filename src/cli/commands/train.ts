@@ -3,7 +3,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { backend } from '../../backend/index.js';
+import { backend, type Precision } from '../../backend/index.js';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../../train/config.js';
 import { readConfigFile } from '../../train/config-file.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js';
@@ -15,7 +15,7 @@ import { writeRunReport } from '../../experiments/run-report.js';
 import { prepareRun, type PreparedRun } from '../../train/setup.js';
 import { Trainer, type EpochRecord } from '../../train/trainer.js';
 import { CommandExit, UserError } from '../errors.js';
-import { selectBackend } from '../select-backend.js';
+import { selectBackend, selectPrecision } from '../select-backend.js';
 import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
@@ -123,7 +123,7 @@ function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   return `${parts.join('  ')}${best ? '  *' : ''}`;
 }
 
-function describeRun(p: PreparedRun, runDir: string, epochs: number): string {
+function describeRun(p: PreparedRun, runDir: string, epochs: number, precision: Precision): string {
   const c = p.config;
   const ds = p.train;
   const params = (p.model.numParameters() / 1e6).toFixed(2);
@@ -134,7 +134,7 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number): string {
       : `evaluating on ${p.evalSet.length} test images`;
   return `training ${c.model} (${params}M parameters) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
     `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
-    `${backend().name} backend\nrun folder: ${runDir}\n`;
+    `${backend().name} backend, ${precision} precision\nrun folder: ${runDir}\n`;
 }
 
 async function train(cmd: Command): Promise<void> {
@@ -189,6 +189,7 @@ async function train(cmd: Command): Promise<void> {
     config = fromFile ? finishConfig(config, flags.config!) : finishConfig(config, 'the command line', (k) => `--${flagName(k)}`);
   }
 
+  const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
   const prepared = await prepareRun(config, { given });
   if (!run) {
@@ -216,7 +217,7 @@ async function train(cmd: Command): Promise<void> {
       },
     },
   });
-  process.stdout.write(describeRun(prepared, run.dir, trainer.epochs));
+  process.stdout.write(describeRun(prepared, run.dir, trainer.epochs, precision));
   if (flags.resume !== undefined) {
     if (resumeFrom) {
       trainer.resume(resumeFrom);
@@ -272,7 +273,7 @@ async function train(cmd: Command): Promise<void> {
   const epochsDone = outcome.state.epoch;
   run.writeJson(run.summaryPath, {
     status: 'finished', model: config.model, dataset: config.dataset, epochs: epochsDone, steps: outcome.state.step,
-    trainingSeconds: seconds, backend: backend().name,
+    trainingSeconds: seconds, backend: backend().name, precision,
     test: test && { top1: test.top1, top5: test.top5, loss: test.loss, count: test.count, perClass: test.perClass },
     best: outcome.state.best, finalWeights: run.finalPath, bestWeights: outcome.state.best ? run.bestPath : null,
     finishedAt: new Date().toISOString(),
