@@ -49,11 +49,13 @@ describe('training config', () => {
     assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /f: give \.mean and \.std together/);
   });
 
-  it('the benchmark recipe in recipes/ is a valid config', () => {
-    const file = fileURLToPath(new URL('../../recipes/fashion-mnist-resnet20.json', import.meta.url));
-    const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
-    assert.equal(c.model, 'resnet20');
-    assert.equal(c.dataset, 'fashion-mnist');
+  it('the benchmark recipes in recipes/ are valid configs', () => {
+    for (const name of ['fashion-mnist-resnet20.json', 'fashion-mnist-fast.json']) {
+      const file = fileURLToPath(new URL(`../../recipes/${name}`, import.meta.url));
+      const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
+      assert.equal(c.model, 'resnet20');
+      assert.equal(c.dataset, 'fashion-mnist');
+    }
   });
 
   it('every field has a default', () => {
