@@ -24,7 +24,7 @@ const KILL_HOOK = fileURLToPath(new URL('./helpers/kill-during-write.js', import
 /** metrics.jsonl without the fields that time the run. */
 function metrics(runDir: string): unknown[] {
   return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { time: _t, epochSeconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    const { time: _t, epochSeconds: _s, dataSeconds: _d, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
     return rest;
   });
 }

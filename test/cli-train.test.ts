@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadDataset } from '../src/data/index.js';
+import { DataLoader, loadDataset, Normalize, randomSubset } from '../src/data/index.js';
+import { evaluate } from '../src/train/metrics.js';
+import { loadModelFile } from '../src/train/model-file.js';
 import { idxBytes, solid, tempDir, writeImage, writeIdxFolder } from './helpers/data-files.js';
 import { assertUsageError, runCli } from './helpers/cli.js';
 
@@ -53,6 +55,27 @@ describe('resnet train on Fashion-MNIST (end to end)', () => {
     assert.match(text.stdout, /top-1 accuracy \d+\.\d\d%/);
     assert.match(text.stdout, /^ {2}9 {2}Ankle boot/m);
     assert.match(text.stdout, /confusion matrix \(rows: true class, columns: predicted class\)/);
+  });
+
+  it('--eval-every 0 evaluates after the last epoch only, --tta flip scores the averaged logits', async () => {
+    const r = runCli(['train', '--subset', '256', '--test-subset', '300', '--epochs', '2', '--batch-size', '64', '--lr', '0.05',
+      '--eval-every', '0', '--tta', 'flip', '--out', out, '--name', 'tta', '--no-progress']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^test accuracy .* after 2 epochs \(\S+ of training, \S+ in all\)$/m);
+    const dir = join(out, 'tta');
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { eval: unknown });
+    assert.deepEqual(metrics.map((m) => m.eval === null), [true, false]);
+    const saved = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { test: { top1: number; loss: number }; wallSeconds: number };
+    assert.ok(saved.wallSeconds > 0);
+    // The same weights and test images, scored here with and without the mirror images.
+    const { model, card } = loadModelFile(join(dir, 'final.safetensors'));
+    const test = randomSubset((await loadDataset({ name: 'fashion-mnist' })).test!, 300, 0);
+    const loader = new DataLoader(test, { batchSize: 100, transform: new Normalize(card.mean, card.std) });
+    const flipped = await evaluate(model, loader, 10, { tta: 'flip' });
+    const plain = await evaluate(model, loader, 10);
+    assert.ok(Math.abs(saved.test.loss - flipped.loss) < 1e-6, `run ${saved.test.loss}, flip ${flipped.loss}`);
+    assert.equal(saved.test.top1, flipped.top1);
+    assert.ok(Math.abs(plain.loss - flipped.loss) > 1e-4, 'the mirror images change the loss');
   });
 
   it('resnet predict gives top-k classes for PNG and JPEG files, and rejects an RGB image for a greyscale model', async () => {

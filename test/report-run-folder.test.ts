@@ -17,7 +17,7 @@ function progress(step: number, loss: number, top1: number, lr: number): StepPro
   };
 }
 
-const EPOCH = { epoch: 1, step: 2, lr: 0.1, trainLoss: 2, trainTop1: 0.25, eval: null, ema: false, skippedSteps: 0, epochSeconds: 1, imagesPerSecond: 16, time: '' };
+const EPOCH = { epoch: 1, step: 2, lr: 0.1, trainLoss: 2, trainTop1: 0.25, eval: null, ema: false, skippedSteps: 0, epochSeconds: 1, dataSeconds: 0.1, imagesPerSecond: 16, time: '' };
 
 test('steps.jsonl holds each step\'s own loss, top-1 and lr; flushed at epoch ends; truncated on resume', () => {
   const dir = tempDir('step-log');

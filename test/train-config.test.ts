@@ -26,6 +26,16 @@ describe('training config', () => {
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { lr: '0.1' }, 'x', (k) => `--${k}`), /^ConfigError: --lr must be a number > 0, got "0.1"$/);
   });
 
+  it('test-time augmentation and the evaluation interval are checked fields', () => {
+    const c = mergeConfig({ ...DEFAULT_CONFIG }, { tta: 'flip-translate', evalEvery: 0 }, 'r.json');
+    assert.equal(c.tta, 'flip-translate');
+    assert.equal(c.evalEvery, 0);
+    assert.equal(DEFAULT_CONFIG.tta, 'none');
+    assert.equal(DEFAULT_CONFIG.evalEvery, 1);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { tta: 'mirror' }, 'r.json'), /r\.json: \.tta must be one of none, flip, flip-translate, got "mirror"/);
+    assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { evalEvery: -1 }, 'r.json'), /r\.json: \.evalEvery must be an integer >= 0, got -1/);
+  });
+
   it('rejects an unknown field with a suggestion, and a non-object', () => {
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, { batch_size: 64 }, 'r.json'), /r\.json: unknown field "batch_size"; did you mean "batchSize"\?/);
     assert.throws(() => mergeConfig({ ...DEFAULT_CONFIG }, [1], 'r.json'), /expected a JSON object of training settings, got an array/);
@@ -39,11 +49,13 @@ describe('training config', () => {
     assert.throws(() => finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, { mean: [0.5] }, 'f'), 'f'), /f: give \.mean and \.std together/);
   });
 
-  it('the benchmark recipe in recipes/ is a valid config', () => {
-    const file = fileURLToPath(new URL('../../recipes/fashion-mnist-resnet20.json', import.meta.url));
-    const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
-    assert.equal(c.model, 'resnet20');
-    assert.equal(c.dataset, 'fashion-mnist');
+  it('the benchmark recipes in recipes/ are valid configs', () => {
+    for (const name of ['fashion-mnist-resnet20.json', 'fashion-mnist-fast.json']) {
+      const file = fileURLToPath(new URL(`../../recipes/${name}`, import.meta.url));
+      const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
+      assert.equal(c.model, 'resnet20');
+      assert.equal(c.dataset, 'fashion-mnist');
+    }
   });
 
   it('every field has a default', () => {

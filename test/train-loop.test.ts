@@ -81,6 +81,37 @@ describe('Trainer', () => {
     assert.ok(out.records[1]!.eval !== null);
   });
 
+  it('evalEvery evaluates every n-th epoch and always the last; 0 only the last', async () => {
+    for (const [every, evaluated] of [[2, [2, 4, 5]], [0, [5]], [1, [1, 2, 3, 4, 5]]] as const) {
+      const out = await new Trainer(trainerOptions(new TinyNet(1, 2), 5, { evalEvery: every })).run();
+      const got = out.records.filter((r) => r.eval !== null).map((r) => r.epoch);
+      assert.deepEqual(got, evaluated, `evalEvery ${every}`);
+      assert.equal(out.records.length, 5);
+      assert.equal(out.lastEval?.count, 32);
+      // The best weights are chosen among the evaluated epochs only.
+      assert.ok(out.state.best !== null && (evaluated as readonly number[]).includes(out.state.best.epoch));
+    }
+  });
+
+  it('counts the time the steps wait for the loader in dataSeconds', async () => {
+    // A data set that takes at least 30 ms to read each batch (as a slow disk would).
+    class SlowSet extends InMemoryDataset {
+      override async readImages(indices: ArrayLike<number>, out: Uint8Array): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        this.readImagesSync(indices, out);
+      }
+    }
+    const fast = brightnessSet(64, 1);
+    const slow = new SlowSet('slow', fast.pixels, fast.labels, 6, 6, 1, ['dark', 'bright']);
+    const opts = trainerOptions(new TinyNet(1, 2), 1);
+    const trainLoader = new DataLoader(slow, { batchSize: 16, shuffle: true, seed: 5 });
+    const out = await new Trainer({ ...opts, trainLoader }).run();
+    const r = out.records[0]!;
+    // The epoch's first batch is read while no step runs (later ones overlap with the step before).
+    assert.ok(r.dataSeconds >= 0.025, `dataSeconds ${r.dataSeconds}`);
+    assert.ok(r.dataSeconds <= r.epochSeconds, `${r.dataSeconds} of ${r.epochSeconds}`);
+  });
+
   it('a NaN in a batch stops the run at that step, naming the step, lr and the intact last checkpoint', async () => {
     const dir = join(tempDir('nan'), 'run');
     const run = RunFolder.create(dir, {});

@@ -54,7 +54,7 @@ function assertSame(actual: Snapshot, expected: Snapshot, what: string): void {
 }
 
 function withoutTimes(records: EpochRecord[]): unknown[] {
-  return records.map(({ time: _t, epochSeconds: _s, imagesPerSecond: _i, ...rest }) => rest);
+  return records.map(({ time: _t, epochSeconds: _s, dataSeconds: _d, imagesPerSecond: _i, ...rest }) => rest);
 }
 
 describe('resume', () => {

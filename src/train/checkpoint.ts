@@ -35,6 +35,8 @@ export interface TrainingState {
     skipped: number;
     /** Training time of the epoch so far. */
     seconds: number;
+    /** Of `seconds`, the time spent waiting for the loader's batches (absent in older checkpoints: 0). */
+    dataSeconds?: number;
   };
   /** Best evaluation top-1 so far and the epoch (1-based) it was reached at. */
   best: { top1: number; epoch: number } | null;

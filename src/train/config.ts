@@ -6,6 +6,7 @@ import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
 import { closestNames } from '../util/closest-names.js';
 import { list as modelNames } from '../models/registry.js';
 import { MAX_IMAGE_SIDE } from './model-file.js';
+import { TTA_MODES, type TtaMode } from './tta.js';
 
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
@@ -24,6 +25,10 @@ export interface TrainConfig {
   testSubset: number | null;
   /** Hold this many training images out for validation each epoch; 0: evaluate on the test split. */
   valSplit: number;
+  /** Evaluate after every this many epochs and after the last one; 0: after the last one only. */
+  evalEvery: number;
+  /** Test-time augmentation of every evaluation: views whose logits are averaged. */
+  tta: TtaMode;
   /** Training length in epochs, or... */
   epochs: number | null;
   /** ...in iterations (optimizer steps). Exactly one of the two is set. */
@@ -81,7 +86,7 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  model: 'resnet20', width: 1, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0,
+  model: 'resnet20', width: 1, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0, evalEvery: 1, tta: 'none',
   epochs: 30, iterations: null, batchSize: 128, evalBatchSize: 500,
   lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
@@ -259,6 +264,11 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   testSubset: optional(numberField('int', 'n', 'evaluate on n test images drawn at random', { min: 1 })),
   valSplit: numberField('int', 'n', 'hold n training images out and evaluate on them after each epoch; the test split ' +
     '(or --test-subset of it) is then evaluated once, at the end (0: evaluate on the test split after each epoch)', { min: 0 }),
+  evalEvery: numberField('int', 'n', 'evaluate after every n epochs and after the last one (0: after the last one only, ' +
+    'which saves the evaluation time of a short run)', { min: 0 }),
+  tta: choiceField('views', TTA_MODES, 'test-time augmentation of every evaluation: average the logits of the image and ' +
+    'its mirror image (flip), and of both shifted one pixel up-left and down-right (flip-translate); ' +
+    'flip assumes mirrored images keep their class'),
   epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1, max: MAX_EPOCHS })),
   iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1, max: MAX_ITERATIONS })),
   batchSize: numberField('int', 'n', 'training batch size', { min: 1, max: MAX_BATCH }),

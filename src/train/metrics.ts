@@ -5,6 +5,7 @@ import { compileInferenceOrForward } from '../models/inference.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
+import { ttaLogits, type TtaMode } from './tta.js';
 
 export interface EvalResult {
   /** Mean cross-entropy (no label smoothing). */
@@ -38,6 +39,8 @@ export function argmaxRow(logits: Float32Array, row: number, classes: number): n
 export interface EvaluateOptions {
   /** Called after each batch with (batches done, batches in all). */
   onBatch?: (done: number, total: number) => void;
+  /** Test-time augmentation: average the logits over these views of each batch (default 'none'). */
+  tta?: TtaMode;
 }
 
 /**
@@ -56,7 +59,7 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
   try {
     for await (const batch of loader.epoch(0)) {
       const { logits, loss } = noGrad(() => {
-        const out = infer(batch.x);
+        const out = ttaLogits(infer, batch.x, opts.tta ?? 'none');
         return { logits: out.data, loss: crossEntropy(out, batch.labels).item() };
       });
       const n = batch.labels.length;

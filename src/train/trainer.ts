@@ -16,14 +16,19 @@ import { argmaxRow, evaluate, type EvalResult } from './metrics.js';
 import { type LoadedCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { type ModelCard, saveModelFile } from './model-file.js';
 import type { RunFolder } from './run-folder.js';
+import type { TtaMode } from './tta.js';
 
 export interface TrainerOptions {
   model: Module;
   optimizer: SGD;
   scheduler: LRScheduler;
   trainLoader: DataLoader;
-  /** Evaluated after every epoch; null: no evaluation. */
+  /** Evaluated after every epoch (see evalEvery); null: no evaluation. */
   evalLoader: DataLoader | null;
+  /** Evaluate after every this many epochs and after the last one; 0: after the last one only (default 1). */
+  evalEvery?: number;
+  /** Test-time augmentation of the evaluations (default 'none'). */
+  tta?: TtaMode;
   /** What evalLoader holds, for the records. */
   evalSplit?: 'test' | 'val';
   numClasses: number;
@@ -94,6 +99,8 @@ export interface EpochRecord {
   ema: boolean;
   skippedSteps: number;
   epochSeconds: number;
+  /** Of epochSeconds, the time the steps waited for the loader's batches (reading, augmenting). */
+  dataSeconds: number;
   imagesPerSecond: number;
   time: string;
 }
@@ -128,7 +135,7 @@ function countNonFinite(data: Float32Array): number {
 }
 
 function emptyTotals(): TrainingState['epochTotals'] {
-  return { lossSum: 0, lossCount: 0, correct: 0, seen: 0, skipped: 0, seconds: 0 };
+  return { lossSum: 0, lossCount: 0, correct: 0, seen: 0, skipped: 0, seconds: 0, dataSeconds: 0 };
 }
 
 export class Trainer {
@@ -177,16 +184,21 @@ export class Trainer {
     const { trainLoader, totalSteps } = this.o;
     while (this.state.step < totalSteps) {
       let last = performance.now();
+      // Since when the loop has waited for the next batch (the loader makes it in this thread).
+      let waitingSince = last;
       for await (const batch of trainLoader.epoch(this.state.epoch, this.state.batchInEpoch)) {
+        const totals = this.state.epochTotals;
+        totals.dataSeconds = (totals.dataSeconds ?? 0) + (performance.now() - waitingSince) / 1000;
         this.trainStep(batch);
         const now = performance.now();
-        this.state.epochTotals.seconds += (now - last) / 1000;
+        totals.seconds += (now - last) / 1000;
         last = now;
         this.o.listener?.onStep?.(this.progress());
         if (this.stepCheckpointDue()) this.checkpoint();
         // Batches of in-memory data resolve as microtasks, which never let the event loop
         // run; yielding once per step lets it deliver signals (Ctrl-C) and timers.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        waitingSince = performance.now();
         if (this.state.step >= totalSteps) break;
         if (this.stopRequested) return this.stopHere();
       }
@@ -320,11 +332,18 @@ export class Trainer {
       `${this.state.epoch + 1} skipped, more than ${allowed} allows; ${this.lastGood()}. ${fix}`);
   }
 
+  /** Whether the epoch that just ended is evaluated: every evalEvery-th one and the last. */
+  private evaluationDue(): boolean {
+    const every = this.o.evalEvery ?? 1;
+    if (this.state.step >= this.o.totalSteps) return true;
+    return every > 0 && (this.state.epoch + 1) % every === 0;
+  }
+
   private async evaluateNow(): Promise<EvalResult | null> {
     const { evalLoader, model, ema } = this.o;
-    if (!evalLoader) return null;
+    if (!evalLoader || !this.evaluationDue()) return null;
     const run = (): Promise<EvalResult> => evaluate(model, evalLoader, this.o.numClasses, {
-      onBatch: (d, t) => this.o.listener?.onEvalBatch?.(d, t),
+      onBatch: (d, t) => this.o.listener?.onEvalBatch?.(d, t), tta: this.o.tta ?? 'none',
     });
     return ema ? ema.withAveraged(model, run) : run();
   }
@@ -345,6 +364,7 @@ export class Trainer {
       ema: Boolean(this.o.ema),
       skippedSteps: t.skipped,
       epochSeconds: t.seconds,
+      dataSeconds: t.dataSeconds ?? 0,
       imagesPerSecond: t.seen / Math.max(1e-9, t.seconds),
       time: new Date().toISOString(),
     };
@@ -405,7 +425,7 @@ function toRecord(r: Record<string, unknown>): EpochRecord {
   }
   return {
     epoch: num('epoch'), step: num('step'), lr: num('lr'), trainLoss: known('trainLoss'), trainTop1: known('trainTop1'),
-    eval: evalSummary, ema: r['ema'] === true, skippedSteps: num('skippedSteps'), epochSeconds: num('epochSeconds'),
+    eval: evalSummary, ema: r['ema'] === true, skippedSteps: num('skippedSteps'), epochSeconds: num('epochSeconds'), dataSeconds: known('dataSeconds') ?? 0,
     imagesPerSecond: num('imagesPerSecond'), time: typeof r['time'] === 'string' ? r['time'] : '',
   };
 }

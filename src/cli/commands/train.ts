@@ -118,7 +118,8 @@ function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
     `train loss ${known(r.trainLoss, (x) => x.toFixed(4))} acc ${known(r.trainTop1, pct)}`,
   ];
   if (r.eval) parts.push(`${r.eval.split}${r.ema ? ' (ema)' : ''} loss ${r.eval.loss.toFixed(4)} acc ${pct(r.eval.top1)} top-5 ${pct(r.eval.top5)}`);
-  parts.push(`lr ${r.lr.toPrecision(3)}`, `${formatDuration(r.epochSeconds)} ${Math.round(r.imagesPerSecond)} img/s`);
+  parts.push(`lr ${r.lr.toPrecision(3)}`, `${formatDuration(r.epochSeconds)} ${Math.round(r.imagesPerSecond)} img/s`,
+    `data ${(100 * r.dataSeconds / Math.max(1e-9, r.epochSeconds)).toFixed(1)}%`);
   if (r.skippedSteps > 0) parts.push(`${r.skippedSteps} steps skipped`);
   return `${parts.join('  ')}${best ? '  *' : ''}`;
 }
@@ -138,6 +139,8 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number, precision: 
 }
 
 async function train(cmd: Command): Promise<void> {
+  // Wall clock of the whole command: reading the data, training, evaluating, writing.
+  const started = performance.now();
   const flags = cmd.opts<TrainFlags>();
   selectBackend(flags.backend);
   const patch = recipePatch(cmd);
@@ -203,6 +206,7 @@ async function train(cmd: Command): Promise<void> {
   trainer = new Trainer({
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
+    evalEvery: config.evalEvery, tta: config.tta,
     numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
     labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, maxSkipped: config.maxSkipped, clipGradNorm: config.clipGradNorm,
     run, keepCheckpoints: config.keepCheckpoints, checkpointEvery: config.checkpointEvery, config: prepared.config, card: prepared.card,
@@ -265,7 +269,7 @@ async function train(cmd: Command): Promise<void> {
   if (!test && prepared.testLoader) {
     const loader = prepared.testLoader;
     const evaluateTest = (): Promise<EvalResult> => evaluate(prepared.model, loader, prepared.card.numClasses,
-      { onBatch: showProgress ? (d, t) => progress.update(`testing ${d}/${t}`) : undefined });
+      { onBatch: showProgress ? (d, t) => progress.update(`testing ${d}/${t}`) : undefined, tta: config.tta });
     test = prepared.ema ? await prepared.ema.withAveraged(prepared.model, evaluateTest) : await evaluateTest();
     progress.clear();
   }
@@ -273,12 +277,14 @@ async function train(cmd: Command): Promise<void> {
   const epochsDone = outcome.state.epoch;
   run.writeJson(run.summaryPath, {
     status: 'finished', model: config.model, dataset: config.dataset, epochs: epochsDone, steps: outcome.state.step,
-    trainingSeconds: seconds, backend: backend().name, precision,
+    trainingSeconds: seconds, wallSeconds: (performance.now() - started) / 1000, backend: backend().name, precision,
     test: test && { top1: test.top1, top5: test.top5, loss: test.loss, count: test.count, perClass: test.perClass },
     best: outcome.state.best, finalWeights: run.finalPath, bestWeights: outcome.state.best ? run.bestPath : null,
     finishedAt: new Date().toISOString(),
   });
-  const trained = `after ${epochsDone} epoch${epochsDone === 1 ? '' : 's'} (${formatDuration(seconds)} of training)`;
+  const wall = formatDuration((performance.now() - started) / 1000);
+  const trained = `after ${epochsDone} epoch${epochsDone === 1 ? '' : 's'} (${formatDuration(seconds)} of training, ${wall} in all` +
+    `${flags.resume !== undefined ? ' since --resume' : ''})`;
   if (test) {
     process.stdout.write(`test accuracy ${pct(test.top1)} (top-5 ${pct(test.top5)}, loss ${test.loss.toFixed(4)}) on ${test.count} test images ${trained}\n`);
   } else {
