@@ -27,8 +27,9 @@ START = time.perf_counter()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+from torch_cifar_resnet import CifarResNet  # noqa: E402
 
 SUPPORTED = {
     'model', 'dataset', 'epochs', 'batchSize', 'evalBatchSize', 'lr', 'momentum', 'nesterov', 'weightDecay',
@@ -42,62 +43,6 @@ def read_idx(path: str) -> np.ndarray:
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A: x[:, :, ::s, ::s] with the new channels zero, half before and half after."""
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.stride = stride
-        self.front = (planes - in_planes) // 2
-        self.back = planes - in_planes - self.front
-
-    def forward(self, x):
-        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.front, self.back))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        reshapes = stride != 1 or in_planes != planes
-        self.downsample = ZeroPadShortcut(in_planes, planes, stride) if reshapes else nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.downsample(x))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, depth: int, in_channels: int = 1, num_classes: int = 10):
-        super().__init__()
-        n = (depth - 2) // 6
-        if 6 * n + 2 != depth:
-            raise ValueError(f'depth {depth} is not 6n+2')
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for i in range(n):
-                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
-                in_planes = planes
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 def augment(x: torch.Tensor, pad: int, flip: bool, erasing: float, gen: torch.Generator) -> torch.Tensor:
@@ -198,7 +143,7 @@ def main() -> int:
     # before normalising. Pad with the value that normalises to the same thing: (0 - mean) / std.
     pad_value = (0 - mean) / std
 
-    model = CifarResNet(int(model_name[6:]))
+    model = CifarResNet(int(model_name[6:]), in_channels=1, num_classes=10, shortcut='A', kaiming_init=True)
     decay = [q for n_, q in model.named_parameters() if q.ndim > 1]
     no_decay = [q for n_, q in model.named_parameters() if q.ndim <= 1]
     lr = r.get('lr', 0.1)
