@@ -1,12 +1,22 @@
 // Writers for small data-set files in the real on-disk formats, for reader tests.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 
+const madeDirs: string[] = [];
+// Each test file runs in its own process: its folders go when it ends (RESNET_KEEP_TEMP=1 keeps them).
+process.on('exit', () => {
+  if (process.env.RESNET_KEEP_TEMP === '1') return;
+  for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A new empty folder under the system's temp folder, removed when the test process exits. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `resnet-ts-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `resnet-ts-${prefix}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** An IDX file of unsigned bytes (type 0x08) with the given dimensions. */
