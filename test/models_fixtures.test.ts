@@ -10,7 +10,7 @@ import * as models from '../src/models/index.js';
 import * as F from '../src/tensor/ops.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { type ModelFixture, readModelFixture } from './models_fixture_io.js';
-import { applyBiasAdjustments, hashedInput, hashedTensorValues, loadHashedWeights } from './models_hashed_weights.js';
+import { applyBiasAdjustments, hashedInput, hashedTensorValues, loadHashedWeights, sharedModel } from './models_hashed_weights.js';
 
 // Tolerances, relative to the largest reference value of each quantity. The measured
 // worst errors (native backend, which accumulates in float32, is the looser one) are
@@ -48,20 +48,8 @@ function assertClose(what: string, actual: ArrayLike<number>, expected: readonly
 const NAMES = ['resnet20', 'resnet18', 'preact_resnet18', 'preact_resnet164', 'resnet50'];
 const fixtures = NAMES.map(readModelFixture);
 
-// Building a 25M-parameter model takes a while: each is built once and refilled from
-// the hash before every run (a train-mode pass changes its running statistics).
-const built = new Map<string, models.ResidualNetwork>();
-function builtModel(fx: ModelFixture): models.ResidualNetwork {
-  let model = built.get(fx.model);
-  if (!model) {
-    model = models.create(fx.model, { numClasses: fx.num_classes, seed: 1 });
-    built.set(fx.model, model);
-  }
-  return model;
-}
-
 function fixtureModel(fx: ModelFixture): models.ResidualNetwork {
-  const model = builtModel(fx);
+  const model = sharedModel(fx.model, fx.num_classes);
   loadHashedWeights(model);
   applyBiasAdjustments(model, fx.bias_adjustments);
   model.zeroGrad();
@@ -78,7 +66,7 @@ if (primary === 'native') runs.push(['reference', fixtures.filter((f) => ['resne
 describe('state dicts match the PyTorch definitions key for key', () => {
   for (const fx of fixtures) {
     test(`${fx.model}: same keys, order and shapes${fx.model.startsWith('resnet') && fx.model !== 'resnet20' ? ' as torchvision' : ''}`, () => {
-      const model = builtModel(fx);
+      const model = sharedModel(fx.model, fx.num_classes);
       const ours = Object.entries(model.stateDict()).map(([k, t]) => [k, [...t.shape]]);
       assert.deepEqual(ours, fx.state_dict.map(([k, s]) => [k, [...s]]));
       assert.equal(model.numParameters(), fx.num_parameters);

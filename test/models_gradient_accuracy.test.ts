@@ -19,7 +19,7 @@ import { setBackend } from '../src/backend/index.js';
 import * as models from '../src/models/index.js';
 import * as F from '../src/tensor/ops.js';
 import { backendsUnderTest } from './helpers/backends.js';
-import { applyBiasAdjustments, hashedInput, hashedTensorValues, loadHashedWeights } from './models_hashed_weights.js';
+import { applyBiasAdjustments, hashedInput, hashedTensorValues, loadHashedWeights, sharedModel } from './models_hashed_weights.js';
 
 // Our error may be this many times PyTorch float32's. PyTorch's own error depends on its
 // memory layout: its NCHW path runs oneDNN's blocked kernels, 2-3.5x more exact on the
@@ -74,13 +74,8 @@ function truthOf(p: ParamSample): Float32Array {
 }
 
 // Each model is built once and refilled from the hash for every seed and backend.
-const built = new Map<string, models.ResidualNetwork>();
 function fixtureModel(fx: GradFixture): models.ResidualNetwork {
-  let model = built.get(fx.model);
-  if (!model) {
-    model = models.create(fx.model, { numClasses: fx.num_classes, seed: 1 });
-    built.set(fx.model, model);
-  }
+  const model = sharedModel(fx.model, fx.num_classes);
   loadHashedWeights(model, fx.hash_seed);
   applyBiasAdjustments(model, fx.bias_adjustments);
   model.zeroGrad();

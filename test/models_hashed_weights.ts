@@ -1,6 +1,7 @@
 // Weights both PyTorch (scripts/make_model_fixtures.py) and these tests compute bit for
 // bit from an integer hash, so fixtures of 11M- and 25M-parameter models need not ship
 // the weights. Keep in step with hashed_tensor() / hashed_input() in that script.
+import * as models from '../src/models/index.js';
 import type { Module } from '../src/nn/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
@@ -82,4 +83,19 @@ export function applyBiasAdjustments(model: Module, adjustments: Readonly<Record
     if (!t) throw new Error(`bias adjustment for ${key}, which the model does not have`);
     for (const [channel, value] of changes) t.data[channel] = value;
   }
+}
+
+// Building a 25M-parameter model takes a while: each (name, classes) is built once per
+// test file, to be refilled from the hash before every use.
+const built = new Map<string, models.ResidualNetwork>();
+
+/** The model `name` with `numClasses` outputs, built on first use and shared after that. */
+export function sharedModel(name: string, numClasses: number): models.ResidualNetwork {
+  const key = `${name}/${numClasses}`;
+  let model = built.get(key);
+  if (!model) {
+    model = models.create(name, { numClasses, seed: 1 });
+    built.set(key, model);
+  }
+  return model;
 }

@@ -58,25 +58,30 @@ export class RandomCrop implements Transform {
   }
 }
 
+/** Mirror each of `rows` rows of `width` pixels of `channels` values left-right, in place (HWC or NHWC data). */
+export function mirrorRows(data: Float32Array, rows: number, width: number, channels: number): void {
+  const c = channels;
+  for (let y = 0; y < rows; y++) {
+    const row = y * width * c;
+    for (let x = 0; x < width >> 1; x++) {
+      const a = row + x * c;
+      const b = row + (width - 1 - x) * c;
+      for (let k = 0; k < c; k++) {
+        const t = data[a + k]!;
+        data[a + k] = data[b + k]!;
+        data[b + k] = t;
+      }
+    }
+  }
+}
+
 /** torchvision RandomHorizontalFlip(p): mirror left-right with probability p. */
 export class RandomHorizontalFlip implements Transform {
   constructor(readonly p = 0.5) {}
 
   apply(img: FloatImage, rng: Rng): FloatImage {
     if (!(rng.uniform() < this.p)) return img;
-    const { width: w, channels: c, data } = img;
-    for (let y = 0; y < img.height; y++) {
-      const row = y * w * c;
-      for (let x = 0; x < w >> 1; x++) {
-        const a = row + x * c;
-        const b = row + (w - 1 - x) * c;
-        for (let k = 0; k < c; k++) {
-          const t = data[a + k]!;
-          data[a + k] = data[b + k]!;
-          data[b + k] = t;
-        }
-      }
-    }
+    mirrorRows(img.data, img.height, img.width, img.channels);
     return img;
   }
 

@@ -3,6 +3,7 @@
 // 'flip' averages the image and its mirror image; 'flip-translate' gives that pair half
 // the weight and the pairs of the image shifted one pixel up-left and one down-right
 // (reflection at the border) a quarter each.
+import { mirrorRows } from '../data/transforms.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export const TTA_MODES = ['none', 'flip', 'flip-translate'] as const;
@@ -11,16 +12,8 @@ export type TtaMode = (typeof TTA_MODES)[number];
 /** An NHWC batch mirrored left-right. */
 export function flipBatch(x: Tensor): Tensor {
   const [n, h, w, c] = x.shape as [number, number, number, number];
-  const src = x.data;
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < n * h; i++) {
-    const row = i * w * c;
-    for (let j = 0; j < w; j++) {
-      const s = row + j * c;
-      const d = row + (w - 1 - j) * c;
-      for (let k = 0; k < c; k++) out[d + k] = src[s + k]!;
-    }
-  }
+  const out = x.data.slice();
+  mirrorRows(out, n * h, w, c);
   return new Tensor(out, [n, h, w, c]);
 }
 
