@@ -37,6 +37,9 @@ test('CIFAR ResNets with option A: exact counts, 0.27M/0.46M/0.66M/0.85M/1.7M as
     ['resnet56', 853_018, '0.85'],
     ['resnet110', 1_727_962, '1.7'],
   ];
+  // The two shallower members of the family, resnet8 (n = 1) and resnet14 (n = 2).
+  assert.equal(models.create('resnet8').numParameters(), 97_216 * 1 - 21_926);
+  assert.equal(models.create('resnet14').numParameters(), 97_216 * 2 - 21_926);
   // And resnet1202 (n = 200): 97216 * 200 - 21926 = 19,421,274, the paper's 19.4M, as
   // PyTorch counts it (our own count is in models_gradients.test.ts).
   assert.equal(counts.params['resnet1202'], 19_421_274);

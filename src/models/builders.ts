@@ -117,6 +117,8 @@ export function imagenetPreActResNet(block: typeof PreActBlock | typeof PreActBo
   return preActNetwork('imagenet', block, layers, opts);
 }
 
+export const resnet8 = (o?: ModelOptions): ResNet => cifarResNet(8, o);
+export const resnet14 = (o?: ModelOptions): ResNet => cifarResNet(14, o);
 export const resnet20 = (o?: ModelOptions): ResNet => cifarResNet(20, o);
 export const resnet32 = (o?: ModelOptions): ResNet => cifarResNet(32, o);
 export const resnet44 = (o?: ModelOptions): ResNet => cifarResNet(44, o);

@@ -26,6 +26,8 @@ function entry(name: string, family: ModelFamily, description: string,
 }
 
 const ENTRIES: readonly Entry[] = [
+  entry('resnet8', 'cifar', 'ResNet-8, CIFAR, option A: one block per stage, for fast runs', b.resnet8),
+  entry('resnet14', 'cifar', 'ResNet-14, CIFAR, option A: two blocks per stage, for fast runs', b.resnet14),
   entry('resnet20', 'cifar', 'ResNet-20, CIFAR, option A (He et al. 2015, sec. 4.2)', b.resnet20),
   entry('resnet32', 'cifar', 'ResNet-32, CIFAR, option A', b.resnet32),
   entry('resnet44', 'cifar', 'ResNet-44, CIFAR, option A', b.resnet44),
