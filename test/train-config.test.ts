@@ -6,6 +6,9 @@ import { ConfigError, DEFAULT_CONFIG, FIELD_KEYS, finishConfig, mergeConfig } fr
 import { budget, buildScheduler } from '../src/train/schedule.js';
 import { SGD } from '../src/optim/sgd.js';
 import { Parameter } from '../src/nn/module.js';
+import { prepareRun } from '../src/train/setup.js';
+import { BasicBlock } from '../src/models/blocks.js';
+import { tempDir, writeIdxFolder } from './helpers/data-files.js';
 
 describe('training config', () => {
   it('layers a JSON object over the defaults', () => {
@@ -102,5 +105,22 @@ describe('schedules from a recipe', () => {
     assert.ok(Math.abs(l[10]! - 0.1) < 1e-12);
     assert.ok(l.slice(10).every((v, i, a) => i === 0 || v <= a[i - 1]!));
     assert.ok(l[99]! < 1e-3);
+  });
+
+  it('zeroInitResidual starts every residual branch at zero, and is refused for plain nets', async () => {
+    const data = tempDir('zero-init');
+    writeIdxFolder(data, 16, 8);
+    const recipe = (model: string, zero: boolean) => finishConfig(mergeConfig({ ...DEFAULT_CONFIG },
+      { model, data, epochs: 1, batchSize: 8, zeroInitResidual: zero }, 'test'), 'test');
+    const zeroed = (await prepareRun(recipe('resnet14', true))).model;
+    const plain = (await prepareRun(recipe('resnet14', false))).model;
+    const blocks = (m: typeof zeroed) => m.namedModules().map(([, x]) => x).filter((x): x is BasicBlock => x instanceof BasicBlock);
+    assert.equal(blocks(zeroed).length, 6);
+    for (const [a, b] of blocks(zeroed).map((blk, i) => [blk, blocks(plain)[i]!] as const)) {
+      assert.ok(a.bn2.weight.data.every((v) => v === 0), 'the last BN scale of each block is zero');
+      assert.ok(b.bn2.weight.data.every((v) => v === 1), 'and one without the option');
+      assert.deepEqual(a.conv1.weight.data, b.conv1.weight.data, 'the rest of the initialisation is unchanged');
+    }
+    await assert.rejects(prepareRun(recipe('plain20', true)), /PlainBlock has no residual branch to start at zero/);
   });
 });

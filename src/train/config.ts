@@ -16,6 +16,8 @@ export interface TrainConfig {
   model: string;
   /** Widening factor of the model's stages (1 = the paper's widths). */
   width: number;
+  /** Start every residual branch at zero (torchvision's zero_init_residual); residual models only. */
+  zeroInitResidual: boolean;
   dataset: DatasetName;
   /** Folder of the data set; null: the data set's default location. */
   data: string | null;
@@ -86,7 +88,7 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  model: 'resnet20', width: 1, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0, evalEvery: 1, tta: 'none',
+  model: 'resnet20', width: 1, zeroInitResidual: false, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0, evalEvery: 1, tta: 'none',
   epochs: 30, iterations: null, batchSize: 128, evalBatchSize: 500,
   lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
@@ -258,6 +260,8 @@ function numbersField(arg: string, help: string, r: Range = {}): FieldSpec<numbe
 export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[K]> } = {
   model: modelField('name', 'model to train, e.g. resnet20, resnet56, preact_resnet110, wide_resnet16_8 (an unknown name lists all)'),
   width: numberField('int', 'k', 'widening factor of the stages (1: the paper\'s widths)', { min: 1, max: MAX_WIDTH }),
+  zeroInitResidual: boolField('start each residual branch at zero: the last batch norm of every block gets scale 0, so ' +
+    'each block begins as its shortcut (Goyal et al. 2017; torchvision\'s zero_init_residual); not for plain nets'),
   dataset: choiceField('name', DATASET_NAMES, 'data set'),
   data: optional(stringField('dir', 'folder holding the data set (default: /usr/share/datasets/<name>)')),
   subset: optional(numberField('int', 'n', 'train on n training images drawn at random', { min: 1 })),

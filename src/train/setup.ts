@@ -145,7 +145,7 @@ export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {})
     ds ? new DataLoader(ds, { batchSize: config.evalBatchSize, transform: evalTransform }) : null;
 
   const numClasses = train.classNames.length;
-  const model = create(config.model, { numClasses, inChannels: channels, width: config.width, seed: config.seed });
+  const model = create(config.model, { numClasses, inChannels: channels, width: config.width, zeroInitResidual: config.zeroInitResidual, seed: config.seed });
   checkBatchesFit({
     model, modelName: config.model, inputShape: [trainLoader.outHeight, trainLoader.outWidth, channels],
     batches: [
