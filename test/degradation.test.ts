@@ -30,11 +30,10 @@ test('the recipe: the paper\'s optimiser settings, the budget, then explicit ove
   assert.equal(quick.seed, 3);
   assert.equal(quick.subset, BUDGETS.quick.settings.subset);
   assert.equal(quick.warmup, 1);
-  assert.equal(quick.zeroInitResidual, true);
+  assert.equal(quick.zeroInitResidual, false, 'the paper\'s initialisation');
   const paper = experimentRecipe({ budget: 'paper', dataset: 'fashion-mnist', data: null, seed: 0 });
   assert.deepEqual([paper.iterations, paper.epochs, paper.milestones, paper.warmup], [64000, null, [32000, 48000], 0]);
   assert.equal(paper.batchSize, PAPER_RECIPE.batchSize);
-  assert.equal(paper.zeroInitResidual, false, 'the paper budget keeps the paper\'s initialisation');
   // An epochs override replaces the paper budget's iterations; iterations replace epochs.
   const short = experimentRecipe({ budget: 'paper', dataset: 'fashion-mnist', data: null, seed: 0, overrides: { epochs: 2 } });
   assert.deepEqual([short.epochs, short.iterations], [2, null]);
@@ -65,10 +64,8 @@ test('resnet degradation trains every net with one recipe and writes records, fi
     const recipes = names.map((n) => JSON.parse(readFileSync(join(dir, n, 'config.json'), 'utf8')) as Record<string, unknown>);
     for (const [i, c] of recipes.entries()) {
       assert.equal(c.model, names[i]!.replace('-', ''));
-      // One recipe for all: the configs differ in the model and the folder name, and the
-      // quick budget starts the residual branches at zero in the ResNets only.
-      assert.deepEqual({ ...c, model: null, name: null, zeroInitResidual: null }, { ...recipes[0], model: null, name: null, zeroInitResidual: null });
-      assert.equal(c.zeroInitResidual, names[i]!.startsWith('resnet'), `${names[i]}: zeroInitResidual`);
+      // One recipe for all: the configs differ in the model and the folder name only.
+      assert.deepEqual({ ...c, model: null, name: null }, { ...recipes[0], model: null, name: null });
     }
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as DegradationSummary;
     assert.deepEqual(summary.nets.map((n) => n.name), names);
