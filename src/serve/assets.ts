@@ -23,8 +23,10 @@ function pageDir(): string {
 /** onnxruntime-web's dist/ folder, or null when the package is not installed. */
 function ortDir(): string | null {
   try {
-    const require = createRequire(import.meta.url);
-    return join(dirname(require.resolve('onnxruntime-web/package.json')), 'dist');
+    // The package's exports hide package.json; its main entry lies in dist/ beside the browser builds.
+    let dir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+    while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+    return join(dir, 'dist');
   } catch {
     return null;
   }
