@@ -49,10 +49,9 @@ export function dashboardCharts(runs: readonly RunData[]): string {
 }
 
 function dashboardPage(charts: Charts, paths: readonly string[]): string {
-  const title = charts.names.length === 1 ? `Training dashboard: ${charts.names[0]}` : `Training dashboard: ${charts.names.length} runs`;
   return page({
-    title,
-    subtitle: `Live from ${paths.join(', ')}: the charts follow what the runs write to metrics.jsonl and steps.jsonl.`,
+    title: `Training dashboard: ${paths.join(', ')}`,
+    subtitle: 'Live: the charts follow what the runs write to metrics.jsonl and steps.jsonl.',
     sections: [
       el('div', { id: 'live', 'data-version': String(charts.version) }, charts.html),
       textEl('p', { class: 'note', id: 'live-status' }, `${charts.names.length} run(s): ${charts.names.join(', ')}`),
