@@ -57,9 +57,10 @@ test('the page shows the server\'s top-5 for an uploaded image, and the in-brows
   const pixels = (i: number): Buffer => Buffer.from(images.data.subarray(i * 784, (i + 1) * 784));
   const png = join(out, 'test-0.png');
   const jpg = join(out, 'test-1.jpg');
-  await sharp(pixels(0), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);
+  await sharp(pixels(0), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(png);
   await sharp(pixels(1), { raw: { width: 28, height: 28, channels: 1 } }).resize(90, 70).toColourspace('srgb').jpeg({ quality: 92 }).toFile(jpg);
 
+  assert.equal((await sharp(png).metadata()).channels, 1, 'the PNG is greyscale, as the model\'s input');
   const classifier = new ImageClassifier(loadModelFile(join(out, 'tiny')));
   const server = await startServer(classifier, {
     host: '127.0.0.1', port: 0, token: TOKEN, maxBatch: 8, maxWaitMs: 5, maxQueue: 64, maxBody: 1e6, maxPixels: 1e6, convertImages: true,
