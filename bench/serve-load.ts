@@ -125,7 +125,7 @@ async function cells(s: Subject, file: string, concurrency: readonly number[], s
   for (const batching of [true, false]) {
     const server = await startServer(file, batching);
     try {
-      const probe = await fetch(`${server.url}/v1/predict`, { method: 'POST', headers: { 'content-type': s.type }, body: s.body });
+      const probe = await fetch(`${server.url}/v1/predict`, { method: 'POST', headers: { 'content-type': s.type }, body: new Uint8Array(s.body) });
       if (probe.status !== 200) throw new Error(`${s.name}: the server answers ${probe.status} to the benchmark's image: ${await probe.text()}`);
       // Warm-up: compiled inference, first allocations, and (batching on) batches of every size once.
       await load(server.url, s, Math.max(...concurrency), Math.min(3, seconds));

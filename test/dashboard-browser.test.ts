@@ -6,7 +6,7 @@
 // streams the run's charts while it trains; `resnet dashboard` refuses a missing folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,4 +131,7 @@ test('resnet train --dashboard streams the run\'s charts while it trains; resnet
 
   assertUsageError(runCli(['dashboard', join(out, 'nothing-here')]), /nothing-here: no such folder/);
   assertUsageError(runCli(['dashboard', out, '--port', 'eighty']), /--port must be an integer from 0 to 65535/);
+  // A bad port is refused before anything is read or written.
+  assertUsageError(runCli([...TRAIN_ARGS, '--out', out, '--name', 'bad-port', '--dashboard', '70000']), /--dashboard must be an integer from 0 to 65535, got "70000"/);
+  assert.ok(!existsSync(join(out, 'bad-port')), 'no run folder for a refused command');
 });

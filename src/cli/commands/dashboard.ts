@@ -32,9 +32,13 @@ export const registerDashboard: RegisterCommand = (program) => {
   cmd.action((dirs: string[]) => userErrors(() => dashboard(dirs, cmd.opts<DashboardFlags>())));
 };
 
-/** Start the dashboard of `paths` on `host`:`portText` (a flag's value), with one-line errors, and say where. */
-export async function openDashboard(paths: readonly string[], host: string, portText: string, flag: string): Promise<RunningDashboard> {
-  const port = integerFlag(flag, portText, 0, 65535);
+/** The port a flag names (`--dashboard` alone: the default one). */
+export function dashboardPort(flag: string, text: string | true): number {
+  return text === true ? DASHBOARD_PORT : integerFlag(flag, text, 0, 65535);
+}
+
+/** Start the dashboard of `paths` on `host`:`port`, with one-line errors, and say where. */
+export async function openDashboard(paths: readonly string[], host: string, port: number): Promise<RunningDashboard> {
   try {
     const running = await startDashboard(paths, { host, port });
     process.stdout.write(`dashboard: ${running.url}\n`);
@@ -49,7 +53,7 @@ async function dashboard(dirs: readonly string[], flags: DashboardFlags): Promis
   if (findRunFolders(dirs).length === 0) {
     process.stderr.write(`resnet dashboard: no run folder in ${dirs.join(', ')} yet; runs appear on the page once they start\n`);
   }
-  const running = await openDashboard(dirs, flags.host, flags.port, 'port');
+  const running = await openDashboard(dirs, flags.host, dashboardPort('port', flags.port));
   await new Promise<void>((resolve, reject) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);

@@ -18,7 +18,7 @@ import { CommandExit, UserError } from '../errors.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
-import { DASHBOARD_PORT, openDashboard } from './dashboard.js';
+import { DASHBOARD_PORT, dashboardPort, openDashboard } from './dashboard.js';
 import type { RegisterCommand } from './index.js';
 
 /**
@@ -146,6 +146,7 @@ async function train(cmd: Command): Promise<void> {
   const started = performance.now();
   const flags = cmd.opts<TrainFlags>();
   selectBackend(flags.backend);
+  const port = flags.dashboard === undefined ? null : dashboardPort('dashboard', flags.dashboard);
   const patch = recipePatch(cmd);
   const say = (s: string): void => {
     process.stderr.write(`resnet: ${s}\n`);
@@ -249,8 +250,7 @@ async function train(cmd: Command): Promise<void> {
     say(`${sig}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
     trainer!.requestStop();
   };
-  const dashboard = flags.dashboard === undefined ? null
-    : await openDashboard([run.dir], '127.0.0.1', flags.dashboard === true ? String(DASHBOARD_PORT) : flags.dashboard, 'dashboard');
+  const dashboard = port === null ? null : await openDashboard([run.dir], '127.0.0.1', port);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let outcome;
