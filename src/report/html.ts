@@ -60,7 +60,8 @@ export function page(spec: PageSpec): string {
       el('meta', { charset: 'utf-8' }),
       el('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }),
       // No network access at all: the page's own policy forbids every fetch but inline
-      // styles and data: images.
+      // styles and data: images (a served page: also its script and its event stream,
+      // from its own server only).
       el('meta', { 'http-equiv': 'Content-Security-Policy', content: "default-src 'none'; style-src 'unsafe-inline'; img-src data:" +
         (spec.script === undefined ? '' : "; script-src 'self'; connect-src 'self'") }),
       textEl('title', {}, spec.title),
