@@ -33,7 +33,7 @@ describe('command-line validation: one line, exit status 2', { timeout: 60_000 }
 
   it('an unknown flag on every command, with the nearest flag when there is one', async () => {
     const commands: [string, string[]][] = [['train', []], ['eval', ['m']], ['predict', ['m', 'x.png']], ['summary', ['resnet20']],
-      ['export', ['w']], ['convert', ['a', 'b']], ['degradation', []], ['report', ['r']], ['compare', ['r']]];
+      ['export', ['w']], ['convert', ['a', 'b']], ['degradation', []], ['report', ['r']], ['compare', ['r']], ['dashboard', ['r']]];
     for (const [cmd, args] of commands) {
       await expectUsageError([cmd, ...args, '--bogus-flag'], new RegExp(`unknown option '--bogus-flag'; see: resnet ${cmd} --help$`));
     }

@@ -113,6 +113,12 @@ describe('the npm package installed as a dependency', { timeout: 900_000 }, () =
     }
     assert.ok(!existsSync(join(installed, 'dist', 'test')), 'no compiled tests in the package');
     assert.ok(!existsSync(join(installed, BUILT)), 'the install compiled nothing: the prebuilt addon loads');
+    // The page of `resnet serve` and the dashboard's script, and onnxruntime-web's browser build, found from the installed code.
+    const assets = ok(run(process.execPath, ['--input-type=module', '-e', `const { Assets } = await import('./node_modules/resnet-ts/dist/src/serve/assets.js');
+const a = new Assets();
+console.log(JSON.stringify(['index.html', 'page.js', 'page.css', 'dashboard.js'].map((f) => a.pageFile(f) !== null)
+  .concat(['ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'].map((f) => a.ortFile(f) !== null))));`], app), 'the page assets');
+    assert.deepEqual(JSON.parse(assets.stdout), [true, true, true, true, true, true, true]);
   });
 
   it('the install script uses the prebuilt addon instead of compiling', () => {

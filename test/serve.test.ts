@@ -8,8 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Rng } from '../src/tensor/random.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { ImageClassifier } from '../src/train/classify.js';
+import { loadModelFile } from '../src/train/model-file.js';
+import { softmaxRows } from '../src/train/probabilities.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { solid, tempDir, writeImage } from './helpers/data-files.js';
+import { runOnnx } from './helpers/onnx-run.js';
 import { pngBomb } from './helpers/png-bomb.js';
 
 interface Score {
@@ -165,6 +170,39 @@ describe('resnet serve', { timeout: 120_000 }, () => {
     }
     const basic = await request(`${main!.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` } });
     assert.deepEqual([basic.status, basic.body['message']], [401, 'the Authorization header is not a bearer token: send "Authorization: Bearer <token>"']);
+    await stillServing();
+  });
+
+  it('serves the page and onnxruntime-web to anyone, the ONNX model only with the token, and answers as /v1/predict', async () => {
+    const page = await fetch(`${main!.url}/`);
+    assert.deepEqual([page.status, page.headers.get('content-type')], [200, 'text/html; charset=utf-8']);
+    assert.match(page.headers.get('content-security-policy') ?? '', /^default-src 'self'; script-src 'self' 'wasm-unsafe-eval'/);
+    assert.match(await page.text(), /<script src="page\/page\.js" defer><\/script>/);
+    for (const [path, type] of [['/page/page.js', 'text/javascript; charset=utf-8'], ['/page/page.css', 'text/css; charset=utf-8'],
+      ['/ort/ort.wasm.min.js', 'text/javascript; charset=utf-8'], ['/ort/ort-wasm-simd-threaded.mjs', 'text/javascript; charset=utf-8'],
+      ['/ort/ort-wasm-simd-threaded.wasm', 'application/wasm']] as const) {
+      const r = await fetch(`${main!.url}${path}`);
+      assert.deepEqual([r.status, r.headers.get('content-type')], [200, type], path);
+      assert.ok((await r.arrayBuffer()).byteLength > 1000, `${path} has content`);
+    }
+    // Only the page's files and onnxruntime-web's browser builds, nothing beside them.
+    for (const path of ['/page/..%2F..%2Fserver.ts', '/page/nothing.js', '/ort/..%2Fpackage.json', '/ort/ort.node.min.js', '/ort/ort.min.js.map']) {
+      const r = await request(`${main!.url}${path}`);
+      assert.deepEqual([r.status, r.body['code']], [404, 'not_found'], path);
+    }
+    const anonymous = await request(`${main!.url}/v1/model.onnx`);
+    assert.deepEqual([anonymous.status, anonymous.body['code']], [401, 'unauthorized']);
+
+    const r = await fetch(`${main!.url}/v1/model.onnx`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.deepEqual([r.status, r.headers.get('content-type')], [200, 'application/octet-stream']);
+    const onnx = new Uint8Array(await r.arrayBuffer());
+    // The export takes the server's own preprocessed input (NHWC) and gives resnet predict's probabilities.
+    const classifier = new ImageClassifier(loadModelFile(runDir));
+    const x = await classifier.input(files.png);
+    const logits = await runOnnx(onnx, new Tensor(x, [1, 12, 12, 3]), 'NHWC');
+    assert.deepEqual(logits.dims, [1, 3]);
+    const probs = softmaxRows(logits.data, 1, 3);
+    sameTop(classifier.top(probs, 5), expected[files.png]!, 'the ONNX model');
     await stillServing();
   });
 

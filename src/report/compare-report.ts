@@ -22,12 +22,17 @@ function trainingLoss(runs: readonly RunData[]): Series[] {
   });
 }
 
-export function renderCompareReport(runs: readonly RunData[]): string {
-  if (runs.length === 0) throw new Error('compare: no runs given');
+/** Several runs overlaid (test accuracy, test loss, training loss) as one page section; the live dashboard shows the same. */
+export function compareCurves(runs: readonly RunData[]): string {
   const x = { label: 'iterations', includeZero: true, integer: true };
   const acc = lineChart({ id: 'cmp-acc', title: 'Test accuracy', x, y: { label: 'top-1 accuracy', format: 'percent' }, panels: [{ series: perEpoch(runs, (e) => e.testAccuracy) }], panelWidth: 460 });
   const testLoss = lineChart({ id: 'cmp-test-loss', title: 'Test loss', x, y: { label: 'cross-entropy loss', includeZero: true }, panels: [{ series: perEpoch(runs, (e) => e.testLoss) }], panelWidth: 460 });
   const trainLoss = lineChart({ id: 'cmp-train-loss', title: 'Training loss (smoothed)', x, y: { label: 'cross-entropy loss', includeZero: true, upperQuantile: 0.98 }, panels: [{ series: trainingLoss(runs) }], panelWidth: 460 });
+  return section('curves', 'Curves', el('div', { class: 'charts' }, figure(acc.svg, undefined, 'test-accuracy-chart'), figure(testLoss.svg, undefined, 'test-loss-chart'), figure(trainLoss.svg, undefined, 'train-loss-chart')));
+}
+
+export function renderCompareReport(runs: readonly RunData[]): string {
+  if (runs.length === 0) throw new Error('compare: no runs given');
   const last = (r: RunData): RunData['epochs'][number] | undefined => r.epochs[r.epochs.length - 1];
   const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
   const cols: Column<RunData>[] = [
@@ -44,7 +49,7 @@ export function renderCompareReport(runs: readonly RunData[]): string {
     subtitle: runs.map((r) => r.name).join(', '),
     sections: [
       section('runs', 'Runs', table('run-table', cols, runs)),
-      section('curves', 'Curves', el('div', { class: 'charts' }, figure(acc.svg, undefined, 'test-accuracy-chart'), figure(testLoss.svg, undefined, 'test-loss-chart'), figure(trainLoss.svg, undefined, 'train-loss-chart'))),
+      compareCurves(runs),
     ],
     data: runs.map((r) => ({ name: r.name, config: r.config, epochs: r.epochs })),
   });

@@ -41,6 +41,11 @@ export interface PageSpec {
   sections: readonly string[];
   /** Machine-readable copy of what the page shows, embedded as JSON. */
   data: unknown;
+  /**
+   * A script the page loads from its own server (the live dashboard's), allowed by the
+   * page's policy together with connections back to that server; no other script runs.
+   */
+  script?: string;
 }
 
 /** JSON safe to place inside a <script> element ("</script>" cannot end it early). */
@@ -55,14 +60,17 @@ export function page(spec: PageSpec): string {
       el('meta', { charset: 'utf-8' }),
       el('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }),
       // No network access at all: the page's own policy forbids every fetch but inline
-      // styles and data: images.
-      el('meta', { 'http-equiv': 'Content-Security-Policy', content: "default-src 'none'; style-src 'unsafe-inline'; img-src data:" }),
+      // styles and data: images (a served page: also its script and its event stream,
+      // from its own server only).
+      el('meta', { 'http-equiv': 'Content-Security-Policy', content: "default-src 'none'; style-src 'unsafe-inline'; img-src data:" +
+        (spec.script === undefined ? '' : "; script-src 'self'; connect-src 'self'") }),
       textEl('title', {}, spec.title),
       el('style', {}, CSS)),
     el('body', {},
       el('header', {}, textEl('h1', {}, spec.title), textEl('p', {}, spec.subtitle)),
       el('main', {}, ...spec.sections),
-      `<script type="application/json" id="report-data">${scriptJson(spec.data)}</script>`));
+      `<script type="application/json" id="report-data">${scriptJson(spec.data)}</script>`,
+      spec.script === undefined ? '' : el('script', { src: spec.script })));
 }
 
 export function section(id: string, title: string, ...content: string[]): string {

@@ -24,7 +24,8 @@ function epochSeries(epochs: readonly EpochRecord[], label: string, color: strin
   return pts.some((p) => Number.isFinite(p[1])) ? [{ label, color, style: 'bold', points: pts }] : [];
 }
 
-function curves(run: RunData): string {
+/** The run's curves (loss, accuracy, learning rate, throughput) as one page section; the live dashboard shows the same. */
+export function runCurves(run: RunData): string {
   const { epochs } = run;
   const x = { label: 'iterations', includeZero: true, integer: true };
   const loss = lineChart({
@@ -152,7 +153,7 @@ function configSection(config: Readonly<Record<string, unknown>>): string {
 export function renderRunReport(run: RunData): string {
   const model = typeof run.config.model === 'string' ? run.config.model : 'model';
   const dataset = typeof run.config.dataset === 'string' ? run.config.dataset : 'data set';
-  const sections = [summaryCards(run), curves(run), epochTable(run.epochs)];
+  const sections = [summaryCards(run), runCurves(run), epochTable(run.epochs)];
   if (run.evaluation !== undefined) sections.push(...evaluationSections(run.evaluation));
   else sections.push(section('classes', 'Test set', textEl('p', { class: 'note' }, run.evaluationNote ?? 'No evaluation of the final weights was recorded for this run.')));
   sections.push(configSection(run.config));

@@ -5,6 +5,8 @@
 //   GET  /v1/model     architecture, classes, input size, preprocessing
 //   GET  /health       200 while serving
 //   GET  /metrics      Prometheus text format
+//   GET  /v1/model.onnx the model as ONNX (NHWC input, folded BatchNorm), for the page's in-browser mode
+//   GET  /             the page: choose or drop images, see each one's top-5 (src/serve/page/)
 //
 // Images of concurrent requests are run through the model together (src/serve/batcher.ts).
 // Every failure is a JSON answer { statusCode, error, code, message } whose message says
@@ -18,8 +20,12 @@ import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DataError } from '../data/errors.js';
 import { ImageTooLargeError } from '../data/image-decode.js';
+import { exportOnnx } from '../io/onnx-export.js';
+import { PreActResNet } from '../models/preact_resnet.js';
 import { info } from '../models/registry.js';
+import { ResNet } from '../models/resnet.js';
 import type { ImageClassifier } from '../train/classify.js';
+import { type Asset, Assets } from './assets.js';
 import { Batcher, QueueFullError } from './batcher.js';
 import { ServerMetrics } from './metrics.js';
 
@@ -163,6 +169,20 @@ async function multipartImages(req: FastifyRequest, opts: ServeOptions): Promise
   return images;
 }
 
+/** Routes anyone may ask for when the server has a token: the page holds no secret, it asks for the token. */
+const PUBLIC_ROUTES = new Set(['/health', '/', '/page/:file', '/ort/:file']);
+
+/**
+ * The page's policy: scripts, styles, WebAssembly and connections from this server only
+ * (no request leaves it), images from the files the user chose (blob: URLs).
+ */
+const PAGE_POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self'; object-src 'none'";
+
+function sendAsset(reply: FastifyReply, asset: Asset | null, what: string): FastifyReply {
+  if (asset === null) return send(reply, new HttpError(404, 'not_found', `no such file: ${what}`));
+  return reply.type(asset.type).header('content-security-policy', PAGE_POLICY).header('cache-control', 'no-cache').send(asset.bytes);
+}
+
 /** Start serving `classifier` as `opts` says; resolves once listening. */
 export async function startServer(classifier: ImageClassifier, opts: ServeOptions): Promise<RunningServer> {
   const { card } = classifier;
@@ -188,12 +208,12 @@ export async function startServer(classifier: ImageClassifier, opts: ServeOption
     return send(reply, h);
   });
   app.setNotFoundHandler((req, reply) => send(reply, new HttpError(404, 'not_found',
-    `no route ${req.method} ${req.url.split('?')[0]}; the routes are POST /v1/predict, GET /v1/model, GET /health, GET /metrics`)));
+    `no route ${req.method} ${req.url.split('?')[0]}; the routes are POST /v1/predict, GET /v1/model, GET /v1/model.onnx, GET /health, GET /metrics and the page at GET /`)));
 
   if (opts.token !== undefined) {
     const token = opts.token;
     app.addHook('onRequest', async (req, reply) => {
-      if (req.routeOptions.url === '/health') return;
+      if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
       const problem = authProblem(req.headers.authorization, token);
       if (problem !== null) await send(reply, new HttpError(401, 'unauthorized', problem, { 'www-authenticate': 'Bearer realm="resnet"' }));
     });
@@ -224,6 +244,26 @@ export async function startServer(classifier: ImageClassifier, opts: ServeOption
       limits: { maxBody: opts.maxBody, maxPixels: opts.maxPixels, maxImagesPerRequest: opts.maxQueue },
     };
   });
+
+  // The ONNX export of the served weights, made on first request and kept: NHWC like the
+  // server's own input, with the model card's classes and normalisation in its metadata.
+  let onnx: Uint8Array | null = null;
+  app.get('/v1/model.onnx', async (_req, reply) => {
+    const model = classifier.loaded.model;
+    if (!(model instanceof ResNet) && !(model instanceof PreActResNet)) {
+      throw new HttpError(404, 'no_onnx', `${card.model} has no ONNX export; the page can only classify on the server`);
+    }
+    onnx ??= exportOnnx(model, {
+      layout: 'NHWC', imageSize: card.imageSize, modelName: card.model, classNames: card.classNames,
+      normalization: { mean: card.mean, std: card.std },
+    });
+    return reply.type('application/octet-stream').header('content-disposition', `attachment; filename="${card.model}.onnx"`).send(Buffer.from(onnx));
+  });
+
+  const assets = new Assets();
+  app.get('/', async (_req, reply) => sendAsset(reply, assets.pageFile('index.html'), '/'));
+  app.get<{ Params: { file: string } }>('/page/:file', async (req, reply) => sendAsset(reply, assets.pageFile(req.params.file), req.url));
+  app.get<{ Params: { file: string } }>('/ort/:file', async (req, reply) => sendAsset(reply, assets.ortFile(req.params.file), req.url));
 
   app.post('/v1/predict', {
     // Refuse a body that is not an image before reading it.

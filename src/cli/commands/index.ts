@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerCompare } from './compare.js';
 import { registerConvert } from './convert.js';
+import { registerDashboard } from './dashboard.js';
 import { registerDegradation } from './degradation.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
@@ -16,6 +17,6 @@ export type RegisterCommand = (program: Command) => void;
 export const commands: RegisterCommand[] = [];
 
 commands.push(registerTrain, registerEval, registerPredict, registerServe);
-commands.push(registerReport, registerCompare, registerDegradation);
+commands.push(registerReport, registerCompare, registerDashboard, registerDegradation);
 commands.push(registerSummary);
 commands.push(registerConvert, registerExport);

@@ -46,7 +46,7 @@ export const registerServe: RegisterCommand = (program) => {
   cmd.action((model: string) => userErrors(() => serve(model, cmd.opts<ServeFlags>())));
 };
 
-function integerFlag(flag: string, text: string, min: number, max: number): number {
+export function integerFlag(flag: string, text: string, min: number, max: number): number {
   const n = decimalNumber(text);
   if (n === null || !Number.isInteger(n) || n < min || n > max) {
     throw new UserError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
@@ -67,7 +67,8 @@ export function parseSize(flag: string, text: string): number {
   return bytes;
 }
 
-function listenError(e: unknown, opts: ServeOptions): unknown {
+/** A failure to listen as a one-line message about --host or --port. */
+export function listenError(e: unknown, opts: { host: string; port: number }): unknown {
   const code = (e as { code?: unknown }).code;
   if (code === 'EADDRINUSE') return new UserError(`--port ${opts.port}: the port is in use on ${opts.host}; choose another port, or 0 for any free one`);
   if (code === 'EACCES') return new UserError(`--port ${opts.port}: not allowed to listen on it (EACCES); choose a port above 1023`);

@@ -18,6 +18,7 @@ import { CommandExit, UserError } from '../errors.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
+import { DASHBOARD_PORT, dashboardPort, openDashboard } from './dashboard.js';
 import type { RegisterCommand } from './index.js';
 
 /**
@@ -32,6 +33,7 @@ interface TrainFlags {
   restartIfDamaged?: boolean;
   backend?: string;
   progress: boolean;
+  dashboard?: string | true;
 }
 
 const EXAMPLES = `
@@ -55,7 +57,8 @@ export const registerTrain: RegisterCommand = (program) => {
     .option('--restart-if-damaged', 'with --resume: when no checkpoint of the run can be read, delete them and train the run ' +
       'again from step 0 (without it, --resume refuses)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
-    .option('--no-progress', 'no progress line on stderr');
+    .option('--no-progress', 'no progress line on stderr')
+    .option('--dashboard [port]', `serve this run's live curves at http://127.0.0.1:PORT while it trains (default port ${DASHBOARD_PORT})`);
   addRecipeFlags(cmd);
   cmd.addHelpText('after', EXAMPLES);
   cmd.action(() => userErrors(() => train(cmd)));
@@ -143,6 +146,7 @@ async function train(cmd: Command): Promise<void> {
   const started = performance.now();
   const flags = cmd.opts<TrainFlags>();
   selectBackend(flags.backend);
+  const port = flags.dashboard === undefined ? null : dashboardPort('dashboard', flags.dashboard);
   const patch = recipePatch(cmd);
   const say = (s: string): void => {
     process.stderr.write(`resnet: ${s}\n`);
@@ -246,12 +250,14 @@ async function train(cmd: Command): Promise<void> {
     say(`${sig}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
     trainer!.requestStop();
   };
+  const dashboard = port === null ? null : await openDashboard([run.dir], '127.0.0.1', port);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let outcome;
   try {
     outcome = await trainer.run();
   } finally {
+    await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress.clear();
