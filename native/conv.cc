@@ -247,23 +247,29 @@ BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& g, bool withBias) {
   return cache.emplace(key, std::move(p)).first->second;
 }
 
+// A Conv2dAttrs object: [strideH, strideW, padH, padW].
+dims convAttrs(const Call& call, size_t i) {
+  return call.intFields(i, "attrs", {"strideH", "strideW", "padH", "padW"}, 0);
+}
+
 size_t srcSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.h * g.w * g.c); }
 size_t dstSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.oh * g.ow * g.o); }
 size_t weightsSize(const ConvGeometry& g) { return static_cast<size_t>(g.o * g.c * g.kh * g.kw); }
 
 }  // namespace
 
-// conv2d(x, xShape, w, wShape, bias | null, [strideH, strideW, padH, padW], sum | null, relu)
+// conv2d(x, xShape, w, wShape, bias | null, attrs, post?: { sum?, relu? })
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   Call call(info, "conv2d");
   return call.run([&]() -> Napi::Value {
     const F32Arg x = call.f32(0, "x");
     const F32Arg w = call.f32(2, "w");
     const F32Arg bias = call.f32OrNull(4, "bias");
-    const F32Arg sum = call.f32OrNull(6, "sum");
-    const bool relu = call.boolean(7, "relu");
+    const bool hasPost = !call.absent(6);
+    const F32Arg sum = hasPost ? call.f32FieldOrNull(6, "post", "sum") : F32Arg{};
+    const bool relu = hasPost && call.booleanField(6, "post", "relu", false);
     const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
-                                    call.ints(5, "attrs", 4, 0));
+                                    convAttrs(call, 5));
     call.expectLength(x, srcSize(g), "x");
     call.expectLength(w, weightsSize(g), "w");
     if (bias.present()) call.expectLength(bias, static_cast<size_t>(g.o), "bias");
@@ -286,14 +292,14 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   });
 }
 
-// conv2dBackwardData(dy, w, wShape, xShape, [strideH, strideW, padH, padW])
+// conv2dBackwardData(dy, w, wShape, xShape, attrs)
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   Call call(info, "conv2dBackwardData");
   return call.run([&]() -> Napi::Value {
     const F32Arg dy = call.f32(0, "dy");
     const F32Arg w = call.f32(1, "w");
     const ConvGeometry g = geometry(call, call.shape(3, "xShape", 4), call.shape(2, "wShape", 4),
-                                    call.ints(4, "attrs", 4, 0));
+                                    convAttrs(call, 4));
     call.expectLength(dy, dstSize(g), "dy");
     call.expectLength(w, weightsSize(g), "w");
 
@@ -311,7 +317,7 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   });
 }
 
-// conv2dBackwardWeights(x, xShape, dy, wShape, [strideH, strideW, padH, padW], withBias) -> { dw, db }
+// conv2dBackwardWeights(x, xShape, dy, wShape, attrs, withBias) -> { dw, db }
 Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   Call call(info, "conv2dBackwardWeights");
   return call.run([&]() -> Napi::Value {
@@ -319,7 +325,7 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     const F32Arg dy = call.f32(2, "dy");
     const bool withBias = call.boolean(5, "withBias");
     const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
-                                    call.ints(4, "attrs", 4, 0));
+                                    convAttrs(call, 4));
     call.expectLength(x, srcSize(g), "x");
     call.expectLength(dy, dstSize(g), "dy");
 

@@ -186,6 +186,34 @@ function batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, ga
   return { dx, dgamma: Float32Array.from(sumGX), dbeta: Float32Array.from(sumG) };
 }
 
+function batchNormInferenceBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+  mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads {
+  const c = xShape[3];
+  const invStd = new Float64Array(c);
+  for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(variance[k]! + eps);
+  const g = y ? reluBackward(dy, y) : dy;
+  // y = (x - mean) * invStd * gamma + beta with constant statistics.
+  const dx = new Float32Array(x.length);
+  const dgamma = new Float64Array(c);
+  const dbeta = new Float64Array(c);
+  for (let i = 0; i < x.length; i++) {
+    const k = i % c;
+    dx[i] = g[i]! * gamma[k]! * invStd[k]!;
+    dgamma[k] += g[i]! * (x[i]! - mean[k]!) * invStd[k]!;
+    dbeta[k] += g[i]!;
+  }
+  return { dx, dgamma: Float32Array.from(dgamma), dbeta: Float32Array.from(dbeta) };
+}
+
+function batchNormRunningStatsInPlace(runningMean: Float32Array, runningVar: Float32Array, mean: Float32Array,
+  variance: Float32Array, momentum: number, count: number): void {
+  const unbias = count / (count - 1);
+  for (let k = 0; k < runningMean.length; k++) {
+    runningMean[k] = (1 - momentum) * runningMean[k]! + momentum * mean[k]!;
+    runningVar[k] = (1 - momentum) * runningVar[k]! + momentum * variance[k]! * unbias;
+  }
+}
+
 function relu(x: Float32Array): Float32Array {
   const y = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
@@ -227,6 +255,10 @@ function sum(x: Float32Array): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i]!;
   return s;
+}
+
+function fill(n: number, value: number): Float32Array {
+  return new Float32Array(n).fill(value);
 }
 
 function padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number,
@@ -456,8 +488,8 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 export const referenceBackend: Backend = {
   name: 'reference',
   conv2d, conv2dBackwardData, conv2dBackwardWeights,
-  batchNormTraining, batchNormInference, batchNormBackward,
-  relu, reluBackward, add, addRelu, addInPlace, scale, sum,
+  batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
+  relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,
   padChannelsSubsample, padChannelsSubsampleBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   matmul, sumRows, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, sgdStep,
