@@ -14,6 +14,7 @@ namespace resnet {
 // arguments, in the order of the kernel's row in KERNELS.
 #define RESNET_KERNELS(X)                                         \
   X(conv2d, Conv2d)                                               \
+  X(prepareConv2d, PrepareConv2d)                                 \
   X(conv2dBackwardData, Conv2dBackwardData)                       \
   X(conv2dBackwardWeights, Conv2dBackwardWeights)                 \
   X(batchNormTraining, BatchNormTraining)                         \

@@ -156,6 +156,40 @@ test('conv2d uses the weights of each call (cached plans, fresh weights)', () =>
   }
 });
 
+test('prepared conv2d: every post-op, several input shapes on one preparation, inputs left untouched', () => {
+  const nb = native();
+  for (const c of convCases) {
+    const w = randn(numel(c.w), 0.3);
+    for (const bias of [null, randn(c.w[0])]) {
+      const run = nb.prepareConv2d(w, c.w, bias, c.a);
+      const want = ref.prepareConv2d(w, c.w, bias, c.a);
+      // The batch changes between calls (a last, smaller chunk), and the first shape comes back.
+      for (const n of [c.x[0], c.x[0] + 1, c.x[0]]) {
+        const xs: Shape4 = [n, c.x[1], c.x[2], c.x[3]];
+        const x = randn(numel(xs));
+        const sum = randn(numel(conv2dOutShape(xs, c.w, c.a)));
+        const sumCopy = sum.slice();
+        for (const post of [undefined, { relu: true }, { sum }, { sum, relu: true }]) {
+          const label = `${c.name}, batch ${n}, bias ${bias !== null}, post ${JSON.stringify({ sum: post?.sum !== undefined, relu: post?.relu ?? false })}`;
+          assertClose(run(x, xs, post), want(x, xs, post), label);
+        }
+        assert.deepEqual(sum, sumCopy, 'the residual is left untouched');
+      }
+    }
+  }
+});
+
+test('prepared conv2d checks its arguments', () => {
+  const nb = native();
+  const c = convCases[0]!;
+  assert.throws(() => nb.prepareConv2d(new Float32Array(5), c.w, null, c.a), /native prepareConv2d: w has 5 elements, expected 2304/);
+  const run = nb.prepareConv2d(randn(numel(c.w)), c.w, null, c.a);
+  assert.throws(() => run(new Float32Array(numel(c.x)), [2, 8, 8, 8], undefined),
+    /native preparedConv2d: weights take 16 input channels but x has 8/);
+  assert.throws(() => run(new Float32Array(numel(c.x)), c.x, { sum: new Float32Array(3) }),
+    /native preparedConv2d: sum has 3 elements, expected 2048/);
+});
+
 const bnShapes: Shape4[] = [[2, 5, 5, 3], [1, 4, 4, 17], [4, 3, 3, 32], [2, 8, 8, 16], [8, 2, 2, 64]];
 
 for (const s of bnShapes) {

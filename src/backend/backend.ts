@@ -36,6 +36,12 @@ export interface ConvPostOps {
   readonly relu?: boolean;
 }
 
+/**
+ * A convolution with its weights, bias and attributes bound (prepareConv2d): the same
+ * result as conv2d(x, xShape, w, wShape, bias, attrs, post).
+ */
+export type PreparedConv2d = (x: Float32Array, xShape: Shape4, post?: ConvPostOps) => Float32Array;
+
 export interface BatchNormTrainingResult {
   readonly y: Float32Array;
   /** Per-channel batch mean. */
@@ -98,6 +104,13 @@ export const KERNELS = {
   // Convolution: x NHWC [N,H,W,C], w OIHW [O,C,KH,KW], y NHWC [N,OH,OW,O].
   conv2d: kernel<(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
     bias: Float32Array | null, attrs: Conv2dAttrs, post?: ConvPostOps) => Float32Array>(),
+  /**
+   * conv2d with the weights and bias given once, for inference: a backend may pack the
+   * weights into its own layout once and keep per-shape state. `w` must not change
+   * afterwards.
+   */
+  prepareConv2d: kernel<(w: Float32Array, wShape: Shape4, bias: Float32Array | null,
+    attrs: Conv2dAttrs) => PreparedConv2d>(),
   conv2dBackwardData: kernel<(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
     attrs: Conv2dAttrs) => Float32Array>(),
   /** Returns dW (OIHW) and, when `withBias`, dBias. */

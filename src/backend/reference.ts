@@ -4,7 +4,7 @@
 // loss) are done in float64.
 import type {
   Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, ConvPostOps, MaxPoolResult,
-  Pool2dAttrs, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
+  Pool2dAttrs, PreparedConv2d, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
 } from './backend.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
 
@@ -52,6 +52,10 @@ function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4
         }
       }
   return y;
+}
+
+function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs): PreparedConv2d {
+  return (x, xShape, post) => conv2d(x, xShape, w, wShape, bias, a, post);
 }
 
 function conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
@@ -487,7 +491,7 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 
 export const referenceBackend: Backend = {
   name: 'reference',
-  conv2d, conv2dBackwardData, conv2dBackwardWeights,
+  conv2d, prepareConv2d, conv2dBackwardData, conv2dBackwardWeights,
   batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
   relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,
   padChannelsSubsample, padChannelsSubsampleBackward,
