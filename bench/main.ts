@@ -31,6 +31,7 @@ const USAGE = `usage: npm run bench -- [options]
   --no-resnet50-rows skip the ResNet-50 rows (batch 1 latency, batch 16 throughput and peak RSS
                      of ours compiled and eager, PyTorch in both layouts, onnxruntime-node on
                      our ONNX export; each contender in a process of its own)
+  --resnet50-only    only the ResNet-50 rows
   --resnet50-steps N timed batches per ResNet-50 contender (default 5; median reported)
   --resnet50-rounds N run every ResNet-50 contender N times in turn and keep each one's best
                      (default 1; more rounds expose all to the same drift on a shared machine)
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
       clock: { type: 'string' }, 'no-bf16': { type: 'boolean' }, resnet50: { type: 'string' },
-      'no-resnet50-rows': { type: 'boolean' }, 'resnet50-steps': { type: 'string' }, 'resnet50-rounds': { type: 'string' },
+      'no-resnet50-rows': { type: 'boolean' }, 'resnet50-only': { type: 'boolean' }, 'resnet50-steps': { type: 'string' }, 'resnet50-rounds': { type: 'string' },
     },
   });
   if (values.help) {
@@ -150,6 +151,13 @@ async function main(): Promise<void> {
   setNativeThreads(threads);
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
     `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()} (${nativeCpu().isa}), ${clock} clock`);
+
+  const r50Contenders = values['no-torch'] ? RESNET50_CONTENDERS.filter((c) => !c.startsWith('torch'))
+    : values['no-nchw'] ? RESNET50_CONTENDERS.filter((c) => c !== 'torch-nchw') : RESNET50_CONTENDERS;
+  if (values['resnet50-only']) {
+    printResNet50Rows(r50Contenders, r50Steps, r50Rounds, threads, clock, values.markdown ?? false);
+    return;
+  }
 
   const oursTrain = measureTraining(w);
   const oursInference = measureInference(w);
@@ -279,11 +287,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (!values['no-resnet50-rows']) {
-    const contenders = values['no-torch'] ? RESNET50_CONTENDERS.filter((c) => !c.startsWith('torch'))
-      : values['no-nchw'] ? RESNET50_CONTENDERS.filter((c) => c !== 'torch-nchw') : RESNET50_CONTENDERS;
-    printResNet50Rows(contenders, r50Steps, r50Rounds, threads, clock, values.markdown ?? false);
-  }
+  if (!values['no-resnet50-rows']) printResNet50Rows(r50Contenders, r50Steps, r50Rounds, threads, clock, values.markdown ?? false);
 
   if (values.profile) {
     const p = profile(getBackend('native'), () => now(clock));
