@@ -11,6 +11,7 @@ import { bf16Unavailable, getBackend, setBackend, setPrecision } from '../src/ba
 import { nativeCpu, onednnVersion, setNativeThreads } from '../src/backend/native.js';
 import { exportOnnx, measureOnnxRuntime, measureTorch, type Outcome, type OrtResult, type TorchResult } from './baselines.js';
 import { measureMemory } from './memory.js';
+import { measureResNet50, RESNET50_CONTENDERS, type ResNet50Contender, type ResNet50Result } from './resnet50.js';
 import { formatProfile, profile } from './profile.js';
 import { measureFusedInference, measureInference, measureTraining, now, timedPair, trainStepFn, buildResNet20, randomBatch, type Timing, type Workload } from './resnet20.js';
 import { noGrad } from '../src/tensor/tensor.js';
@@ -27,6 +28,13 @@ const USAGE = `usage: npm run bench -- [options]
   --no-nchw          skip PyTorch's NCHW layout (very slow on some builds)
   --no-bf16          skip the bf16 rows (measured only where the CPU has native bf16)
   --resnet50 N       also ResNet-50 inference (224x224, batch N, BN folded) in fp32 and bf16
+  --no-resnet50-rows skip the ResNet-50 rows (batch 1 latency, batch 16 throughput and peak RSS
+                     of ours compiled and eager, PyTorch in both layouts, onnxruntime-node on
+                     our ONNX export; each contender in a process of its own)
+  --resnet50-only    only the ResNet-50 rows
+  --resnet50-steps N timed batches per ResNet-50 contender (default 5; median reported)
+  --resnet50-rounds N run every ResNet-50 contender N times in turn and keep each one's best
+                     (default 1; more rounds expose all to the same drift on a shared machine)
   --profile          print where our training and inference steps spend their time, per kernel
   --memory N         also run N training steps at batch 32 and report RSS growth (the issue asks 1000)
   --markdown         print the result table as Markdown too
@@ -59,6 +67,53 @@ function printTable(rows: Row[], markdown: boolean): void {
   }
 }
 
+/** ResNet-50 batch 1 (latency) and batch 16 (throughput, peak RSS), with the ratios the targets name. */
+function printResNet50Rows(contenders: readonly ResNet50Contender[], steps: number, rounds: number, threads: number,
+  clock: 'wall' | 'cpu', markdown: boolean): void {
+  const results = new Map<string, ResNet50Result>();
+  for (let r = 0; r < rounds; r++) {
+    for (const batch of [1, 16]) {
+      for (const m of measureResNet50(contenders, batch, steps, threads, clock)) {
+        const key = `${m.contender}@${batch}`;
+        if (!('msPerBatch' in m)) {
+          console.log(`ResNet-50 ${m.contender}, batch ${batch}: not measured: ${m.reason}`);
+          continue;
+        }
+        // The fastest round's time; the highest peak RSS of any round.
+        const best = results.get(key);
+        const fastest = !best || m.msPerBatch < best.msPerBatch ? m : best;
+        results.set(key, { ...fastest, peakRssMb: Math.max(m.peakRssMb, best?.peakRssMb ?? 0) });
+      }
+    }
+  }
+  const get = (c: ResNet50Contender, b: number): ResNet50Result | undefined => results.get(`${c}@${b}`);
+  console.log(`\nResNet-50 inference, 224x224, ${threads} thread(s), ${clock} clock, median of ${steps} batches, best of ${rounds} round(s):`);
+  const header = ['contender', 'batch 1 ms', 'batch 16 img/s', 'batch 16 peak RSS MB'];
+  const lines = contenders.map((c) => {
+    const [b1, b16] = [get(c, 1), get(c, 16)];
+    return [b1?.label ?? b16?.label ?? c, b1 ? fmt(b1.msPerBatch) : '-', b16 ? fmt(b16.imgPerS) : '-', b16 ? fmt(b16.peakRssMb) : '-'];
+  });
+  const w = Math.max(...lines.map((l) => l[0]!.length), header[0]!.length);
+  console.log(`${header[0]!.padEnd(w)}  ${header.slice(1).map((h) => h.padStart(14)).join('  ')}`);
+  for (const l of lines) console.log(`${l[0]!.padEnd(w)}  ${l.slice(1).map((v) => v.padStart(14)).join('  ')}`);
+  if (markdown) {
+    console.log(`\n| ${header.join(' | ')} |\n|---|---:|---:|---:|`);
+    for (const l of lines) console.log(`| ${l.join(' | ')} |`);
+  }
+  const [ours1, ort1, ours16, ort16] = [get('ours-compiled', 1), get('onnxruntime-node', 1), get('ours-compiled', 16), get('onnxruntime-node', 16)];
+  if (ours1 && ort1) {
+    const r = ort1.msPerBatch / ours1.msPerBatch;
+    console.log(`ResNet-50 batch 1 latency: ours compiled ${fmt(ours1.msPerBatch)} ms, onnxruntime-node ${fmt(ort1.msPerBatch)} ms: ` +
+      `${r.toFixed(2)}x (target >= 1.0x: ${r >= 1 ? 'met' : 'missed'})`);
+  }
+  if (ours16 && ort16) {
+    console.log(ratioLine('ResNet-50 batch 16 throughput, ours compiled vs onnxruntime-node',
+      { msPerStep: ours16.msPerBatch, imgPerS: ours16.imgPerS }, { name: 'onnxruntime-node', t: { msPerStep: ort16.msPerBatch, imgPerS: ort16.imgPerS } }, 1.1));
+    console.log(`ResNet-50 batch 16 peak RSS: ours compiled ${fmt(ours16.peakRssMb)} MB, onnxruntime-node ${fmt(ort16.peakRssMb)} MB ` +
+      `(target: no higher: ${ours16.peakRssMb <= ort16.peakRssMb ? 'met' : 'missed'})`);
+  }
+}
+
 function ratioLine(what: string, ours: Timing, best: { name: string; t: Timing } | null, target: number): string {
   if (!best) return `${what}: no baseline ran`;
   const r = ours.imgPerS / best.t.imgPerS;
@@ -72,6 +127,7 @@ async function main(): Promise<void> {
       'no-torch': { type: 'boolean' }, 'no-nchw': { type: 'boolean' }, profile: { type: 'boolean' },
       memory: { type: 'string' }, markdown: { type: 'boolean' }, help: { type: 'boolean' },
       clock: { type: 'string' }, 'no-bf16': { type: 'boolean' }, resnet50: { type: 'string' },
+      'no-resnet50-rows': { type: 'boolean' }, 'resnet50-only': { type: 'boolean' }, 'resnet50-steps': { type: 'string' }, 'resnet50-rounds': { type: 'string' },
     },
   });
   if (values.help) {
@@ -81,7 +137,10 @@ async function main(): Promise<void> {
   const threads = Number(values.threads ?? availableParallelism());
   const batch = Number(values.batch ?? 128);
   const steps = Number(values.steps ?? 10);
-  for (const [name, v] of [['threads', threads], ['batch', batch], ['steps', steps]] as const) {
+  const r50Steps = Number(values['resnet50-steps'] ?? 5);
+  const r50Rounds = Number(values['resnet50-rounds'] ?? 1);
+  for (const [name, v] of [['threads', threads], ['batch', batch], ['steps', steps], ['resnet50-steps', r50Steps],
+    ['resnet50-rounds', r50Rounds]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`bench: --${name} must be a positive integer, got ${String(v)}`);
   }
   const clock = values.clock ?? 'wall';
@@ -92,6 +151,13 @@ async function main(): Promise<void> {
   setNativeThreads(threads);
   console.log(`ResNet-20 (3x32x32, 16/32/64 channels, 3 blocks/stage, projection shortcuts), batch ${batch}, ` +
     `${threads} thread(s), ${cpus()[0]?.model ?? 'unknown CPU'}, oneDNN ${onednnVersion()} (${nativeCpu().isa}), ${clock} clock`);
+
+  const r50Contenders = values['no-torch'] ? RESNET50_CONTENDERS.filter((c) => !c.startsWith('torch'))
+    : values['no-nchw'] ? RESNET50_CONTENDERS.filter((c) => c !== 'torch-nchw') : RESNET50_CONTENDERS;
+  if (values['resnet50-only']) {
+    printResNet50Rows(r50Contenders, r50Steps, r50Rounds, threads, clock, values.markdown ?? false);
+    return;
+  }
 
   const oursTrain = measureTraining(w);
   const oursInference = measureInference(w);
@@ -189,7 +255,7 @@ async function main(): Promise<void> {
   console.log(ratioLine('training', oursTrain, bestTorchTrain, 1.5));
   console.log(ratioLine('inference (folded) vs PyTorch', foldedInference, bestTorchInfer, 1.0));
   console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
-    ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.0));
+    ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.1));
   if (bf16) {
     // Against the fp32 rounds alternated with the bf16 ones (median of 5 rounds each).
     console.log(ratioLine('bf16 training vs our fp32', bf16.train.bf16, { name: 'resnet-ts fp32 (alternated)', t: bf16.train.fp32 }, 1.5));
@@ -220,6 +286,8 @@ async function main(): Promise<void> {
       console.log(`ResNet-50 bf16: not measured: ${bf16Skip}`);
     }
   }
+
+  if (!values['no-resnet50-rows']) printResNet50Rows(r50Contenders, r50Steps, r50Rounds, threads, clock, values.markdown ?? false);
 
   if (values.profile) {
     const p = profile(getBackend('native'), () => now(clock));

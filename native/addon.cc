@@ -69,35 +69,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nativeBf16", Napi::Boolean::New(env, cpuHasNativeBf16()));
   fn("getThreads", GetThreads);
   fn("setThreads", SetThreads);
-  fn("conv2d", Conv2d);
-  fn("conv2dBackwardData", Conv2dBackwardData);
-  fn("conv2dBackwardWeights", Conv2dBackwardWeights);
   fn("setConvPrecision", SetConvPrecision);
   fn("getConvPrecision", GetConvPrecision);
-  fn("batchNormTraining", BatchNormTraining);
-  fn("batchNormInference", BatchNormInference);
-  fn("batchNormBackward", BatchNormBackward);
-  fn("relu", Relu);
-  fn("reluBackward", ReluBackward);
-  fn("add", Add);
-  fn("addRelu", AddRelu);
-  fn("addInPlace", AddInPlace);
-  fn("scale", Scale);
-  fn("sum", Sum);
-  fn("padChannelsSubsample", PadChannelsSubsample);
-  fn("padChannelsSubsampleBackward", PadChannelsSubsampleBackward);
-  fn("maxPool2d", MaxPool2d);
-  fn("maxPool2dBackward", MaxPool2dBackward);
-  fn("avgPool2d", AvgPool2d);
-  fn("avgPool2dBackward", AvgPool2dBackward);
-  fn("globalAvgPool", GlobalAvgPool);
-  fn("globalAvgPoolBackward", GlobalAvgPoolBackward);
-  fn("matmul", Matmul);
-  fn("sumRows", SumRows);
-  fn("logSoftmax", LogSoftmax);
-  fn("logSoftmaxBackward", LogSoftmaxBackward);
-  fn("softmaxCrossEntropy", SoftmaxCrossEntropy);
-  fn("sgdStep", SgdStep);
+#define RESNET_REGISTER_KERNEL(js, cpp) fn(#js, cpp);
+  RESNET_KERNELS(RESNET_REGISTER_KERNEL)
+#undef RESNET_REGISTER_KERNEL
   return exports;
 }
 

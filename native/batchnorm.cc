@@ -105,8 +105,7 @@ InferencePlan& inferencePlan(const BnGeometry& g, bool relu) {
 
 }  // namespace
 
-// batchNormTraining(x, xShape, gamma, beta, eps, relu, residual | null) -> { y, mean, variance }
-// y = bn(x), then + residual when given, then ReLU when relu.
+// batchNormTraining(x, xShape, gamma, beta, eps, relu) -> { y, mean, variance }
 Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormTraining");
   return call.run([&]() -> Napi::Value {
@@ -114,13 +113,11 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
     const F32Arg gamma = call.f32(2, "gamma");
     const F32Arg beta = call.f32(3, "beta");
     const bool relu = call.boolean(5, "relu");
-    const F32Arg residual = info.Length() > 6 ? call.f32OrNull(6, "residual") : F32Arg{};
     const BnGeometry g = geometry(call, 1, call.number(4, "eps"));
     const int64_t c = g.c, rows = g.n * g.h * g.w;
     call.expectLength(x, g.size(), "x");
     call.expectLength(gamma, static_cast<size_t>(c), "gamma");
     call.expectLength(beta, static_cast<size_t>(c), "beta");
-    if (residual.present()) call.expectLength(residual, g.size(), "residual");
 
     Napi::Env env = call.env();
     Napi::Float32Array y = newF32(env, g.size());
@@ -154,7 +151,7 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
     }
     float* py = data(y);
     forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
-      bnorm::normalize(x.data, residual.data, py, c, r0, r1, shift.data(), scale.data(), offset.data(), relu);
+      bnorm::normalize(x.data, py, c, r0, r1, shift.data(), scale.data(), offset.data(), relu);
     });
     Napi::Object out = Napi::Object::New(env);
     out.Set("y", y);
@@ -258,6 +255,98 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     out.Set("dgamma", dgamma);
     out.Set("dbeta", dbeta);
     return out;
+  });
+}
+
+// batchNormInferenceBackward(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }
+// The gradient of y = (x - mean) * invStd * gamma + beta with constant statistics; with
+// y (the output of a BN fused with ReLU) the gradient is first masked by y > 0.
+Napi::Value BatchNormInferenceBackward(const Napi::CallbackInfo& info) {
+  Call call(info, "batchNormInferenceBackward");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg dy = call.f32(0, "dy");
+    const F32Arg x = call.f32(1, "x");
+    const F32Arg gamma = call.f32(3, "gamma");
+    const F32Arg mean = call.f32(4, "mean");
+    const F32Arg variance = call.f32(5, "variance");
+    const F32Arg y = call.f32OrNull(7, "y");
+    const BnGeometry g = geometry(call, 2, call.number(6, "eps"));
+    const int64_t c = g.c, rows = g.n * g.h * g.w;
+    call.expectLength(dy, g.size(), "dy");
+    call.expectLength(x, g.size(), "x");
+    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
+    call.expectLength(mean, static_cast<size_t>(c), "mean");
+    call.expectLength(variance, static_cast<size_t>(c), "variance");
+    if (y.present()) call.expectLength(y, g.size(), "y");
+
+    Napi::Env env = call.env();
+    Napi::Float32Array dx = newF32(env, g.size());
+    Napi::Float32Array dgamma = newF32(env, static_cast<size_t>(c));
+    Napi::Float32Array dbeta = newF32(env, static_cast<size_t>(c));
+    std::vector<double> invStd(static_cast<size_t>(c));
+    std::vector<float> a(static_cast<size_t>(c));
+    for (int64_t k = 0; k < c; ++k) {
+      invStd[k] = 1.0 / std::sqrt(static_cast<double>(variance.data[k]) + static_cast<double>(g.eps));
+      a[k] = static_cast<float>(gamma.data[k] * invStd[k]);
+    }
+    const int threads = threadsFor(rows);
+    std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
+    float* pdx = data(dx);
+    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
+      double* sg = acc.data() + t * 2 * c;
+      double* sgx = sg + c;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t base = r * c;
+        for (int64_t k = 0; k < c; ++k) {
+          const float gv = (y.data == nullptr || y.data[base + k] > 0.0f) ? dy.data[base + k] : 0.0f;
+          pdx[base + k] = gv * a[k];
+          sg[k] += gv;
+          sgx[k] += static_cast<double>(gv) * (static_cast<double>(x.data[base + k]) - mean.data[k]);
+        }
+      }
+    });
+    float* pdg = data(dgamma);
+    float* pdb = data(dbeta);
+    for (int64_t k = 0; k < c; ++k) {
+      double sg = 0.0, sgx = 0.0;
+      for (int t = 0; t < threads; ++t) {
+        sg += acc[t * 2 * c + k];
+        sgx += acc[t * 2 * c + c + k];
+      }
+      pdg[k] = static_cast<float>(sgx * invStd[k]);
+      pdb[k] = static_cast<float>(sg);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("dx", dx);
+    out.Set("dgamma", dgamma);
+    out.Set("dbeta", dbeta);
+    return out;
+  });
+}
+
+// batchNormRunningStatsInPlace(runningMean, runningVar, mean, variance, momentum, count)
+// running = (1 - momentum) * running + momentum * batch, with the variance unbiased by
+// count / (count - 1) (count: values per channel in the batch), as PyTorch.
+Napi::Value BatchNormRunningStatsInPlace(const Napi::CallbackInfo& info) {
+  Call call(info, "batchNormRunningStatsInPlace");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg rm = call.f32(0, "runningMean");
+    const F32Arg rv = call.f32(1, "runningVar");
+    const F32Arg mean = call.f32(2, "mean");
+    const F32Arg variance = call.f32(3, "variance");
+    const double m = call.number(4, "momentum");
+    const int64_t count = call.integer(5, "count");
+    call.describe("channels " + std::to_string(rm.length) + ", count " + std::to_string(count));
+    if (count < 2) throw ArgumentError("count must be >= 2");
+    call.expectLength(rv, rm.length, "runningVar");
+    call.expectLength(mean, rm.length, "mean");
+    call.expectLength(variance, rm.length, "variance");
+    const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+    for (size_t k = 0; k < rm.length; ++k) {
+      rm.data[k] = static_cast<float>((1.0 - m) * rm.data[k] + m * mean.data[k]);
+      rv.data[k] = static_cast<float>((1.0 - m) * rv.data[k] + m * variance.data[k] * unbias);
+    }
+    return call.env().Undefined();
   });
 }
 

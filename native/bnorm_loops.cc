@@ -30,21 +30,11 @@ void shiftedMoments(const float* __restrict x, int64_t c, int64_t r0, int64_t r1
 }
 
 RESNET_MULTIVERSION
-void normalize(const float* __restrict x, const float* __restrict residual, float* __restrict y, int64_t c, int64_t r0,
+void normalize(const float* __restrict x, float* __restrict y, int64_t c, int64_t r0,
                int64_t r1, const float* __restrict center, const float* __restrict scale, const float* __restrict shift,
                bool relu) {
   // One loop per variant keeps the branches out of the vectorised body.
-  if (residual != nullptr) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* __restrict xr = x + r * c;
-      const float* __restrict rr = residual + r * c;
-      float* __restrict yr = y + r * c;
-      for (int64_t k = 0; k < c; ++k) {
-        const float v = (xr[k] - center[k]) * scale[k] + shift[k] + rr[k];
-        yr[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
-      }
-    }
-  } else if (relu) {
+  if (relu) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* __restrict xr = x + r * c;
       float* __restrict yr = y + r * c;

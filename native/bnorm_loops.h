@@ -17,10 +17,10 @@ namespace bnorm {
 // double sums keep it float32-exact.
 void shiftedMoments(const float* x, int64_t c, int64_t r0, int64_t r1, const float* shift, double* s1, double* s2);
 
-// y = (x - center) * scale + shift, then + residual when given, then max(0, .) when relu.
+// y = (x - center) * scale + shift, then max(0, .) when relu.
 // `center` is a value of x near the mean: x - center is exact, so large means lose
 // nothing to the cancellation that x * scale - mean * scale would suffer.
-void normalize(const float* x, const float* residual, float* y, int64_t c, int64_t r0, int64_t r1, const float* center,
+void normalize(const float* x, float* y, int64_t c, int64_t r0, int64_t r1, const float* center,
                const float* scale, const float* shift, bool relu);
 
 // g = relu ? (y > 0 ? dy : 0) : dy; sg[c] += sum(g), sgx[c] += sum(g * (x - mean)).

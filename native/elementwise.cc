@@ -124,6 +124,20 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   });
 }
 
+// fill(n, value): n copies of value (the gradient of sum and mean).
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  Call call(info, "fill");
+  return call.run([&]() -> Napi::Value {
+    const int64_t n = call.integer(0, "n");
+    if (n < 0) throw ArgumentError("n must be >= 0");
+    const float v = static_cast<float>(call.number(1, "value"));
+    Napi::Float32Array y = newF32(call.env(), static_cast<size_t>(n));
+    float* py = data(y);
+    forEach(static_cast<size_t>(n), [=](int64_t i) { py[i] = v; });
+    return y;
+  });
+}
+
 // sum(x): accumulated in double, like the reference's JS numbers.
 Napi::Value Sum(const Napi::CallbackInfo& info) {
   Call call(info, "sum");

@@ -1,6 +1,4 @@
-// The kernels the addon exports; each parses its own arguments (see the
-// comment above its definition for the argument order, mirrored in
-// src/backend/native-binding.ts).
+// The kernels the addon exports, listed once in RESNET_KERNELS.
 #pragma once
 
 #include <napi.h>
@@ -10,9 +8,48 @@
 
 namespace resnet {
 
-Napi::Value Conv2d(const Napi::CallbackInfo& info);
-Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
-Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info);
+// Every kernel of the Backend interface (src/backend/backend.ts, KERNELS), as
+// X(jsName, CppFunction): addon.cc registers each under its JS name, and the TypeScript
+// loader checks that the addon exports exactly these. Each function parses its own
+// arguments, in the order of the kernel's row in KERNELS.
+#define RESNET_KERNELS(X)                                         \
+  X(conv2d, Conv2d)                                               \
+  X(prepareConv2d, PrepareConv2d)                                 \
+  X(conv2dBackwardData, Conv2dBackwardData)                       \
+  X(conv2dBackwardWeights, Conv2dBackwardWeights)                 \
+  X(batchNormTraining, BatchNormTraining)                         \
+  X(batchNormInference, BatchNormInference)                       \
+  X(batchNormBackward, BatchNormBackward)                         \
+  X(batchNormInferenceBackward, BatchNormInferenceBackward)       \
+  X(batchNormRunningStatsInPlace, BatchNormRunningStatsInPlace)   \
+  X(relu, Relu)                                                   \
+  X(reluBackward, ReluBackward)                                   \
+  X(add, Add)                                                     \
+  X(addRelu, AddRelu)                                             \
+  X(addInPlace, AddInPlace)                                       \
+  X(scale, Scale)                                                 \
+  X(sum, Sum)                                                     \
+  X(fill, Fill)                                                   \
+  X(padChannelsSubsample, PadChannelsSubsample)                   \
+  X(padChannelsSubsampleBackward, PadChannelsSubsampleBackward)   \
+  X(maxPool2d, MaxPool2d)                                         \
+  X(maxPool2dBackward, MaxPool2dBackward)                         \
+  X(avgPool2d, AvgPool2d)                                         \
+  X(avgPool2dBackward, AvgPool2dBackward)                         \
+  X(globalAvgPool, GlobalAvgPool)                                 \
+  X(globalAvgPoolBackward, GlobalAvgPoolBackward)                 \
+  X(matmul, Matmul)                                               \
+  X(sumRows, SumRows)                                             \
+  X(logSoftmax, LogSoftmax)                                       \
+  X(logSoftmaxBackward, LogSoftmaxBackward)                       \
+  X(softmaxCrossEntropy, SoftmaxCrossEntropy)                     \
+  X(sgdStep, SgdStep)
+
+#define RESNET_DECLARE_KERNEL(js, cpp) Napi::Value cpp(const Napi::CallbackInfo& info);
+RESNET_KERNELS(RESNET_DECLARE_KERNEL)
+#undef RESNET_DECLARE_KERNEL
+
+// Runtime controls, outside the Backend interface (src/backend/native-binding.ts).
 // The precision of the three convolution kernels: 'fp32', or 'bf16' (inputs rounded to
 // bfloat16, float32 accumulation and outputs); bf16 only where cpuHasNativeBf16().
 Napi::Value SetConvPrecision(const Napi::CallbackInfo& info);
@@ -21,36 +58,6 @@ Napi::Value GetConvPrecision(const Napi::CallbackInfo& info);
 bool cpuHasNativeBf16();
 // oneDNN's effective ISA, e.g. "avx512_core_bf16" (lowered by DNNL_MAX_CPU_ISA).
 std::string cpuIsaName();
-
-Napi::Value BatchNormTraining(const Napi::CallbackInfo& info);
-Napi::Value BatchNormInference(const Napi::CallbackInfo& info);
-Napi::Value BatchNormBackward(const Napi::CallbackInfo& info);
-
-Napi::Value Relu(const Napi::CallbackInfo& info);
-Napi::Value ReluBackward(const Napi::CallbackInfo& info);
-Napi::Value Add(const Napi::CallbackInfo& info);
-Napi::Value AddRelu(const Napi::CallbackInfo& info);
-Napi::Value AddInPlace(const Napi::CallbackInfo& info);
-Napi::Value Scale(const Napi::CallbackInfo& info);
-Napi::Value Sum(const Napi::CallbackInfo& info);
-Napi::Value PadChannelsSubsample(const Napi::CallbackInfo& info);
-Napi::Value PadChannelsSubsampleBackward(const Napi::CallbackInfo& info);
-
-Napi::Value MaxPool2d(const Napi::CallbackInfo& info);
-Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info);
-Napi::Value AvgPool2d(const Napi::CallbackInfo& info);
-Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info);
-Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info);
-Napi::Value GlobalAvgPoolBackward(const Napi::CallbackInfo& info);
-
-Napi::Value Matmul(const Napi::CallbackInfo& info);
-Napi::Value SumRows(const Napi::CallbackInfo& info);
-
-Napi::Value LogSoftmax(const Napi::CallbackInfo& info);
-Napi::Value LogSoftmaxBackward(const Napi::CallbackInfo& info);
-Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info);
-
-Napi::Value SgdStep(const Napi::CallbackInfo& info);
 
 // dx = dy where y > 0, else 0 (shared by reluBackward and batch norm with fused ReLU).
 void reluBackwardInto(const float* dy, const float* y, float* dx, size_t n);

@@ -20,7 +20,7 @@ struct PoolGeometry {
 
 PoolGeometry geometry(Call& call, size_t shapeArg, size_t attrsArg) {
   const dims s = call.shape(shapeArg, "xShape", 4);
-  const dims a = call.ints(attrsArg, "attrs", 6, 0);
+  const dims a = call.intFields(attrsArg, "attrs", {"kernelH", "kernelW", "strideH", "strideW", "padH", "padW"}, 0);
   call.describe("x " + shapeText(s) + ", kernel " + std::to_string(a[0]) + "x" + std::to_string(a[1]) +
                 ", stride " + std::to_string(a[2]) + "x" + std::to_string(a[3]) + ", pad " + std::to_string(a[4]) +
                 "x" + std::to_string(a[5]));

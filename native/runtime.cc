@@ -52,13 +52,56 @@ void bindScratchpad(dnnl::memory& mem) {
 
 Napi::Value Call::arg(size_t i) const { return info_[i]; }
 
-F32Arg Call::f32(size_t i, const char* name) const {
-  Napi::Value v = arg(i);
+namespace {
+F32Arg asF32(const Napi::Value& v, const std::string& name) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw ArgumentError(std::string(name) + " must be a Float32Array");
+    throw ArgumentError(name + " must be a Float32Array");
   }
   auto a = v.As<Napi::Float32Array>();
   return F32Arg{a.Data(), a.ElementLength()};
+}
+
+Napi::Object asObject(const Napi::Value& v, const char* name) {
+  if (!v.IsObject() || v.IsArray()) throw ArgumentError(std::string(name) + " must be an object");
+  return v.As<Napi::Object>();
+}
+}  // namespace
+
+F32Arg Call::f32(size_t i, const char* name) const { return asF32(arg(i), name); }
+
+bool Call::absent(size_t i) const { return i >= info_.Length() || arg(i).IsNull() || arg(i).IsUndefined(); }
+
+dims Call::intFields(size_t i, const char* name, std::initializer_list<const char*> keys, int64_t min) const {
+  const Napi::Object o = asObject(arg(i), name);
+  dims out;
+  for (const char* key : keys) {
+    const Napi::Value e = o.Get(key);
+    const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1.0e300;
+    if (!(d >= static_cast<double>(min)) || d > 9.0e15 || d != static_cast<double>(static_cast<int64_t>(d))) {
+      throw ArgumentError(std::string(name) + "." + key + " must be an integer >= " + std::to_string(min));
+    }
+    out.push_back(static_cast<int64_t>(d));
+  }
+  return out;
+}
+
+double Call::numberField(size_t i, const char* name, const char* key) const {
+  const Napi::Value e = asObject(arg(i), name).Get(key);
+  if (!e.IsNumber()) throw ArgumentError(std::string(name) + "." + key + " must be a number");
+  return e.As<Napi::Number>().DoubleValue();
+}
+
+bool Call::booleanField(size_t i, const char* name, const char* key, bool fallback) const {
+  const Napi::Value e = asObject(arg(i), name).Get(key);
+  if (e.IsUndefined()) return fallback;
+  if (!e.IsBoolean()) throw ArgumentError(std::string(name) + "." + key + " must be a boolean");
+  return e.As<Napi::Boolean>().Value();
+}
+
+F32Arg Call::f32FieldOrNull(size_t i, const char* name, const char* key) const {
+  const Napi::Value e = asObject(arg(i), name).Get(key);
+  if (e.IsNull() || e.IsUndefined()) return F32Arg{};
+  return asF32(e, std::string(name) + "." + key);
 }
 
 F32Arg Call::f32OrNull(size_t i, const char* name) const {

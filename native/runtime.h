@@ -71,6 +71,15 @@ class Call {
   double number(size_t i, const char* name) const;
   bool boolean(size_t i, const char* name) const;
 
+  // Members of a plain-object argument (attrs, post-ops): integers >= `min` read in the
+  // order of `keys`, a number, a boolean (absent gives `fallback`), a Float32Array or absent.
+  dims intFields(size_t i, const char* name, std::initializer_list<const char*> keys, int64_t min) const;
+  double numberField(size_t i, const char* name, const char* key) const;
+  bool booleanField(size_t i, const char* name, const char* key, bool fallback) const;
+  F32Arg f32FieldOrNull(size_t i, const char* name, const char* key) const;
+  // Whether argument i is missing, null or undefined.
+  bool absent(size_t i) const;
+
   // Throws ArgumentError unless `arg` holds exactly `expected` elements.
   void expectLength(const F32Arg& arg, size_t expected, const char* name) const;
   void expectLength(const I32Arg& arg, size_t expected, const char* name) const;

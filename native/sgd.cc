@@ -4,19 +4,19 @@
 
 namespace resnet {
 
-// sgdStep(param, grad, momentumBuf | null, lr, momentum, dampening, weightDecay, nesterov, firstStep)
+// sgdStep(param, grad, momentumBuf | null, { lr, momentum, dampening, weightDecay, nesterov, firstStep })
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Call call(info, "sgdStep");
   return call.run([&]() -> Napi::Value {
     const F32Arg param = call.f32(0, "param");
     const F32Arg grad = call.f32(1, "grad");
     const F32Arg buf = call.f32OrNull(2, "momentumBuf");
-    const float lr = static_cast<float>(call.number(3, "lr"));
-    const float momentum = static_cast<float>(call.number(4, "momentum"));
-    const float dampening = static_cast<float>(call.number(5, "dampening"));
-    const float wd = static_cast<float>(call.number(6, "weightDecay"));
-    const bool nesterov = call.boolean(7, "nesterov");
-    const bool first = call.boolean(8, "firstStep");
+    const float lr = static_cast<float>(call.numberField(3, "attrs", "lr"));
+    const float momentum = static_cast<float>(call.numberField(3, "attrs", "momentum"));
+    const float dampening = static_cast<float>(call.numberField(3, "attrs", "dampening"));
+    const float wd = static_cast<float>(call.numberField(3, "attrs", "weightDecay"));
+    const bool nesterov = call.booleanField(3, "attrs", "nesterov", false);
+    const bool first = call.booleanField(3, "attrs", "firstStep", false);
     call.describe("param [" + std::to_string(param.length) + "]");
     call.expectLength(grad, param.length, "grad");
     // As the reference: without a buffer the step is plain SGD.

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Backend, Conv2dAttrs, Pool2dAttrs, SgdAttrs, Shape4 } from '../src/backend/backend.js';
+import { type Backend, type Conv2dAttrs, KERNEL_NAMES, type Pool2dAttrs, type SgdAttrs, type Shape4 } from '../src/backend/backend.js';
+import { CONTROLS, loadNativeBinding } from '../src/backend/native-binding.js';
 import { loadNativeBackend, nativeThreads, setNativeThreads } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
@@ -155,6 +156,40 @@ test('conv2d uses the weights of each call (cached plans, fresh weights)', () =>
   }
 });
 
+test('prepared conv2d: every post-op, several input shapes on one preparation, inputs left untouched', () => {
+  const nb = native();
+  for (const c of convCases) {
+    const w = randn(numel(c.w), 0.3);
+    for (const bias of [null, randn(c.w[0])]) {
+      const run = nb.prepareConv2d(w, c.w, bias, c.a);
+      const want = ref.prepareConv2d(w, c.w, bias, c.a);
+      // The batch changes between calls (a last, smaller chunk), and the first shape comes back.
+      for (const n of [c.x[0], c.x[0] + 1, c.x[0]]) {
+        const xs: Shape4 = [n, c.x[1], c.x[2], c.x[3]];
+        const x = randn(numel(xs));
+        const sum = randn(numel(conv2dOutShape(xs, c.w, c.a)));
+        const sumCopy = sum.slice();
+        for (const post of [undefined, { relu: true }, { sum }, { sum, relu: true }]) {
+          const label = `${c.name}, batch ${n}, bias ${bias !== null}, post ${JSON.stringify({ sum: post?.sum !== undefined, relu: post?.relu ?? false })}`;
+          assertClose(run(x, xs, post), want(x, xs, post), label);
+        }
+        assert.deepEqual(sum, sumCopy, 'the residual is left untouched');
+      }
+    }
+  }
+});
+
+test('prepared conv2d checks its arguments', () => {
+  const nb = native();
+  const c = convCases[0]!;
+  assert.throws(() => nb.prepareConv2d(new Float32Array(5), c.w, null, c.a), /native prepareConv2d: w has 5 elements, expected 2304/);
+  const run = nb.prepareConv2d(randn(numel(c.w)), c.w, null, c.a);
+  assert.throws(() => run(new Float32Array(numel(c.x)), [2, 8, 8, 8], undefined),
+    /native preparedConv2d: weights take 16 input channels but x has 8/);
+  assert.throws(() => run(new Float32Array(numel(c.x)), c.x, { sum: new Float32Array(3) }),
+    /native preparedConv2d: sum has 3 elements, expected 2048/);
+});
+
 const bnShapes: Shape4[] = [[2, 5, 5, 3], [1, 4, 4, 17], [4, 3, 3, 32], [2, 8, 8, 16], [8, 2, 2, 64]];
 
 for (const s of bnShapes) {
@@ -190,21 +225,41 @@ for (const s of bnShapes) {
   }
 }
 
-test('fused batch norm + residual add + ReLU (training) equals batch norm then addRelu', () => {
-  const nb = native();
-  assert.ok(nb.batchNormAddReluTraining, 'the native backend offers batchNormAddReluTraining');
-  for (const s of [[2, 5, 5, 3], [4, 8, 8, 16], [1, 3, 3, 17]] satisfies Shape4[]) {
-    const c = s[3];
-    const x = randn(numel(s), 2);
-    const residual = randn(numel(s));
-    const gamma = uniform(c, 0.5, 1.5);
-    const beta = randn(c, 0.5);
-    const got = nb.batchNormAddReluTraining(x, s, gamma, beta, 1e-5, residual);
-    const bn = ref.batchNormTraining(x, s, gamma, beta, 1e-5, false);
-    assertClose(got.mean, bn.mean, `mean [${s.join(',')}]`);
-    assertClose(got.variance, bn.variance, `variance [${s.join(',')}]`);
-    assertClose(got.y, ref.addRelu(bn.y, residual), `y [${s.join(',')}]`);
+for (const s of bnShapes) {
+  for (const relu of [false, true]) {
+    test(`eval-mode batch norm backward and the running statistics update: x [${s.join(',')}]${relu ? ' with fused ReLU' : ''}`, () => {
+      const nb = native();
+      const c = s[3];
+      const x = randn(numel(s), 2);
+      const gamma = uniform(c, 0.5, 1.5);
+      const beta = randn(c, 0.5);
+      const mean = randn(c, 0.5);
+      const variance = uniform(c, 0.5, 2);
+      const y = relu ? ref.batchNormInference(x, s, gamma, beta, mean, variance, 1e-5, true) : null;
+      const dy = randn(numel(s));
+      const g = nb.batchNormInferenceBackward(dy, x, s, gamma, mean, variance, 1e-5, y);
+      const r = ref.batchNormInferenceBackward(dy, x, s, gamma, mean, variance, 1e-5, y);
+      assertClose(g.dx, r.dx, 'dx');
+      assertClose(g.dgamma, r.dgamma, 'dgamma');
+      assertClose(g.dbeta, r.dbeta, 'dbeta');
+
+      const count = numel(s) / c;
+      const [gotMean, gotVar] = [randn(c), uniform(c, 0.5, 2)];
+      const [wantMean, wantVar] = [gotMean.slice(), gotVar.slice()];
+      nb.batchNormRunningStatsInPlace(gotMean, gotVar, mean, variance, 0.1, count);
+      ref.batchNormRunningStatsInPlace(wantMean, wantVar, mean, variance, 0.1, count);
+      assertClose(gotMean, wantMean, 'running mean', SAME_ORDER);
+      assertClose(gotVar, wantVar, 'running variance', SAME_ORDER);
+    });
   }
+}
+
+test('the addon exports exactly the kernels of the KERNELS table and the runtime controls', () => {
+  const exported = Object.entries(loadNativeBinding()).filter(([, v]) => typeof v === 'function').map(([k]) => k).sort();
+  assert.deepEqual(exported, [...KERNEL_NAMES, ...CONTROLS].sort());
+  const nb = native();
+  for (const k of KERNEL_NAMES) assert.equal(typeof nb[k], 'function', `native backend kernel ${k}`);
+  for (const k of KERNEL_NAMES) assert.equal(typeof ref[k], 'function', `reference backend kernel ${k}`);
 });
 
 test('batch statistics stay accurate when the mean dwarfs the spread', () => {
@@ -247,6 +302,7 @@ for (const n of [1000, 100_003]) {
     assert.deepEqual(nb.add(a, b), ref.add(a, b));
     assert.deepEqual(nb.addRelu(a, b), ref.addRelu(a, b));
     assert.deepEqual(nb.scale(a, 0.37), ref.scale(a, 0.37));
+    assert.deepEqual(nb.fill(n, 0.37 / n), ref.fill(n, 0.37 / n));
     const acc1 = a.slice();
     const acc2 = a.slice();
     nb.addInPlace(acc1, b);

@@ -1,5 +1,5 @@
-// The kernel surface every backend implements. One method per kernel, typed once
-// here and shared by the differentiable ops (src/tensor/ops.ts), the reference
+// The kernel surface every backend implements, declared once in the KERNELS table
+// below and shared by the differentiable ops (src/tensor/ops.ts), the reference
 // backend (the executable spec) and the native oneDNN backend.
 //
 // Conventions:
@@ -35,6 +35,12 @@ export interface ConvPostOps {
   readonly sum?: Float32Array;
   readonly relu?: boolean;
 }
+
+/**
+ * A convolution with its weights, bias and attributes bound (prepareConv2d): the same
+ * result as conv2d(x, xShape, w, wShape, bias, attrs, post).
+ */
+export type PreparedConv2d = (x: Float32Array, xShape: Shape4, post?: ConvPostOps) => Float32Array;
 
 export interface BatchNormTrainingResult {
   readonly y: Float32Array;
@@ -73,78 +79,125 @@ export interface SgdAttrs {
   readonly firstStep: boolean;
 }
 
-export interface Backend {
-  readonly name: 'reference' | 'native';
+/**
+ * One row's type marker: the kernel's signature, carried in the type only (the row's
+ * value is an empty object). See KERNELS.
+ */
+export interface KernelSpec<F> {
+  readonly signature?: F;
+}
 
+function kernel<F extends (...args: never[]) => unknown>(): KernelSpec<F> {
+  return {};
+}
+
+/**
+ * Every kernel, declared once. The `Backend` interface (what the reference backend
+ * implements and the ops call), the native addon's binding type and the native adapter
+ * all follow from this table, and the addon registers the same names
+ * (RESNET_KERNELS in native/kernels.h), taking the same arguments in the same order.
+ * Adding a kernel: a row here, its implementation in src/backend/reference.ts (the
+ * executable specification), a C++ function in native/ listed in RESNET_KERNELS, and a
+ * reference-vs-native check in test/native-backend.test.ts.
+ */
+export const KERNELS = {
   // Convolution: x NHWC [N,H,W,C], w OIHW [O,C,KH,KW], y NHWC [N,OH,OW,O].
-  conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
-    bias: Float32Array | null, attrs: Conv2dAttrs, post?: ConvPostOps): Float32Array;
-  conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
-    attrs: Conv2dAttrs): Float32Array;
+  conv2d: kernel<(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
+    bias: Float32Array | null, attrs: Conv2dAttrs, post?: ConvPostOps) => Float32Array>(),
+  /**
+   * conv2d with the weights and bias given once, for inference: a backend may pack the
+   * weights into its own layout once and keep per-shape state. `w` must not change
+   * afterwards.
+   */
+  prepareConv2d: kernel<(w: Float32Array, wShape: Shape4, bias: Float32Array | null,
+    attrs: Conv2dAttrs) => PreparedConv2d>(),
+  conv2dBackwardData: kernel<(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
+    attrs: Conv2dAttrs) => Float32Array>(),
   /** Returns dW (OIHW) and, when `withBias`, dBias. */
-  conv2dBackwardWeights(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
-    attrs: Conv2dAttrs, withBias: boolean): { dw: Float32Array; db: Float32Array | null };
+  conv2dBackwardWeights: kernel<(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
+    attrs: Conv2dAttrs, withBias: boolean) => { dw: Float32Array; db: Float32Array | null }>(),
 
   // Batch normalisation over N, H, W of an NHWC tensor; `relu` fuses max(0, .) after it.
-  batchNormTraining(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
-    eps: number, relu: boolean): BatchNormTrainingResult;
-  batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
-    mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array;
-  /**
-   * Optional fusion of a post-activation block's tail in training mode:
-   * y = relu(batchNorm(x) + residual) in one pass instead of batchNormTraining + addRelu.
-   * Its gradient: g = reluBackward(dy, y) is the residual's, batchNormBackward(g, ..., null)
-   * gives x's. Callers fall back to the two kernels where a backend leaves it out.
-   */
-  batchNormAddReluTraining?(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
-    eps: number, residual: Float32Array): BatchNormTrainingResult;
+  batchNormTraining: kernel<(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    eps: number, relu: boolean) => BatchNormTrainingResult>(),
+  batchNormInference: kernel<(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, relu: boolean) => Float32Array>(),
   /** Gradient of training-mode batch norm; `y` (the output) is given when ReLU was fused. */
-  batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
-    mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads;
+  batchNormBackward: kernel<(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null) => BatchNormGrads>(),
+  /**
+   * Gradient of inference-mode batch norm (constant statistics `mean`, `variance`):
+   * dx = g * gamma * invStd, dgamma = sum(g * (x - mean) * invStd), dbeta = sum(g), with
+   * g = dy masked by y > 0 when `y` (the output of a fused ReLU) is given.
+   */
+  batchNormInferenceBackward: kernel<(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null) => BatchNormGrads>(),
+  /**
+   * PyTorch's running statistics update, in place: running = (1 - momentum) * running +
+   * momentum * batch, the variance unbiased by count / (count - 1), where `count` is the
+   * number of values per channel the batch statistics came from (N * H * W).
+   */
+  batchNormRunningStatsInPlace: kernel<(runningMean: Float32Array, runningVar: Float32Array, mean: Float32Array,
+    variance: Float32Array, momentum: number, count: number) => void>(),
 
   // Elementwise.
-  relu(x: Float32Array): Float32Array;
+  relu: kernel<(x: Float32Array) => Float32Array>(),
   /** dy where y > 0, else 0. */
-  reluBackward(dy: Float32Array, y: Float32Array): Float32Array;
-  add(a: Float32Array, b: Float32Array): Float32Array;
+  reluBackward: kernel<(dy: Float32Array, y: Float32Array) => Float32Array>(),
+  add: kernel<(a: Float32Array, b: Float32Array) => Float32Array>(),
   /** relu(a + b): the tail of a post-activation residual block. */
-  addRelu(a: Float32Array, b: Float32Array): Float32Array;
+  addRelu: kernel<(a: Float32Array, b: Float32Array) => Float32Array>(),
   /** a += b (gradient accumulation). */
-  addInPlace(a: Float32Array, b: Float32Array): void;
-  scale(x: Float32Array, s: number): Float32Array;
-  sum(x: Float32Array): number;
+  addInPlace: kernel<(a: Float32Array, b: Float32Array) => void>(),
+  scale: kernel<(x: Float32Array, s: number) => Float32Array>(),
+  sum: kernel<(x: Float32Array) => number>(),
+  /** n copies of value (the gradient of sum and mean). */
+  fill: kernel<(n: number, value: number) => Float32Array>(),
 
   // Option-A shortcut: out[n,h,w,padFront + c] = x[n, h*stride, w*stride, c], zero elsewhere.
-  padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number,
-    padFront: number): Float32Array;
-  padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: number, outC: number,
-    padFront: number): Float32Array;
+  padChannelsSubsample: kernel<(x: Float32Array, xShape: Shape4, stride: number, outC: number,
+    padFront: number) => Float32Array>(),
+  padChannelsSubsampleBackward: kernel<(dy: Float32Array, xShape: Shape4, stride: number, outC: number,
+    padFront: number) => Float32Array>(),
 
   // Pooling (NHWC). Padding of max pool is -inf; avg pool counts padded cells (PyTorch default).
-  maxPool2d(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): MaxPoolResult;
-  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
-  avgPool2d(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
-  avgPool2dBackward(dy: Float32Array, xShape: Shape4, attrs: Pool2dAttrs): Float32Array;
+  maxPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => MaxPoolResult>(),
+  maxPool2dBackward: kernel<(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
+  avgPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
+  avgPool2dBackward: kernel<(dy: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
   /** [N,H,W,C] -> [N,C]. */
-  globalAvgPool(x: Float32Array, xShape: Shape4): Float32Array;
-  globalAvgPoolBackward(dy: Float32Array, xShape: Shape4): Float32Array;
+  globalAvgPool: kernel<(x: Float32Array, xShape: Shape4) => Float32Array>(),
+  globalAvgPoolBackward: kernel<(dy: Float32Array, xShape: Shape4) => Float32Array>(),
 
   /**
    * C[M,N] = op(A) op(B) (+ bias[N] broadcast over rows), op = transpose when the flag is set.
    * A is [M,K] (or [K,M] when transA), B is [K,N] (or [N,K] when transB).
    */
-  matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, bias: Float32Array | null): Float32Array;
+  matmul: kernel<(a: Float32Array, b: Float32Array, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, bias: Float32Array | null) => Float32Array>(),
   /** Column sums of a [rows, cols] matrix (the bias gradient). */
-  sumRows(x: Float32Array, rows: number, cols: number): Float32Array;
+  sumRows: kernel<(x: Float32Array, rows: number, cols: number) => Float32Array>(),
 
-  logSoftmax(x: Float32Array, rows: number, cols: number): Float32Array;
+  logSoftmax: kernel<(x: Float32Array, rows: number, cols: number) => Float32Array>(),
   /** Gradient of log-softmax given its output y. */
-  logSoftmaxBackward(dy: Float32Array, y: Float32Array, rows: number, cols: number): Float32Array;
+  logSoftmaxBackward: kernel<(dy: Float32Array, y: Float32Array, rows: number, cols: number) => Float32Array>(),
   /** Mean cross-entropy of logits [N,C] against integer labels with label smoothing. */
-  softmaxCrossEntropy(logits: Float32Array, n: number, c: number, labels: Int32Array,
-    labelSmoothing: number): SoftmaxCrossEntropyResult;
+  softmaxCrossEntropy: kernel<(logits: Float32Array, n: number, c: number, labels: Int32Array,
+    labelSmoothing: number) => SoftmaxCrossEntropyResult>(),
 
   /** PyTorch's SGD update, in place on `param` and `momentumBuf`. */
-  sgdStep(param: Float32Array, grad: Float32Array, momentumBuf: Float32Array | null, attrs: SgdAttrs): void;
+  sgdStep: kernel<(param: Float32Array, grad: Float32Array, momentumBuf: Float32Array | null, attrs: SgdAttrs) => void>(),
+} as const;
+
+export type KernelName = keyof typeof KERNELS;
+
+/** The kernels as functions, typed from their rows in KERNELS. */
+export type Kernels = { readonly [K in KernelName]: NonNullable<(typeof KERNELS)[K]['signature']> };
+
+/** The names of KERNELS, in table order. */
+export const KERNEL_NAMES = Object.keys(KERNELS) as readonly KernelName[];
+
+/** The kernel surface every backend implements. */
+export interface Backend extends Kernels {
+  readonly name: 'reference' | 'native';
 }

@@ -1,19 +1,18 @@
-// The whole surface of the oneDNN addon (native/*.cc), declared once, and its loader.
-// Activations are NHWC, conv weights OIHW; every kernel validates sizes itself and
-// throws an Error naming the kernel and the shapes involved.
+// The type of the oneDNN addon (native/*.cc), which follows from the KERNELS table,
+// and its loader. Every kernel validates sizes itself and throws an Error naming the
+// kernel and the shapes involved.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Shape4 } from './backend.js';
+import { KERNEL_NAMES, type Kernels } from './backend.js';
 
-/** [strideH, strideW, padH, padW] */
-export type ConvAttrsTuple = readonly [number, number, number, number];
-/** [kernelH, kernelW, strideH, strideW, padH, padW] */
-export type PoolAttrsTuple = readonly [number, number, number, number, number, number];
-
-export interface NativeBinding {
+/**
+ * What the addon exports: every kernel of KERNELS under its own name, with the same
+ * arguments (native/kernels.h, RESNET_KERNELS), plus these runtime controls.
+ */
+export interface NativeBinding extends Kernels {
   /** Version of the oneDNN library the addon runs on, e.g. "2.6.3". */
   readonly onednnVersion: string;
   /** OpenMP threads the kernels use (all cores unless RESNET_THREADS or setThreads says otherwise). */
@@ -26,61 +25,11 @@ export interface NativeBinding {
   /** Precision of the three conv kernels; 'bf16' throws unless nativeBf16. */
   setConvPrecision(precision: 'fp32' | 'bf16'): void;
   getConvPrecision(): 'fp32' | 'bf16';
-
-  conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null,
-    attrs: ConvAttrsTuple, sum: Float32Array | null, relu: boolean): Float32Array;
-  conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
-    attrs: ConvAttrsTuple): Float32Array;
-  conv2dBackwardWeights(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
-    attrs: ConvAttrsTuple, withBias: boolean): { dw: Float32Array; db: Float32Array | null };
-
-  /** y = bn(x), + residual when given, then ReLU when relu. */
-  batchNormTraining(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, eps: number,
-    relu: boolean, residual?: Float32Array | null): { y: Float32Array; mean: Float32Array; variance: Float32Array };
-  batchNormInference(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
-    mean: Float32Array, variance: Float32Array, eps: number, relu: boolean): Float32Array;
-  batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array, mean: Float32Array,
-    variance: Float32Array, eps: number, y: Float32Array | null):
-    { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array };
-
-  relu(x: Float32Array): Float32Array;
-  reluBackward(dy: Float32Array, y: Float32Array): Float32Array;
-  add(a: Float32Array, b: Float32Array): Float32Array;
-  addRelu(a: Float32Array, b: Float32Array): Float32Array;
-  addInPlace(a: Float32Array, b: Float32Array): void;
-  scale(x: Float32Array, s: number): Float32Array;
-  sum(x: Float32Array): number;
-  padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number, padFront: number): Float32Array;
-  padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: number, outC: number,
-    padFront: number): Float32Array;
-
-  maxPool2d(x: Float32Array, xShape: Shape4, attrs: PoolAttrsTuple): { y: Float32Array; argmax: Int32Array };
-  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: PoolAttrsTuple): Float32Array;
-  avgPool2d(x: Float32Array, xShape: Shape4, attrs: PoolAttrsTuple): Float32Array;
-  avgPool2dBackward(dy: Float32Array, xShape: Shape4, attrs: PoolAttrsTuple): Float32Array;
-  globalAvgPool(x: Float32Array, xShape: Shape4): Float32Array;
-  globalAvgPoolBackward(dy: Float32Array, xShape: Shape4): Float32Array;
-
-  matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean,
-    bias: Float32Array | null): Float32Array;
-  sumRows(x: Float32Array, rows: number, cols: number): Float32Array;
-
-  logSoftmax(x: Float32Array, rows: number, cols: number): Float32Array;
-  logSoftmaxBackward(dy: Float32Array, y: Float32Array, rows: number, cols: number): Float32Array;
-  softmaxCrossEntropy(logits: Float32Array, n: number, c: number, labels: Int32Array, labelSmoothing: number):
-    { loss: number; dlogits: Float32Array };
-
-  sgdStep(param: Float32Array, grad: Float32Array, momentumBuf: Float32Array | null, lr: number, momentum: number,
-    dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
 }
 
-const KERNELS = [
-  'getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision', 'conv2d', 'conv2dBackwardData', 'conv2dBackwardWeights', 'batchNormTraining',
-  'batchNormInference', 'batchNormBackward', 'relu', 'reluBackward', 'add', 'addRelu', 'addInPlace', 'scale', 'sum',
-  'padChannelsSubsample', 'padChannelsSubsampleBackward', 'maxPool2d', 'maxPool2dBackward', 'avgPool2d',
-  'avgPool2dBackward', 'globalAvgPool', 'globalAvgPoolBackward', 'matmul', 'sumRows', 'logSoftmax',
-  'logSoftmaxBackward', 'softmaxCrossEntropy', 'sgdStep',
-] as const satisfies readonly (keyof NativeBinding)[];
+/** The functions the addon exports besides the kernels. */
+export const CONTROLS = ['getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision'] as const satisfies
+  readonly (keyof NativeBinding)[];
 
 /**
  * Where the addon is looked for, first found and loaded wins: the one prebuilt for this
@@ -108,7 +57,7 @@ function isNativeBinding(m: unknown): m is NativeBinding {
   if (typeof m !== 'object' || m === null) return false;
   if (typeof Reflect.get(m, 'onednnVersion') !== 'string') return false;
   if (typeof Reflect.get(m, 'cpuIsa') !== 'string' || typeof Reflect.get(m, 'nativeBf16') !== 'boolean') return false;
-  return KERNELS.every((k) => typeof Reflect.get(m, k) === 'function');
+  return [...KERNEL_NAMES, ...CONTROLS].every((k) => typeof Reflect.get(m, k) === 'function');
 }
 
 let cached: NativeBinding | null = null;

@@ -4,7 +4,7 @@
 // loss) are done in float64.
 import type {
   Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, ConvPostOps, MaxPoolResult,
-  Pool2dAttrs, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
+  Pool2dAttrs, PreparedConv2d, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
 } from './backend.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
 
@@ -52,6 +52,10 @@ function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4
         }
       }
   return y;
+}
+
+function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs): PreparedConv2d {
+  return (x, xShape, post) => conv2d(x, xShape, w, wShape, bias, a, post);
 }
 
 function conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
@@ -186,6 +190,34 @@ function batchNormBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, ga
   return { dx, dgamma: Float32Array.from(sumGX), dbeta: Float32Array.from(sumG) };
 }
 
+function batchNormInferenceBackward(dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array,
+  mean: Float32Array, variance: Float32Array, eps: number, y: Float32Array | null): BatchNormGrads {
+  const c = xShape[3];
+  const invStd = new Float64Array(c);
+  for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(variance[k]! + eps);
+  const g = y ? reluBackward(dy, y) : dy;
+  // y = (x - mean) * invStd * gamma + beta with constant statistics.
+  const dx = new Float32Array(x.length);
+  const dgamma = new Float64Array(c);
+  const dbeta = new Float64Array(c);
+  for (let i = 0; i < x.length; i++) {
+    const k = i % c;
+    dx[i] = g[i]! * gamma[k]! * invStd[k]!;
+    dgamma[k] += g[i]! * (x[i]! - mean[k]!) * invStd[k]!;
+    dbeta[k] += g[i]!;
+  }
+  return { dx, dgamma: Float32Array.from(dgamma), dbeta: Float32Array.from(dbeta) };
+}
+
+function batchNormRunningStatsInPlace(runningMean: Float32Array, runningVar: Float32Array, mean: Float32Array,
+  variance: Float32Array, momentum: number, count: number): void {
+  const unbias = count / (count - 1);
+  for (let k = 0; k < runningMean.length; k++) {
+    runningMean[k] = (1 - momentum) * runningMean[k]! + momentum * mean[k]!;
+    runningVar[k] = (1 - momentum) * runningVar[k]! + momentum * variance[k]! * unbias;
+  }
+}
+
 function relu(x: Float32Array): Float32Array {
   const y = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
@@ -227,6 +259,10 @@ function sum(x: Float32Array): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i]!;
   return s;
+}
+
+function fill(n: number, value: number): Float32Array {
+  return new Float32Array(n).fill(value);
 }
 
 function padChannelsSubsample(x: Float32Array, xShape: Shape4, stride: number, outC: number,
@@ -455,9 +491,9 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 
 export const referenceBackend: Backend = {
   name: 'reference',
-  conv2d, conv2dBackwardData, conv2dBackwardWeights,
-  batchNormTraining, batchNormInference, batchNormBackward,
-  relu, reluBackward, add, addRelu, addInPlace, scale, sum,
+  conv2d, prepareConv2d, conv2dBackwardData, conv2dBackwardWeights,
+  batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
+  relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,
   padChannelsSubsample, padChannelsSubsampleBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   matmul, sumRows, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, sgdStep,

@@ -11,7 +11,7 @@
 //   layer to the next.
 // The weights and statistics are copied when compiling: compile again after they change
 // (a training step, loadStateDict, an EMA swap).
-import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, Shape4 } from '../backend/backend.js';
+import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from '../backend/shapes.js';
 import { foldBatchNorm } from '../nn/fold.js';
@@ -52,6 +52,8 @@ interface ConvPlan {
   readonly wShape: Shape4;
   readonly bias: Float32Array | null;
   readonly attrs: Conv2dAttrs;
+  /** The convolution prepared (weights packed once) on each backend it has run on. */
+  readonly prepared: Map<Backend, PreparedConv2d>;
 }
 
 interface BatchNormPlan {
@@ -67,11 +69,16 @@ function convPlan(conv: Conv2d, bn: BatchNorm2d | null): ConvPlan {
   const { weight, bias } = bn ? foldBatchNorm(conv, bn) : { weight: conv.weight.data.slice(), bias: conv.bias?.data.slice() ?? null };
   const k = conv.kernelSize;
   const attrs = { strideH: conv.stride, strideW: conv.stride, padH: conv.padding, padW: conv.padding };
-  return { weight, wShape: [conv.outChannels, conv.inChannels, k, k], bias, attrs };
+  return { weight, wShape: [conv.outChannels, conv.inChannels, k, k], bias, attrs, prepared: new Map() };
 }
 
 function runConv(be: Backend, p: ConvPlan, x: Activation, post: ConvPostOps = {}): Activation {
-  return { data: be.conv2d(x.data, x.shape, p.weight, p.wShape, p.bias, p.attrs, post), shape: conv2dOutShape(x.shape, p.wShape, p.attrs) };
+  let conv = p.prepared.get(be);
+  if (!conv) {
+    conv = be.prepareConv2d(p.weight, p.wShape, p.bias, p.attrs);
+    p.prepared.set(be, conv);
+  }
+  return { data: conv(x.data, x.shape, post), shape: conv2dOutShape(x.shape, p.wShape, p.attrs) };
 }
 
 function batchNormPlan(bn: BatchNorm2d): BatchNormPlan {

@@ -90,21 +90,10 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, 
   const be = backend();
   if (!opts.training) {
     const y = be.batchNormInference(x.data, xs, weight.data, bias.data, runningMean.data, runningVar.data, eps, relu);
-    const invStd = new Float32Array(c);
-    for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(runningVar.data[k]! + eps);
     return fromOp(op, y, xs, [x, weight, bias], (dy) => {
-      const g = relu ? be.reluBackward(dy, y) : dy;
-      // y = (x - mean) * invStd * gamma + beta with constant statistics.
-      const dx = new Float32Array(g.length);
-      const dgamma = new Float64Array(c);
-      const dbeta = new Float64Array(c);
-      for (let i = 0; i < g.length; i++) {
-        const k = i % c;
-        dx[i] = g[i]! * weight.data[k]! * invStd[k]!;
-        dgamma[k] += g[i]! * (x.data[i]! - runningMean.data[k]!) * invStd[k]!;
-        dbeta[k] += g[i]!;
-      }
-      return [dx, Float32Array.from(dgamma), Float32Array.from(dbeta)];
+      const g = be.batchNormInferenceBackward(dy, x.data, xs, weight.data, runningMean.data, runningVar.data, eps,
+        relu ? y : null);
+      return [g.dx, g.dgamma, g.dbeta];
     });
   }
   const count = numel(xs) / c;
@@ -112,12 +101,7 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, 
     throw shapeError(op, `expected more than 1 value per channel in training mode, got input ${formatShape(xs)}`);
   }
   const r = be.batchNormTraining(x.data, xs, weight.data, bias.data, eps, relu);
-  const m = opts.momentum ?? 0.1;
-  const unbias = count / (count - 1);
-  for (let k = 0; k < c; k++) {
-    runningMean.data[k] = (1 - m) * runningMean.data[k]! + m * r.mean[k]!;
-    runningVar.data[k] = (1 - m) * runningVar.data[k]! + m * r.variance[k]! * unbias;
-  }
+  be.batchNormRunningStatsInPlace(runningMean.data, runningVar.data, r.mean, r.variance, opts.momentum ?? 0.1, count);
   return fromOp(op, r.y, xs, [x, weight, bias], (dy) => {
     const g = be.batchNormBackward(dy, x.data, xs, weight.data, r.mean, r.variance, eps, relu ? r.y : null);
     return [g.dx, g.dgamma, g.dbeta];
@@ -320,7 +304,7 @@ export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntr
 /** Sum of all values, a 0-D tensor. */
 export function sum(x: Tensor): Tensor {
   const be = backend();
-  return fromOp('sum', new Float32Array([be.sum(x.data)]), [], [x], (dy) => [new Float32Array(x.size).fill(dy[0]!)]);
+  return fromOp('sum', new Float32Array([be.sum(x.data)]), [], [x], (dy) => [be.fill(x.size, dy[0]!)]);
 }
 
 /** Mean of all values, a 0-D tensor. */
@@ -328,5 +312,5 @@ export function mean(x: Tensor): Tensor {
   if (x.size === 0) throw shapeError('mean', 'mean of an empty tensor');
   const be = backend();
   const n = x.size;
-  return fromOp('mean', new Float32Array([be.sum(x.data) / n]), [], [x], (dy) => [new Float32Array(n).fill(dy[0]! / n)]);
+  return fromOp('mean', new Float32Array([be.sum(x.data) / n]), [], [x], (dy) => [be.fill(n, dy[0]! / n)]);
 }
