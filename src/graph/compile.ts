@@ -74,7 +74,9 @@ function program(model: Module, imageShape: readonly number[]): Program {
   try {
     graph = trace(model, zeros([TRACE_BATCH, ...imageShape]));
   } catch (e) {
-    if (e instanceof TraceError) throw new UnsupportedModelError(`compileInference: ${e.message}`);
+    if (e instanceof TraceError) {
+      throw new UnsupportedModelError(`compileInference: ${e.message}; run noGrad(() => model.eval().forward(x)) instead`);
+    }
     throw e;
   }
   for (const node of graph.nodes) {
