@@ -10,6 +10,7 @@ export type { Precision, PrecisionChoice } from './backend/index.js';
 export type { Backend } from './backend/backend.js';
 export * as io from './io/index.js';
 export * as models from './models/index.js';
+export * as graph from './graph/index.js';
 export * as report from './report/index.js';
 export * as data from './data/index.js';
 export * as train from './train/index.js';

@@ -13,8 +13,10 @@ import {
   PlainBottleneck, PlainNet, PreActBlock, PreActBottleneck, PreActResNet, ResNet, type ShortcutKind, type StemKind,
   UnsupportedModelError,
 } from '../src/models/index.js';
-import { BatchNorm2d, Conv2d, Module } from '../src/nn/index.js';
+import { BatchNorm2d, Conv2d, Linear, Module } from '../src/nn/index.js';
 import { crossEntropy } from '../src/tensor/ops.js';
+import { SGD } from '../src/optim/sgd.js';
+import { ModelEma } from '../src/train/ema.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { evaluate } from '../src/train/metrics.js';
@@ -60,6 +62,7 @@ function calibrateBatchNorms(model: Module, x: Tensor, seed: number): void {
         bn.runningMean.data[k] = 0.3 * Math.sqrt(meanSq) * rng.normal();
         bn.runningVar.data[k] = meanSq * (0.5 + 1.5 * rng.uniform());
       }
+      for (const t of [bn.weight, bn.bias, bn.runningMean, bn.runningVar]) t.markModified();
     };
     bn.forward = (input) => {
       calibrate(input);
@@ -155,17 +158,47 @@ test('every block kind with every shortcut, both stems, batch 19', () => {
   }
 });
 
-test('the weights are read when compiling: compile again after they change', () => {
+test('never stale: a training step, loadStateDict, a weight-average swap and a new head each recompile', () => {
   const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
-  const x = images(2, 6, 2, 32);
+  const x = images(4, 6, 2, 32);
   calibrateBatchNorms(model, x, 31);
   const infer = compileInference(model);
-  const before = infer(x).toFloat32Array();
-  calibrateBatchNorms(model, x, 33);
-  const after = evalForward(model, x);
-  assert.deepEqual(infer(x).data, before, 'an earlier compilation keeps the weights it read');
-  assertClose(compileInference(model)(x), after, 'recompiled');
-  assert.ok(after.some((v, i) => Math.abs(v - before[i]!) > 1e-3), 'the new statistics change the logits');
+  const changed = (before: Float32Array, what: string): Float32Array => {
+    const want = evalForward(model, x);
+    const got = infer(x);
+    assertClose(got, want, what);
+    assert.ok(want.some((v, i) => Math.abs(v - before[i]!) > 1e-3), `${what} changes the logits`);
+    return got.data;
+  };
+  let last = infer(x).data;
+  assertClose(infer(x), evalForward(model, x), 'first call');
+
+  // One SGD step in training mode: new weights and new running statistics.
+  model.train();
+  const opt = new SGD(model.parameters(), { lr: 0.5, momentum: 0.9 });
+  const labels = Int32Array.from([0, 1, 2, 3]);
+  crossEntropy(model.forward(x), labels).backward();
+  opt.step();
+  last = changed(last, 'after a training step');
+
+  // A forward pass in training mode alone moves the running statistics.
+  noGrad(() => model.forward(images(4, 6, 2, 33)));
+  model.eval();
+  last = changed(last, 'after a training-mode forward');
+
+  const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, new Tensor(t.data.map((v) => v * 0.9), t.shape)]));
+  model.loadStateDict(state);
+  last = changed(last, 'after loadStateDict');
+
+  const ema = new ModelEma(model, 0.5);
+  opt.step();
+  ema.update(model);
+  last = ema.withAveragedSync(model, () => changed(last, 'with the averaged weights swapped in'));
+  changed(last, 'with the weights swapped back');
+
+  const net = model as ResNet;
+  Object.defineProperty(net, 'fc', { value: new Linear(net.fc.inFeatures, 4, { rng: new Rng(34) }), enumerable: true });
+  changed(last, 'after a new head');
 });
 
 test('the model may be in training mode: compiled inference uses the running statistics and leaves the mode alone', () => {
@@ -198,22 +231,21 @@ class CustomBlock extends Module {
   }
 
   zeroInitResidual(): void {
-    this.conv.weight.data.fill(0);
+    this.conv.weight.assign(new Float32Array(this.conv.weight.size));
   }
 }
 
-test('module trees it does not know: a clear error, and compileInferenceOrForward falls back to forward', () => {
-  assert.throws(() => compileInference(new DoubleInput()), (e: unknown) =>
-    e instanceof UnsupportedModelError && /the model is a DoubleInput/.test(e.message) && /model\.eval\(\)\.forward/.test(e.message));
+test('module trees: any block the ops trace compiles; a tensor built outside the ops is a clear error, and compileInferenceOrForward falls back', () => {
+  const x = images(2, 4, 1, 52);
+  assert.throws(() => compileInference(new DoubleInput())(x), (e: unknown) =>
+    e instanceof UnsupportedModelError && /DoubleInput\.forward was not computed by the ops/.test(e.message) && /model\.eval\(\)\.forward/.test(e.message));
+  assert.deepEqual(compileInferenceOrForward(new DoubleInput())(x).data, x.data.map((v) => 2 * v));
   const custom = new ResNet({
     block: CustomBlock, layers: [1, 1], widths: [4, 4], stem: 'cifar', stemChannels: 4, shortcut: 'B',
     numClasses: 3, inChannels: 1, zeroInitResidual: false, rng: new Rng(51),
   });
-  assert.throws(() => compileInference(custom), /compileInference: layer1\.0 is a CustomBlock/);
-  const x = images(2, 4, 1, 52);
-  assert.deepEqual(compileInferenceOrForward(new DoubleInput())(x).data, x.data.map((v) => 2 * v));
-  custom.eval();
-  assert.deepEqual(compileInferenceOrForward(custom)(x).data, evalForward(custom, x));
+  calibrateBatchNorms(custom, x, 53);
+  assertClose(compileInference(custom)(x), evalForward(custom, x), 'a block the library does not know');
 });
 
 test('bad input: NCHW and a wrong chunk size are named', () => {

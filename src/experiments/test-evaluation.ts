@@ -10,7 +10,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { argmaxRow } from '../train/metrics.js';
 import { loadModelFile } from '../train/model-file.js';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../train/config.js';
-import { noGrad } from '../tensor/tensor.js';
+import { inferenceOf } from '../models/inference.js';
 import type { Evaluation, MisclassifiedSample } from '../report/run-data.js';
 import { imageDataUri } from '../report/png.js';
 
@@ -54,8 +54,9 @@ export async function evaluateRunOnTest(runDir: string, config: TrainConfig, opt
   const misclassified: MisclassifiedSample[] = [];
   const maxWrong = opts.maxMisclassified ?? 40;
   model.eval();
+  const infer = inferenceOf(model);
   for await (const batch of loader.epoch(0)) {
-    const logits = noGrad(() => model.forward(batch.x)).data;
+    const logits = infer(batch.x).data;
     for (let i = 0; i < batch.labels.length; i++) {
       const label = batch.labels[i]!;
       const predicted = argmaxRow(logits, i, k);

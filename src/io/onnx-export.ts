@@ -1,24 +1,21 @@
-// ONNX export of the inference graph of any builder's network (opset 17). The exporter
-// walks the module tree and maps each module to ONNX nodes, mirroring the forward()
-// of the model classes: Conv (+ BatchNormalization, or folded into the Conv), Relu,
-// Add, option A as Slice (steps = stride) + Pad on channels, MaxPool,
-// GlobalAveragePool, Flatten, Gemm. The graph takes NCHW input like torchvision's
-// exports (or NHWC, through one Transpose) with a symbolic batch dimension.
+// ONNX export (opset 17) of a network's inference graph, read from the graph traced
+// by src/graph/trace.ts: each recorded op maps to ONNX nodes (conv2d -> Conv, batch
+// norm -> BatchNormalization or folded into the Conv before it, relu / add / addRelu ->
+// Relu / Add, the option-A shortcut -> Slice (steps = stride) + Pad on channels, pools
+// -> MaxPool / AveragePool / GlobalAveragePool, reshape -> Reshape, linear -> Gemm).
+// No block type is named here: a block defined anywhere exports if its forward() runs
+// those ops. The graph takes NCHW input like torchvision's exports (or NHWC, through one
+// Transpose) with a symbolic batch dimension; values of rank 4 are NCHW inside it.
 //
 // BatchNorm folding: BN(conv(x)) = gamma (W*x + b - mean) / sqrt(var + eps) + beta is a
 // convolution with W' = W gamma / sqrt(var + eps) and b' = beta + (b - mean) gamma /
-// sqrt(var + eps), computed in float64. The BNs that open a pre-activation block follow
-// an addition, not a convolution, and stay BatchNormalization nodes.
-import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d, type Module, ReLU, Sequential,
-} from '../nn/index.js';
+// sqrt(var + eps), computed in float64 (src/nn/fold.ts). The BNs that open a
+// pre-activation block follow an addition, not a convolution, and stay BatchNormalization nodes.
+import { batchNormStatistics, convWeights, fuse, type Step } from '../graph/passes.js';
+import { type Graph, type Node, trace, TraceError } from '../graph/trace.js';
 import { foldBatchNorm } from '../nn/fold.js';
-import { BasicBlock, Bottleneck } from '../models/blocks.js';
-import { PlainBlock, PlainBottleneck } from '../models/plain_blocks.js';
-import { PreActBlock, PreActBottleneck } from '../models/preact_blocks.js';
-import { PreActResNet } from '../models/preact_resnet.js';
-import { ResNet } from '../models/resnet.js';
-import { ZeroPadShortcut } from '../models/shortcuts.js';
+import type { Module } from '../nn/module.js';
+import { zeros } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { type Dim, OnnxGraph } from './onnx-graph.js';
 
@@ -27,7 +24,10 @@ export interface OnnxExportOptions {
   layout?: 'NCHW' | 'NHWC';
   /** Fold each BatchNorm that follows a convolution into it (default true). */
   foldBatchNorm?: boolean;
-  /** Fixed input [height, width]; by default both are symbolic like the batch size. */
+  /**
+   * Fixed input [height, width]; by default both are symbolic like the batch size. The
+   * graph is traced at this size (default 32x32).
+   */
   imageSize?: readonly [number, number];
   /** Stored in the metadata as `model_name` (default: the network's class name). */
   modelName?: string;
@@ -39,12 +39,13 @@ export interface OnnxExportOptions {
   metadata?: Record<string, string>;
 }
 
-export type ExportableNetwork = ResNet | PreActResNet;
+/** A network of images: every builder's, or any module tree with these two fields. */
+export type ExportableNetwork = Module & { readonly inChannels: number; readonly numClasses: number };
 
 /** The network's inference graph (running BN statistics) as ONNX model bytes. */
 export function exportOnnx(model: ExportableNetwork, opts: OnnxExportOptions = {}): Uint8Array {
-  if (!(model instanceof ResNet) && !(model instanceof PreActResNet)) {
-    throw new Error('exportOnnx: expected a network from models.create() (ResNet, PlainNet or PreActResNet)');
+  if (!Number.isInteger(model.inChannels) || !Number.isInteger(model.numClasses)) {
+    throw new Error('exportOnnx: expected an image network with inChannels and numClasses (as models.create() builds)');
   }
   const layout = opts.layout ?? 'NCHW';
   if (layout !== 'NCHW' && layout !== 'NHWC') throw new Error(`exportOnnx: layout must be 'NCHW' or 'NHWC', got '${String(layout)}'`);
@@ -55,11 +56,18 @@ export function exportOnnx(model: ExportableNetwork, opts: OnnxExportOptions = {
   if (norm && (norm.mean.length !== model.inChannels || norm.std.length !== model.inChannels)) {
     throw new Error(`exportOnnx: normalization needs ${model.inChannels} mean and std values (one per input channel)`);
   }
+  const [th, tw] = opts.imageSize ?? [32, 32];
+  let traced: Graph;
+  try {
+    traced = trace(model, zeros([2, th, tw, model.inChannels]));
+  } catch (e) {
+    if (e instanceof TraceError) throw new Error(`exportOnnx: ${e.message}`);
+    throw e;
+  }
   const graph = new OnnxGraph();
-  const emitter = new Emitter(graph, opts.foldBatchNorm ?? true, model);
   const input = graph.fresh('input');
   const nchw = layout === 'NHWC' ? graph.node('Transpose', [input], 'input_nchw', { perm: [0, 3, 1, 2] }) : input;
-  const logits = emitter.network(model, nchw);
+  const logits = new Emitter(graph, traced, nchw).run(fuse(traced, { foldBatchNorm: opts.foldBatchNorm ?? true, postOps: false }));
   const [h, w]: [Dim, Dim] = opts.imageSize ? [opts.imageSize[0], opts.imageSize[1]] : ['height', 'width'];
   const inputDims: Dim[] = layout === 'NCHW' ? ['batch', model.inChannels, h, w] : ['batch', h, w, model.inChannels];
 
@@ -79,137 +87,122 @@ export function saveOnnx(path: string, model: ExportableNetwork, opts: OnnxExpor
   writeFileAtomic(path, [exportOnnx(model, opts)]);
 }
 
+/** Rank-4 shapes whose NHWC and NCHW orders are the same bytes (1x1 spatial), and every other rank. */
+function layoutFree(shape: readonly number[]): boolean {
+  return shape.length !== 4 || (shape[1] === 1 && shape[2] === 1);
+}
+
 class Emitter {
-  private readonly paths: Map<Module, string>;
+  /** ONNX value name of each traced value. */
+  private readonly names = new Map<number, string>();
 
-  constructor(private readonly g: OnnxGraph, private readonly fold: boolean, root: Module) {
-    this.paths = new Map(root.namedModules().map(([path, m]) => [m, path]));
+  constructor(private readonly g: OnnxGraph, private readonly traced: Graph, input: string) {
+    this.names.set(traced.input, input);
   }
 
-  private path(m: Module): string {
-    return this.paths.get(m) || m.constructor.name;
+  run(steps: readonly Step[]): string {
+    for (const s of steps) {
+      const out = s.kind === 'conv' ? this.conv(s.conv, s.bn, s.relu) : s.kind === 'batchNorm' ? this.batchNorm(s.bn, s.relu) : this.node(s.node);
+      this.names.set(s.output, out);
+    }
+    return this.value(this.traced.output);
   }
 
-  network(m: ExportableNetwork, x: string): string {
+  /** The ONNX name of a traced value: a node's output, or an initializer for a parameter or buffer. */
+  private value(id: number): string {
+    const known = this.names.get(id);
+    if (known !== undefined) return known;
+    const v = this.traced.values[id]!;
+    if (!v.tensor) throw new Error(`exportOnnx: value ${id} is used before it is computed`);
+    const name = this.g.floatInitializer(v.name!, v.shape, v.tensor.data);
+    this.names.set(id, name);
+    return name;
+  }
+
+  private fail(node: Node, why: string): Error {
+    return new Error(`exportOnnx: ${node.op} in ${node.scope || 'the model'} (${node.scopeType}) ${why}`);
+  }
+
+  /** conv, then the batch norm folded in (or kept as a node), then optionally ReLU. */
+  private conv(conv: Node, bn: Node | null, relu: boolean): string {
+    const w = convWeights(this.traced, conv);
+    if (!w) throw this.fail(conv, 'computes its weights in forward(), which the export cannot store');
+    const name = conv.scope;
+    const a = conv.attrs;
+    const attrs = {
+      kernel_shape: [w.weight.shape[2]!, w.weight.shape[3]!], strides: [a['strideH'] as number, a['strideW'] as number],
+      pads: [a['padH'] as number, a['padW'] as number, a['padH'] as number, a['padW'] as number],
+    };
+    const x = this.value(conv.inputs[0]!);
     let y: string;
-    if (m instanceof ResNet) {
-      y = this.module(m.maxpool, this.convBn(m.conv1, m.bn1, x, true));
+    const stats = bn ? batchNormStatistics(this.traced, bn) : null;
+    if (bn && !stats) throw this.fail(bn, 'computes its statistics in forward(), which the export cannot store');
+    if (stats) {
+      const folded = foldBatchNorm(w, stats);
+      const weight = this.g.floatInitializer(`${name}.weight`, w.weight.shape, folded.weight);
+      const bias = this.g.floatInitializer(`${name}.bias`, [w.weight.shape[0]!], folded.bias);
+      y = this.g.node('Conv', [x, weight, bias], name, attrs);
     } else {
-      y = this.module(m.maxpool, this.convBn(m.conv1, null, x, false));
+      y = this.g.node('Conv', [x, ...conv.inputs.slice(1).map((id) => this.value(id))], name, attrs);
     }
-    for (const stage of m.stages) y = this.module(stage, y);
-    if (m instanceof PreActResNet) y = this.relu(this.batchNorm(m.bn, y), m.bn);
-    y = this.module(m.avgpool, y);
-    y = this.g.node('Flatten', [y], 'flatten', { axis: 1 });
-    return this.module(m.fc, y);
+    return relu ? this.g.node('Relu', [y], `${bn?.scope ?? name}.relu`) : y;
   }
 
-  /** One module applied to value x; returns the output value. */
-  module(m: Module, x: string): string {
-    if (m instanceof BasicBlock) {
-      const out = this.convBn(m.conv2, m.bn2, this.convBn(m.conv1, m.bn1, x, true), false);
-      return this.addRelu(out, this.module(m.downsample, x), m);
-    }
-    if (m instanceof Bottleneck) {
-      let out = this.convBn(m.conv1, m.bn1, x, true);
-      out = this.convBn(m.conv2, m.bn2, out, true);
-      out = this.convBn(m.conv3, m.bn3, out, false);
-      return this.addRelu(out, this.module(m.downsample, x), m);
-    }
-    if (m instanceof PlainBlock) return this.convBn(m.conv2, m.bn2, this.convBn(m.conv1, m.bn1, x, true), true);
-    if (m instanceof PlainBottleneck) {
-      return this.convBn(m.conv3, m.bn3, this.convBn(m.conv2, m.bn2, this.convBn(m.conv1, m.bn1, x, true), true), true);
-    }
-    if (m instanceof PreActBlock) {
-      // He et al. 2016: a shape-changing shortcut reads the pre-activated input.
-      const preact = this.relu(this.batchNorm(m.bn1, x), m.bn1);
-      const shortcut = this.module(m.downsample, m.downsample instanceof Identity ? x : preact);
-      const out = this.convBn(m.conv2, null, this.convBn(m.conv1, m.bn2, preact, true), false);
-      return this.g.node('Add', [out, shortcut], `${this.path(m)}.add`);
-    }
-    if (m instanceof PreActBottleneck) {
-      const preact = this.relu(this.batchNorm(m.bn1, x), m.bn1);
-      const shortcut = this.module(m.downsample, m.downsample instanceof Identity ? x : preact);
-      let out = this.convBn(m.conv1, m.bn2, preact, true);
-      out = this.convBn(m.conv2, m.bn3, out, true);
-      out = this.convBn(m.conv3, null, out, false);
-      return this.g.node('Add', [out, shortcut], `${this.path(m)}.add`);
-    }
-    if (m instanceof ZeroPadShortcut) return this.zeroPadShortcut(m, x);
-    if (m instanceof Sequential) return this.sequential(m, x);
-    if (m instanceof Conv2d) return this.convBn(m, null, x, false);
-    if (m instanceof BatchNorm2d) return this.batchNorm(m, x);
-    if (m instanceof ReLU) return this.g.node('Relu', [x], `${this.path(m)}`);
-    if (m instanceof Identity) return x;
-    if (m instanceof MaxPool2d || m instanceof AvgPool2d) return this.pool(m, x);
-    if (m instanceof AdaptiveAvgPool2d) return this.g.node('GlobalAveragePool', [x], this.path(m));
-    if (m instanceof Flatten) return this.g.node('Flatten', [x], this.path(m), { axis: 1 });
-    if (m instanceof Linear) return this.linear(m, x);
-    throw new Error(`exportOnnx: no ONNX mapping for module ${m.constructor.name} at '${this.path(m)}'`);
+  private batchNorm(bn: Node, relu: boolean): string {
+    const y = this.g.node('BatchNormalization', bn.inputs.map((id) => this.value(id)), bn.scope, { epsilon: { float: bn.attrs['eps'] as number } });
+    return relu ? this.g.node('Relu', [y], `${bn.scope}.relu`) : y;
   }
 
-  /** Children in order; a Conv2d directly followed by a BatchNorm2d is one (foldable) pair. */
-  private sequential(m: Sequential, x: string): string {
-    let y = x;
-    for (let i = 0; i < m.length; i++) {
-      const child = m[i]!;
-      const next = i + 1 < m.length ? m[i + 1] : undefined;
-      if (child instanceof Conv2d && next instanceof BatchNorm2d) {
-        y = this.convBn(child, next, y, false);
-        i++;
-      } else {
-        y = this.module(child, y);
+  private node(node: Node): string {
+    const name = node.scope || node.op;
+    const inputs = node.inputs.map((id) => this.value(id));
+    const a = node.attrs;
+    const num = (k: string): number => a[k] as number;
+    switch (node.op) {
+      case 'relu': return this.g.node('Relu', inputs, `${name}.relu`);
+      case 'add': return this.g.node('Add', inputs, `${name}.add`);
+      case 'addRelu': return this.g.node('Relu', [this.g.node('Add', inputs, `${name}.add`)], `${name}.relu`);
+      case 'mulScalar': {
+        const s = this.g.floatInitializer(`${name}.scale`, [], Float32Array.of(num('scale')));
+        return this.g.node('Mul', [inputs[0]!, s], `${name}.mul`);
       }
+      case 'padChannelsSubsample': return this.zeroPadShortcut(name, inputs[0]!, this.traced.values[node.inputs[0]!]!.shape[3]!,
+        num('stride'), num('outChannels'), num('padFront'));
+      case 'maxPool2d':
+      case 'avgPool2d': {
+        const attrs = {
+          kernel_shape: [num('kernelH'), num('kernelW')], strides: [num('strideH'), num('strideW')],
+          pads: [num('padH'), num('padW'), num('padH'), num('padW')],
+        };
+        if (node.op === 'maxPool2d') return this.g.node('MaxPool', inputs, name, attrs);
+        // PyTorch's default count_include_pad=True, as F.avgPool2d.
+        return this.g.node('AveragePool', inputs, name, { ...attrs, count_include_pad: 1 });
+      }
+      case 'globalAvgPool':
+        // [N, C, 1, 1] in ONNX, [N, C] here.
+        return this.g.node('Flatten', [this.g.node('GlobalAveragePool', inputs, name)], `${name}.flatten`, { axis: 1 });
+      case 'reshape': return this.reshape(name, inputs[0]!, this.traced.values[node.inputs[0]!]!.shape, this.traced.values[node.output]!.shape);
+      case 'linear':
+        // y = x W^T + b: Gemm with transB.
+        return this.g.node('Gemm', inputs, name, { transB: 1 });
+      case 'matmul': return this.g.node('MatMul', inputs, name);
+      default: throw this.fail(node, 'has no ONNX mapping');
     }
-    return y;
   }
 
-  /** conv, then (folded or not) BN, then optionally ReLU. */
-  private convBn(conv: Conv2d, bn: BatchNorm2d | null, x: string, relu: boolean): string {
-    const name = this.path(conv);
-    const k = conv.kernelSize;
-    const attrs = { kernel_shape: [k, k], strides: [conv.stride, conv.stride], pads: [conv.padding, conv.padding, conv.padding, conv.padding] };
-    let y: string;
-    if (bn && this.fold) {
-      const { weight, bias } = foldBatchNorm(conv, bn);
-      const w = this.g.floatInitializer(`${name}.weight`, conv.weight.shape, weight);
-      const b = this.g.floatInitializer(`${name}.bias`, [conv.outChannels], bias);
-      y = this.g.node('Conv', [x, w, b], name, attrs);
-    } else {
-      const inputs = [x, this.g.floatInitializer(`${name}.weight`, conv.weight.shape, conv.weight.data)];
-      if (conv.bias) inputs.push(this.g.floatInitializer(`${name}.bias`, conv.bias.shape, conv.bias.data));
-      y = this.g.node('Conv', inputs, name, attrs);
-      if (bn) y = this.batchNorm(bn, y);
-    }
-    return relu ? this.relu(y, bn ?? conv) : y;
-  }
-
-  private batchNorm(bn: BatchNorm2d, x: string): string {
-    const name = this.path(bn);
-    const c = [bn.numFeatures];
-    const inputs = [
-      x,
-      this.g.floatInitializer(`${name}.weight`, c, bn.weight.data),
-      this.g.floatInitializer(`${name}.bias`, c, bn.bias.data),
-      this.g.floatInitializer(`${name}.running_mean`, c, bn.runningMean.data),
-      this.g.floatInitializer(`${name}.running_var`, c, bn.runningVar.data),
-    ];
-    return this.g.node('BatchNormalization', inputs, name, { epsilon: { float: bn.eps } });
-  }
-
-  private relu(x: string, after: Module): string {
-    return this.g.node('Relu', [x], `${this.path(after)}.relu`);
-  }
-
-  private addRelu(a: string, b: string, block: Module): string {
-    const sum = this.g.node('Add', [a, b], `${this.path(block)}.add`);
-    return this.g.node('Relu', [sum], `${this.path(block)}.relu`);
+  /**
+   * A reshape that keeps the batch dimension, with the NHWC shapes of the trace: rank-4
+   * values go through NHWC order around the Reshape unless their spatial size is 1x1.
+   */
+  private reshape(name: string, x: string, from: readonly number[], to: readonly number[]): string {
+    let y = layoutFree(from) ? x : this.g.node('Transpose', [x], `${name}.to_nhwc`, { perm: [0, 2, 3, 1] });
+    const target = to.length === 2 ? [0, -1] : to.length === 4 && layoutFree(to) ? [0, to[3]!, 1, 1] : [0, ...to.slice(1)];
+    y = this.g.node('Reshape', [y, this.g.int64Initializer(`${name}.shape`, target)], `${name}.reshape`);
+    return layoutFree(to) ? y : this.g.node('Transpose', [y], `${name}.to_nchw`, { perm: [0, 3, 1, 2] });
   }
 
   /** Option A: x[:, :, ::s, ::s] (Slice with steps), then zero channels around it (Pad on axis 1). */
-  private zeroPadShortcut(m: ZeroPadShortcut, x: string): string {
-    const name = this.path(m);
-    const s = m.stride;
+  private zeroPadShortcut(name: string, x: string, inChannels: number, s: number, outChannels: number, padFront: number): string {
     const sliced = this.g.node('Slice', [
       x,
       this.g.int64Initializer(`${name}.starts`, [0, 0]),
@@ -217,27 +210,9 @@ class Emitter {
       this.g.int64Initializer(`${name}.axes`, [2, 3]),
       this.g.int64Initializer(`${name}.steps`, [s, s]),
     ], `${name}.subsample`);
-    const back = m.outChannels - m.inChannels - m.padFront;
+    const back = outChannels - inChannels - padFront;
     // Pad's `pads` lists the begin amounts of every axis, then the end amounts.
-    const pads = this.g.int64Initializer(`${name}.pads`, [0, m.padFront, 0, 0, 0, back, 0, 0]);
+    const pads = this.g.int64Initializer(`${name}.pads`, [0, padFront, 0, 0, 0, back, 0, 0]);
     return this.g.node('Pad', [sliced, pads], `${name}.pad`, { mode: 'constant' });
-  }
-
-  private pool(m: MaxPool2d | AvgPool2d, x: string): string {
-    const k = m.kernelSize;
-    const s = m.opts.stride ?? k;
-    const p = m.opts.padding ?? 0;
-    const attrs = { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p] };
-    if (m instanceof MaxPool2d) return this.g.node('MaxPool', [x], this.path(m), attrs);
-    // PyTorch's default count_include_pad=True, as F.avgPool2d.
-    return this.g.node('AveragePool', [x], this.path(m), { ...attrs, count_include_pad: 1 });
-  }
-
-  private linear(m: Linear, x: string): string {
-    const name = this.path(m);
-    const inputs = [x, this.g.floatInitializer(`${name}.weight`, m.weight.shape, m.weight.data)];
-    if (m.bias) inputs.push(this.g.floatInitializer(`${name}.bias`, m.bias.shape, m.bias.data));
-    // y = x W^T + b: Gemm with transB.
-    return this.g.node('Gemm', inputs, name, { transB: 1 });
   }
 }

@@ -33,6 +33,6 @@ export * from './builders.js';
 export { create, list, info } from './registry.js';
 export type { ModelInfo } from './registry.js';
 export { summarize, formatSummary } from './summary.js';
-export { compileInference, compileInferenceOrForward, UnsupportedModelError } from './inference.js';
+export { compileInference, compileInferenceOrForward, inferenceOf, UnsupportedModelError } from './inference.js';
 export type { InferenceFn, InferenceOptions } from './inference.js';
 export type { LayerSummary, ModelSummary } from './summary.js';

@@ -2,12 +2,11 @@
 // (MACs) of every layer, as torchinfo / ptflops print for PyTorch. MACs count the
 // convolutions and the fully connected layer (the usual convention: torchvision's
 // 4.09 GFLOPS for ResNet-50 are these MACs); BN, ReLU, pooling and adds are left out.
-import type { Backend } from '../backend/backend.js';
-import { backend, setBackend } from '../backend/index.js';
-import { referenceBackend } from '../backend/reference.js';
-import { conv2dOutShape, numel } from '../backend/shapes.js';
-import { BatchNorm2d, Conv2d, Identity, Linear, type Module, Sequential } from '../nn/index.js';
-import { noGrad, type Tensor, zeros } from '../tensor/tensor.js';
+// It reads the traced graph: a row per module that ran ops (a block's row is its
+// residual add), so a block type the library does not know is listed too.
+import { trace, type Graph, type Node } from '../graph/trace.js';
+import type { Module } from '../nn/index.js';
+import { zeros } from '../tensor/tensor.js';
 
 export interface LayerSummary {
   /** State-dict path of the layer, e.g. `layer2.0.downsample.0`. */
@@ -29,69 +28,48 @@ export interface ModelSummary {
   readonly totalMacs: number;
 }
 
-/**
- * The reference backend with its two costly kernels (convolution, matrix product)
- * returning zeros of the right size: a summary needs shapes, not values, and a
- * 224x224 ResNet-50 forward pass on the reference backend takes many seconds.
- */
-const shapeOnlyBackend: Backend = {
-  ...referenceBackend,
-  conv2d: (_x, xShape, _w, wShape, _bias, attrs) => new Float32Array(numel(conv2dOutShape(xShape, wShape, attrs))),
-  matmul: (_a, _b, m, n) => new Float32Array(m * n),
-};
-
-function macsOf(layer: Module, output: Tensor): number {
-  if (layer instanceof Conv2d) {
-    // Each output value sums inChannels x kernel x kernel products.
-    return output.size * layer.inChannels * layer.kernelSize * layer.kernelSize;
+/** Multiply-accumulates of one node: each output value of a convolution or product sums `inner` products. */
+function macsOf(g: Graph, node: Node): number {
+  const out = g.values[node.output]!.shape.reduce((p, d) => p * d, 1);
+  const second = g.values[node.inputs[1]!]?.shape ?? [];
+  switch (node.op) {
+    case 'conv2d': return out * second[1]! * second[2]! * second[3]!; // weight [O, C, KH, KW]
+    case 'linear': return out * second[1]!; // weight [out, in]
+    case 'matmul': return out * second[0]!; // [k, n]
+    default: return 0;
   }
-  if (layer instanceof Linear) return output.size * layer.inFeatures;
-  return 0;
-}
-
-/** Layers are the modules without children; the identity shortcut is not one. */
-function isLayer(m: Module): boolean {
-  return m.namedChildren().length === 0 && !(m instanceof Identity) && !(m instanceof Sequential);
 }
 
 /**
- * Run one zero image of [height, width, channels] through `model` (in eval mode, no
- * gradients, convolutions skipped) and record every layer's output.
+ * Trace one zero image of [height, width, channels] through `model` (src/graph/trace.ts;
+ * eval mode, no gradients, convolutions skipped) and list, per module that ran ops, its
+ * last output, the parameters those ops read and their MACs.
  */
 export function summarize(model: Module, inputShape: readonly [number, number, number]): ModelSummary {
   const [h, w, c] = inputShape;
   if (![h, w, c].every((d) => Number.isInteger(d) && d > 0)) {
     throw new Error(`summarize: input shape must be three positive integers [height, width, channels], got [${inputShape.join(', ')}]`);
   }
-  const layers: LayerSummary[] = [];
-  const restore: (() => void)[] = [];
-  const record = (name: string, m: Module, y: Tensor): Tensor => {
-    layers.push({ name, type: m.constructor.name, outputShape: y.shape, params: m.numParameters(), macs: macsOf(m, y) });
-    return y;
-  };
-  for (const [name, m] of model.namedModules()) {
-    if (!isLayer(m)) continue;
-    const forward = m.forward;
-    m.forward = (x: Tensor): Tensor => record(name, m, forward.call(m, x));
-    restore.push(() => Reflect.deleteProperty(m, 'forward'));
-    if (m instanceof BatchNorm2d) {
-      // Blocks call BN through its fused BN-ReLU entry point.
-      const forwardRelu = m.forwardRelu;
-      m.forwardRelu = (x: Tensor): Tensor => record(name, m, forwardRelu.call(m, x));
-      restore.push(() => Reflect.deleteProperty(m, 'forwardRelu'));
+  const g = trace(model, zeros([1, h, w, c]), { shapesOnly: true });
+  const rows = new Map<string, { type: string; outputShape: readonly number[]; params: Set<number>; macs: number }>();
+  for (const node of g.nodes) {
+    let row = rows.get(node.scope);
+    if (!row) {
+      row = { type: node.scopeType, outputShape: [], params: new Set(), macs: 0 };
+      rows.set(node.scope, row);
     }
+    row.outputShape = g.values[node.output]!.shape;
+    row.macs += macsOf(g, node);
+    for (const v of node.inputs) if (g.values[v]!.kind === 'parameter') row.params.add(v);
   }
-  const wasTraining = model.training;
-  const previousBackend = backend();
-  model.eval();
-  setBackend(shapeOnlyBackend);
-  try {
-    noGrad(() => model.forward(zeros([1, h, w, c])));
-  } finally {
-    setBackend(previousBackend);
-    model.train(wasTraining);
-    for (const undo of restore) undo();
-  }
+  // What the network's own forward() runs between its modules (the flatten before the
+  // classifier) is glue, not a layer, unless it computes something.
+  const root = rows.get('');
+  if (root && root.params.size === 0 && root.macs === 0) rows.delete('');
+  const layers = [...rows].map(([name, r]) => ({
+    name: name || r.type, type: r.type, outputShape: r.outputShape, macs: r.macs,
+    params: [...r.params].reduce((n, v) => n + g.values[v]!.shape.reduce((p, d) => p * d, 1), 0),
+  }));
   return {
     inputShape: [h, w, c],
     layers,

@@ -4,7 +4,22 @@
 //              = (W s)*x + (beta + (b - m) s),   s = g / sqrt(v + eps)
 // (torch.nn.utils.fusion.fuse_conv_bn_weights). The scale and shift are computed in
 // float64 and rounded once to float32.
-import type { BatchNorm2d, Conv2d } from './layers.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** A convolution's weight (OIHW) and optional bias, as Conv2d has them. */
+export interface ConvWeights {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+}
+
+/** A batch norm's affine parameters and running statistics, as BatchNorm2d has them. */
+export interface BatchNormStatistics {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly eps: number;
+}
 
 export interface FoldedConv {
   /** OIHW, the convolution's weight shape. */
@@ -14,10 +29,10 @@ export interface FoldedConv {
 }
 
 /** The weight and bias of one convolution equal to `bn(conv(x))` in eval mode. */
-export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): FoldedConv {
-  const out = conv.outChannels;
-  if (bn.numFeatures !== out) {
-    throw new Error(`foldBatchNorm: the batch norm has ${bn.numFeatures} channels, the convolution before it outputs ${out}`);
+export function foldBatchNorm(conv: ConvWeights, bn: BatchNormStatistics): FoldedConv {
+  const out = conv.weight.shape[0]!;
+  if (bn.weight.size !== out) {
+    throw new Error(`foldBatchNorm: the batch norm has ${bn.weight.size} channels, the convolution before it outputs ${out}`);
   }
   const perOut = conv.weight.size / out;
   const w = conv.weight.data;

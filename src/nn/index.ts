@@ -5,4 +5,4 @@ export {
 } from './layers.js';
 export * as init from './init.js';
 export { foldBatchNorm } from './fold.js';
-export type { FoldedConv } from './fold.js';
+export type { BatchNormStatistics, ConvWeights, FoldedConv } from './fold.js';

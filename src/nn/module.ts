@@ -125,7 +125,7 @@ export abstract class Module {
     }
     for (const [k, target] of Object.entries(own)) {
       const src = state[k];
-      if (src) target.data.set(src.data);
+      if (src) target.assign(src.data);
     }
     return { missingKeys, unexpectedKeys };
   }

@@ -93,6 +93,7 @@ export class SGD {
           lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay,
           nesterov: g.nesterov, firstStep,
         });
+        p.markModified();
       }
     }
   }

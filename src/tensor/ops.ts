@@ -58,7 +58,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     const needW = weight.requiresGrad || (bias?.requiresGrad ?? false);
     const g = needW ? be.conv2dBackwardWeights(x.data, xs, dy, ws, attrs, bias !== null) : null;
     return [dx, g?.dw ?? null, g?.db ?? null];
-  });
+  }, { attrs: { ...attrs } });
 }
 
 // ------------------------------------------------------------- batch norm
@@ -94,7 +94,7 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, 
       const g = be.batchNormInferenceBackward(dy, x.data, xs, weight.data, runningMean.data, runningVar.data, eps,
         relu ? y : null);
       return [g.dx, g.dgamma, g.dbeta];
-    });
+    }, { attrs: { eps, relu, training: false }, inputs: [x, weight, bias, runningMean, runningVar] });
   }
   const count = numel(xs) / c;
   if (count <= 1) {
@@ -102,10 +102,12 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, 
   }
   const r = be.batchNormTraining(x.data, xs, weight.data, bias.data, eps, relu);
   be.batchNormRunningStatsInPlace(runningMean.data, runningVar.data, r.mean, r.variance, opts.momentum ?? 0.1, count);
+  runningMean.markModified();
+  runningVar.markModified();
   return fromOp(op, r.y, xs, [x, weight, bias], (dy) => {
     const g = be.batchNormBackward(dy, x.data, xs, weight.data, r.mean, r.variance, eps, relu ? r.y : null);
     return [g.dx, g.dgamma, g.dbeta];
-  });
+  }, { attrs: { eps, relu, training: true }, inputs: [x, weight, bias, runningMean, runningVar] });
 }
 
 // ------------------------------------------------------------- elementwise
@@ -135,7 +137,7 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
 
 export function mulScalar(x: Tensor, s: number): Tensor {
   const be = backend();
-  return fromOp('mulScalar', be.scale(x.data, s), x.shape, [x], (dy) => [be.scale(dy, s)]);
+  return fromOp('mulScalar', be.scale(x.data, s), x.shape, [x], (dy) => [be.scale(dy, s)], { attrs: { scale: s } });
 }
 
 /**
@@ -153,7 +155,7 @@ export function padChannelsSubsample(x: Tensor, stride: number, outChannels: num
   }
   const be = backend();
   return fromOp(op, be.padChannelsSubsample(x.data, xs, stride, outChannels, padFront), ys, [x],
-    (dy) => [be.padChannelsSubsampleBackward(dy, xs, stride, outChannels, padFront)]);
+    (dy) => [be.padChannelsSubsampleBackward(dy, xs, stride, outChannels, padFront)], { attrs: { stride, outChannels, padFront } });
 }
 
 // ------------------------------------------------------------- pooling
@@ -183,7 +185,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const attrs = poolAttrs(op, xs, opts);
   const be = backend();
   const r = be.maxPool2d(x.data, xs, attrs);
-  return fromOp(op, r.y, pool2dOutShape(xs, attrs), [x], (dy) => [be.maxPool2dBackward(dy, r.argmax, xs, attrs)]);
+  return fromOp(op, r.y, pool2dOutShape(xs, attrs), [x], (dy) => [be.maxPool2dBackward(dy, r.argmax, xs, attrs)], { attrs: { ...attrs } });
 }
 
 /** Average pooling; padded cells count in the divisor (PyTorch's count_include_pad=True). */
@@ -193,7 +195,7 @@ export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const attrs = poolAttrs(op, xs, opts);
   const be = backend();
   return fromOp(op, be.avgPool2d(x.data, xs, attrs), pool2dOutShape(xs, attrs), [x],
-    (dy) => [be.avgPool2dBackward(dy, xs, attrs)]);
+    (dy) => [be.avgPool2dBackward(dy, xs, attrs)], { attrs: { ...attrs } });
 }
 
 /** Mean over H and W: [N,H,W,C] -> [N,C]. */

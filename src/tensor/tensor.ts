@@ -45,6 +45,12 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor, while its graph is alive. */
   node: GradNode | null = null;
+  /**
+   * Bumped by every in-place write through `assign` / `markModified` (optimizer steps,
+   * loadStateDict, weight averaging, running statistics): what is derived from the
+   * values (a compiled network) compares it to know whether it is still current.
+   */
+  private writes = 0;
 
   constructor(data: Float32Array, shape: readonly number[], requiresGrad = false) {
     for (const d of shape) {
@@ -64,6 +70,25 @@ export class Tensor {
 
   get ndim(): number {
     return this.shape.length;
+  }
+
+  /** How many in-place writes the values have had (see `assign`, `markModified`). */
+  get version(): number {
+    return this.writes;
+  }
+
+  /** Record an in-place write to `data` made by a kernel (an optimizer step, running statistics). */
+  markModified(): void {
+    this.writes++;
+  }
+
+  /** Overwrite the values with `values` (same length) in place. */
+  assign(values: ArrayLike<number>): void {
+    if (values.length !== this.data.length) {
+      throw new Error(`assign: ${values.length} values for a tensor of shape ${formatShape(this.shape)} (${this.data.length} values)`);
+    }
+    this.data.set(values);
+    this.writes++;
   }
 
   /** A copy of the values. */
@@ -199,13 +224,45 @@ function runBackward(root: Tensor, seed: Float32Array): void {
   }
 }
 
+/** An op's non-tensor arguments (stride, padding, eps, ...), as a tracer records them. */
+export type OpAttrs = Readonly<Record<string, number | boolean | readonly number[]>>;
+
+/** One op as a graph tracer sees it: every tensor it read (weights and statistics included). */
+export interface OpRecord {
+  readonly op: string;
+  readonly attrs: OpAttrs;
+  readonly inputs: readonly Tensor[];
+  readonly output: Tensor;
+}
+
+/** What an op tells a tracer beyond its differentiable inputs. */
+export interface OpTrace {
+  readonly attrs?: OpAttrs;
+  /** Every tensor read, when more than the differentiable inputs (running statistics). */
+  readonly inputs?: readonly Tensor[];
+}
+
+let opObserver: ((r: OpRecord) => void) | null = null;
+
+/** Run `fn` with `observer` seeing every op (src/graph/trace.ts records the graph this way). */
+export function observeOps<T>(observer: (r: OpRecord) => void, fn: () => T): T {
+  const prev = opObserver;
+  opObserver = observer;
+  try {
+    return fn();
+  } finally {
+    opObserver = prev;
+  }
+}
+
 /**
  * Wrap a kernel's output as a tensor and, when any input needs a gradient and grad
  * mode is on, record how to differentiate it.
  */
 export function fromOp(op: string, data: Float32Array, shape: readonly number[],
-  inputs: readonly Tensor[], backwardFn: BackwardFn): Tensor {
+  inputs: readonly Tensor[], backwardFn: BackwardFn, trace: OpTrace = {}): Tensor {
   const out = new Tensor(data, shape);
+  opObserver?.({ op, attrs: trace.attrs ?? {}, inputs: trace.inputs ?? inputs, output: out });
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward: backwardFn };

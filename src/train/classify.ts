@@ -1,12 +1,12 @@
 // Classifying images with a trained model file, as `resnet predict` and `resnet serve`
 // do: each image decoded, resized (cover + centre crop), scaled to [0, 1] and normalised
 // with the model card's mean and std, exactly as the model was trained; a batch of them
-// through the compiled inference path (compiled once: the weights do not change); softmax;
+// through the model's compiled inference path (src/graph/compile.ts); softmax;
 // the k most probable classes.
 import { decodeImage, type ImageSource } from '../data/image-decode.js';
 import { Normalize } from '../data/transforms.js';
 import { WeightsFileError } from '../io/errors.js';
-import { compileInference, type InferenceFn } from '../models/inference.js';
+import { type InferenceFn, inferenceOf } from '../models/inference.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { LoadedModel, ModelCard } from './model-file.js';
 import { softmaxRows } from './probabilities.js';
@@ -41,7 +41,7 @@ export class ImageClassifier {
     this.card = card;
     this.inputSize = card.imageSize[0] * card.imageSize[1] * card.inChannels;
     this.normalize = new Normalize(card.mean, card.std);
-    this.infer = compileInference(loaded.model);
+    this.infer = inferenceOf(loaded.model);
   }
 
   /** The preprocessing applied to every image, as the model's clients need to know it. */

@@ -41,9 +41,9 @@ export class ModelEma {
   private swapIn(model: Module): () => void {
     const own = model.stateDict();
     const saved = Object.entries(own).map(([k, t]) => [k, t.data.slice()] as const);
-    for (const [k, t] of Object.entries(own)) t.data.set(this.shadow[k]!.data);
+    for (const [k, t] of Object.entries(own)) t.assign(this.shadow[k]!.data);
     return () => {
-      for (const [k, data] of saved) own[k]!.data.set(data);
+      for (const [k, data] of saved) own[k]!.assign(data);
     };
   }
 

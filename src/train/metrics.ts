@@ -1,7 +1,7 @@
 // Classification metrics: loss, top-1 / top-5 accuracy, per-class accuracy and the
 // confusion matrix, over a whole evaluation set.
 import type { DataLoader } from '../data/loader.js';
-import { compileInferenceOrForward } from '../models/inference.js';
+import { inferenceOf } from '../models/inference.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
@@ -44,13 +44,13 @@ export interface EvaluateOptions {
 }
 
 /**
- * Run the model in inference mode over every batch of `loader`: compiled (BN folded, see
- * compileInference) from the weights as they are now, so each call sees the latest ones.
+ * Run the model in inference mode over every batch of `loader` through its compiled graph
+ * (inferenceOf: BN folded, recompiled whenever the weights change).
  */
 export async function evaluate(model: Module, loader: DataLoader, numClasses: number, opts: EvaluateOptions = {}): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
-  const infer = compileInferenceOrForward(model);
+  const infer = inferenceOf(model);
   let lossSum = 0;
   let top1 = 0;
   let top5 = 0;

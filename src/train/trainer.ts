@@ -254,7 +254,7 @@ export class Trainer {
     const totals = this.state.epochTotals;
     if ('problem' in result) {
       if (onNan === 'stop') throw this.divergedError(result.problem);
-      model.buffers().forEach((b, i) => b.data.set(buffers![i]!));
+      model.buffers().forEach((b, i) => b.assign(buffers![i]!));
       optimizer.zeroGrad();
       totals.skipped++;
       this.checkSkipped(result.problem);

@@ -11,6 +11,7 @@ export function randomiseForExport(model: Network, seed: number): void {
   const rng = new Rng(seed);
   const fill = (t: Tensor, f: () => number): void => {
     for (let i = 0; i < t.size; i++) t.data[i] = f();
+    t.markModified();
   };
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof nn.BatchNorm2d)) continue;
@@ -21,6 +22,7 @@ export function randomiseForExport(model: Network, seed: number): void {
   }
   const scale = (t: Tensor, s: number): void => {
     for (let i = 0; i < t.size; i++) t.data[i]! *= s;
+    t.markModified();
   };
   for (const block of model.blocks) {
     if (block instanceof models.BasicBlock) scale(block.bn2.weight, 0.1);

@@ -1,0 +1,318 @@
+// Eval-mode inference compiled from the traced graph (trace.ts) by the passes of
+// passes.ts: batch norms folded into the convolutions before them, the ReLU and the
+// residual add run as convolution post-ops, the remaining batch norms with their ReLU
+// in one kernel. Nothing couples the images of a batch, so the batch goes through the
+// whole network a chunk of images at a time, and one chunk's activations stay in cache
+// from one layer to the next; each activation is dropped after its last reader.
+//
+// A compiled network is never stale: it remembers the version (Tensor.version) of every
+// parameter and buffer it read and the module tree it traced, checks them on each call
+// (a few hundred integer comparisons) and lowers again, or traces again, when they
+// changed: after an optimizer step, loadStateDict, a weight-average swap, a training
+// forward pass (running statistics) or a new head.
+import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
+import { backend } from '../backend/index.js';
+import { foldBatchNorm } from '../nn/fold.js';
+import type { Module } from '../nn/module.js';
+import { noGrad, Tensor, zeros } from '../tensor/tensor.js';
+import { batchNormStatistics, convWeights, fuse, type Step, stateTensor } from './passes.js';
+import { type Graph, type Node, trace, TraceError } from './trace.js';
+
+/** The model's eval-mode output for a batch (logits [N, classes] for the classifiers). */
+export type InferenceFn = (x: Tensor) => Tensor;
+
+export interface InferenceOptions {
+  /** Images per pass through the network (default 16); the last chunk may be smaller. */
+  chunk?: number;
+}
+
+/** The network's forward pass does something compiled inference has no kernel for. */
+export class UnsupportedModelError extends Error {
+  override readonly name = 'UnsupportedModelError';
+}
+
+/** Images in the traced example: two, so that the batch dimension stands out from the others. */
+const TRACE_BATCH = 2;
+
+/** Activations by value id during one chunk. */
+type Env = (Float32Array | undefined)[];
+type Kernel = (be: Backend, env: Env, n: number) => void;
+
+/** A convolution's weights as the compiled path holds them (BN folded in). */
+export interface PreparedConv {
+  readonly weight: Float32Array;
+  readonly wShape: Shape4;
+  readonly bias: Float32Array | null;
+  readonly attrs: Conv2dAttrs;
+  /** The convolution prepared (weights packed once, Backend.prepareConv2d) on each backend it has run on. */
+  readonly prepared: Map<Backend, PreparedConv2d>;
+}
+
+/** Every convolution of compiled inference runs here, prepared once per backend. */
+export function runConv(be: Backend, x: Float32Array, xShape: Shape4, conv: PreparedConv, post: ConvPostOps): Float32Array {
+  let run = conv.prepared.get(be);
+  if (!run) {
+    run = be.prepareConv2d(conv.weight, conv.wShape, conv.bias, conv.attrs);
+    conv.prepared.set(be, run);
+  }
+  return run(x, xShape, post);
+}
+
+function shape4(s: readonly number[]): Shape4 {
+  return [s[0]!, s[1]!, s[2]!, s[3]!];
+}
+
+function unsupported(node: Node, why: string): UnsupportedModelError {
+  return new UnsupportedModelError(`compileInference: ${node.op} in ${node.scope || 'the model'} (${node.scopeType}) ${why}; ` +
+    'run noGrad(() => model.eval().forward(x)) instead');
+}
+
+/** The traced structure for one image shape: steps, and the state tensors they read. */
+interface Program {
+  readonly graph: Graph;
+  readonly steps: readonly Step[];
+  /** Per step, the values no later step reads (dropped after it). */
+  readonly dead: readonly number[][];
+  readonly state: readonly Tensor[];
+}
+
+function program(model: Module, imageShape: readonly number[]): Program {
+  let graph: Graph;
+  try {
+    graph = trace(model, zeros([TRACE_BATCH, ...imageShape]));
+  } catch (e) {
+    if (e instanceof TraceError) {
+      throw new UnsupportedModelError(`compileInference: ${e.message}; run noGrad(() => model.eval().forward(x)) instead`);
+    }
+    throw e;
+  }
+  for (const node of graph.nodes) {
+    const out = graph.values[node.output]!;
+    if (out.shape[0] !== TRACE_BATCH) throw unsupported(node, 'does not keep the images of the batch apart');
+  }
+  const steps = fuse(graph);
+  const lastUse = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const v of stepInputs(s)) lastUse.set(v, i);
+  });
+  lastUse.delete(graph.output);
+  const dead = steps.map((): number[] => []);
+  for (const [v, i] of lastUse) if (graph.values[v]!.kind !== 'input') dead[i]!.push(v);
+  const state = graph.values.flatMap((v) => (v.tensor ? [v.tensor] : []));
+  return { graph, steps, dead, state };
+}
+
+function stepInputs(s: Step): number[] {
+  switch (s.kind) {
+    case 'conv': return s.sum === null ? [s.conv.inputs[0]!] : [s.conv.inputs[0]!, s.sum];
+    case 'batchNorm': return [s.bn.inputs[0]!];
+    case 'node': return [...s.node.inputs];
+  }
+}
+
+/** Kernels reading the weights as they are now. */
+function lower(p: Program): Kernel[] {
+  const g = p.graph;
+  const shapeOf = (v: number, n: number): number[] => [n, ...g.values[v]!.shape.slice(1)];
+  return p.steps.map((s): Kernel => {
+    if (s.kind === 'conv') {
+      const w = convWeights(g, s.conv);
+      if (!w) throw unsupported(s.conv, 'computes its weights in forward()');
+      const stats = s.bn ? batchNormStatistics(g, s.bn) : null;
+      if (s.bn && !stats) throw unsupported(s.bn, 'computes its statistics in forward()');
+      const folded = stats ? foldBatchNorm(w, stats) : { weight: w.weight.data.slice(), bias: w.bias?.data.slice() ?? null };
+      const a = s.conv.attrs;
+      const conv: PreparedConv = {
+        weight: folded.weight, wShape: shape4(w.weight.shape), bias: folded.bias,
+        attrs: { strideH: a['strideH'] as number, strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number },
+        prepared: new Map(),
+      };
+      const x = s.conv.inputs[0]!;
+      const { sum, relu, output } = s;
+      return (be, env, n) => {
+        const post = sum === null ? { relu } : { sum: env[sum]!, relu };
+        env[output] = runConv(be, env[x]!, shape4(shapeOf(x, n)), conv, post);
+      };
+    }
+    if (s.kind === 'batchNorm') {
+      const stats = batchNormStatistics(g, s.bn);
+      if (!stats) throw unsupported(s.bn, 'computes its statistics in forward()');
+      const [gamma, beta, mean, variance] = [stats.weight, stats.bias, stats.runningMean, stats.runningVar].map((t) => t.data.slice());
+      const x = s.bn.inputs[0]!;
+      const { relu, output } = s;
+      return (be, env, n) => {
+        env[output] = be.batchNormInference(env[x]!, shape4(shapeOf(x, n)), gamma!, beta!, mean!, variance!, stats.eps, relu);
+      };
+    }
+    return nodeKernel(g, s.node, shapeOf);
+  });
+}
+
+function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => number[]): Kernel {
+  const [x = -1, y = -1] = node.inputs;
+  const out = node.output;
+  const a = node.attrs;
+  const pool = (): Pool2dAttrs => ({
+    kernelH: a['kernelH'] as number, kernelW: a['kernelW'] as number, strideH: a['strideH'] as number,
+    strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number,
+  });
+  switch (node.op) {
+    case 'relu': return (be, env) => { env[out] = be.relu(env[x]!); };
+    case 'add': return (be, env) => { env[out] = be.add(env[x]!, env[y]!); };
+    case 'addRelu': return (be, env) => { env[out] = be.addRelu(env[x]!, env[y]!); };
+    case 'mulScalar': return (be, env) => { env[out] = be.scale(env[x]!, a['scale'] as number); };
+    case 'reshape': return (_be, env) => { env[out] = env[x]; };
+    case 'globalAvgPool': return (be, env, n) => { env[out] = be.globalAvgPool(env[x]!, shape4(shapeOf(x, n))); };
+    case 'maxPool2d': {
+      const attrs = pool();
+      return (be, env, n) => { env[out] = be.maxPool2d(env[x]!, shape4(shapeOf(x, n)), attrs).y; };
+    }
+    case 'avgPool2d': {
+      const attrs = pool();
+      return (be, env, n) => { env[out] = be.avgPool2d(env[x]!, shape4(shapeOf(x, n)), attrs); };
+    }
+    case 'padChannelsSubsample': {
+      const [stride, outChannels, padFront] = [a['stride'], a['outChannels'], a['padFront']] as number[];
+      return (be, env, n) => { env[out] = be.padChannelsSubsample(env[x]!, shape4(shapeOf(x, n)), stride!, outChannels!, padFront!); };
+    }
+    case 'linear': {
+      const weight = stateTensor(g, node.inputs[1]);
+      const bias = node.inputs.length > 2 ? stateTensor(g, node.inputs[2]) : null;
+      if (!weight || (node.inputs.length > 2 && !bias)) throw unsupported(node, 'computes its weights in forward()');
+      const w = weight.data.slice();
+      const b = bias?.data.slice() ?? null;
+      const [outF, inF] = [weight.shape[0]!, weight.shape[1]!];
+      // y = x W^T + b (torch.nn.Linear).
+      return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, outF, inF, false, true, b); };
+    }
+    case 'matmul': {
+      const weight = stateTensor(g, y);
+      if (!weight) throw unsupported(node, 'multiplies two activations');
+      const w = weight.data.slice();
+      const [k, cols] = [weight.shape[0]!, weight.shape[1]!];
+      return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, cols, k, false, false, null); };
+    }
+    default:
+      throw unsupported(node, 'has no compiled kernel');
+  }
+}
+
+/** Compiled for one image shape: the structure, and kernels for the weights at `versions`. */
+interface Compiled {
+  readonly program: Program;
+  kernels: Kernel[];
+  versions: number[];
+}
+
+function versionsOf(state: readonly Tensor[]): number[] {
+  return state.map((t) => t.version);
+}
+
+function current(c: Compiled): boolean {
+  const { state } = c.program;
+  for (let i = 0; i < state.length; i++) if (state[i]!.version !== c.versions[i]) return false;
+  return true;
+}
+
+/** The modules and state tensors of the tree: when they change, the graph is traced again. */
+function structureOf(model: Module): unknown[] {
+  return [...model.namedModules().map(([, m]) => m), ...model.parameters(), ...model.buffers()];
+}
+
+function sameStructure(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * A function computing `noGrad(() => model.eval().forward(x))` (equal within float32
+ * rounding) through the compiled graph, for any module tree whose forward() runs the
+ * ops of src/tensor/ops.ts. It traces once per image shape, folds and fuses the
+ * weights as they are at each call (recompiling after they change), runs on the backend
+ * selected when it is called and does not change the model's train/eval mode.
+ */
+export function compileInference(model: Module, opts: InferenceOptions = {}): InferenceFn {
+  const chunk = opts.chunk ?? 16;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compileInference: chunk must be a positive integer, got ${chunk}`);
+  const byShape = new Map<string, Compiled>();
+  let structure = structureOf(model);
+
+  const compiled = (imageShape: readonly number[]): Compiled => {
+    const now = structureOf(model);
+    if (!sameStructure(now, structure)) {
+      byShape.clear();
+      structure = now;
+    }
+    const key = imageShape.join('x');
+    let c = byShape.get(key);
+    if (!c) {
+      const p = program(model, imageShape);
+      c = { program: p, kernels: lower(p), versions: versionsOf(p.state) };
+      byShape.set(key, c);
+    } else if (!current(c)) {
+      c.versions = versionsOf(c.program.state);
+      c.kernels = lower(c.program);
+    }
+    return c;
+  };
+
+  return (x) => {
+    if (x.ndim < 1) throw new Error(`compileInference: input must be a batch [N, ...], got a scalar`);
+    const [n = 0, ...image] = x.shape;
+    const c = compiled(image);
+    const { graph, dead } = c.program;
+    const outShape = graph.values[graph.output]!.shape.slice(1);
+    const outPer = outShape.reduce((p, d) => p * d, 1);
+    const perImage = image.reduce((p, d) => p * d, 1);
+    const be = backend();
+    const result = new Float32Array(n * outPer);
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
+      const env: Env = [];
+      env[graph.input] = x.data.subarray(start * perImage, (start + m) * perImage);
+      c.kernels.forEach((k, i) => {
+        k(be, env, m);
+        for (const v of dead[i]!) env[v] = undefined;
+      });
+      result.set(env[graph.output]!, start * outPer);
+    }
+    return new Tensor(result, [n, ...outShape]);
+  };
+}
+
+/**
+ * compileInference(model) where the graph compiles; where it cannot (an op without a
+ * compiled kernel, a tensor built outside the ops), the model's own forward without
+ * autograd, in whatever mode the model is in.
+ */
+export function compileInferenceOrForward(model: Module, opts: InferenceOptions = {}): InferenceFn {
+  const compiled = compileInference(model, opts);
+  const eager = new Set<string>();
+  return (x) => {
+    const key = x.shape.slice(1).join('x');
+    if (!eager.has(key)) {
+      try {
+        return compiled(x);
+      } catch (e) {
+        if (!(e instanceof UnsupportedModelError)) throw e;
+        eager.add(key);
+      }
+    }
+    return noGrad(() => model.forward(x));
+  };
+}
+
+const owned = new WeakMap<Module, InferenceFn>();
+
+/**
+ * The model's own compiled inference, shared by every caller (predict, eval, the test
+ * passes of training): compiled on first use, recompiled whenever its weights or its
+ * module tree change, falling back to forward() where the graph does not compile.
+ */
+export function inferenceOf(model: Module): InferenceFn {
+  let fn = owned.get(model);
+  if (!fn) {
+    fn = compileInferenceOrForward(model);
+    owned.set(model, fn);
+  }
+  return fn;
+}
