@@ -1,5 +1,6 @@
 // Weights in and out: safetensors, PyTorch .pth files, name mapping, ONNX export.
 export { WeightsFileError } from './errors.js';
+export { FileWriteError, writeFileAtomic } from '../util/atomic-write.js';
 export {
   loadSafetensors, readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, MAX_HEADER_BYTES,
 } from './safetensors.js';

@@ -19,7 +19,7 @@ import { PreActBlock, PreActBottleneck } from '../models/preact_blocks.js';
 import { PreActResNet } from '../models/preact_resnet.js';
 import { ResNet } from '../models/resnet.js';
 import { ZeroPadShortcut } from '../models/shortcuts.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { type Dim, OnnxGraph } from './onnx-graph.js';
 
 export interface OnnxExportOptions {

@@ -4,10 +4,9 @@ import { ImageClassifier } from '../../train/classify.js';
 import { loadModelFile } from '../../train/model-file.js';
 import type { Module } from '../../nn/module.js';
 import { availableMemory, formatBytes, memoryNeed } from '../../train/memory.js';
-import { Option } from 'commander';
-import { PRECISIONS, type PrecisionChoice } from '../../backend/index.js';
-import { FIELDS } from '../../train/config.js';
+import type { PrecisionChoice } from '../../backend/index.js';
 import { UserError } from '../errors.js';
+import { addComputeFlags, positiveInt } from '../flags.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
@@ -30,9 +29,8 @@ export const registerPredict: RegisterCommand = (program) => {
     .argument('<image...>', 'PNG or JPEG files')
     .option('--top-k <k>', 'classes shown per image', '3')
     .option('--convert-images', 'convert images of another channel count (e.g. RGB for a greyscale model) instead of rejecting them')
-    .option('--json', 'print the result as JSON')
-    .option('--backend <name>', 'compute backend: native or reference')
-    .addOption(new Option('--precision <p>', FIELDS.precision.help).choices(PRECISIONS).default('fp32'));
+    .option('--json', 'print the result as JSON');
+  addComputeFlags(cmd);
   cmd.addHelpText('after', '\nExample:\n  resnet predict runs/20240101-120000-resnet20-fashion-mnist shoe.png shirt.jpg');
   cmd.action((model: string, images: string[]) => userErrors(() => predict(model, images, cmd.opts<PredictFlags>())));
 };
@@ -52,8 +50,7 @@ export function imagesThatFit(file: string, modelName: string, model: Module, sh
 async function predict(modelPath: string, images: string[], flags: PredictFlags): Promise<void> {
   selectBackend(flags.backend);
   selectPrecision(flags.precision);
-  const k = Number(flags.topK);
-  if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
+  const k = positiveInt('--top-k', flags.topK);
   const loaded = loadModelFile(modelPath);
   const classifier = new ImageClassifier(loaded);
   const { card } = loaded;
