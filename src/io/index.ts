@@ -12,4 +12,5 @@ export { OPSET_VERSION } from './onnx-graph.js';
 export { detectNaming, toOurNames, TIMM_RESNETV2_TABLE, WEIGHT_NAMINGS } from './name-mapping.js';
 export type { WeightNaming, MappedStateDict } from './name-mapping.js';
 export { loadWeights, detectFormat } from './weights.js';
+export { saveNpy, serializeNpy } from './npy.js';
 export type { LoadedWeights, LoadWeightsOptions, WeightFormat } from './weights.js';

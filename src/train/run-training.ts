@@ -18,7 +18,7 @@ export function trainerForRun(prepared: PreparedRun, run: RunFolder | null, list
     evalEvery: c.evalEvery, tta: c.tta, numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
     labelSmoothing: c.labelSmoothing, ema: prepared.ema, onNan: c.onNan, maxSkipped: c.maxSkipped, clipGradNorm: c.clipGradNorm,
     run, keepCheckpoints: c.keepCheckpoints, checkpointEvery: c.checkpointEvery, config: c, card: prepared.card,
-    listener,
+    frozen: prepared.frozen, listener,
   });
 }
 

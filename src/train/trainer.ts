@@ -55,6 +55,11 @@ export interface TrainerOptions {
   config?: unknown;
   /** Written with the best and final weights so they can be rebuilt without the run. */
   card?: ModelCard | null;
+  /**
+   * The parts of the model not trained in an epoch (0-based): no gradient, so no step,
+   * and their BN layers in inference mode (running statistics kept); see fine-tune.ts.
+   */
+  frozen?: ((epoch: number) => readonly Module[]) | null;
   listener?: TrainerListener;
 }
 
@@ -218,9 +223,22 @@ export class Trainer {
   }
 
   private trainStep(batch: Batch): void {
+    const { model } = this.o;
+    model.train();
+    const frozen = this.o.frozen?.(this.state.epoch) ?? [];
+    const frozenParams = frozen.flatMap((m) => m.parameters());
+    for (const m of frozen) m.eval();
+    for (const p of frozenParams) p.requiresGrad = false;
+    try {
+      this.stepOn(batch);
+    } finally {
+      for (const p of frozenParams) p.requiresGrad = true;
+    }
+  }
+
+  private stepOn(batch: Batch): void {
     const { model, optimizer, scheduler } = this.o;
     const onNan = this.o.onNan ?? 'stop';
-    model.train();
     optimizer.zeroGrad();
     // BN running statistics are updated by the forward pass; a skipped step puts them back.
     const buffers = onNan === 'skip' ? model.buffers().map((b) => b.data.slice()) : null;

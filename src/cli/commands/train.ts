@@ -38,7 +38,10 @@ Examples:
                                                  the CIFAR-10 recipe of He et al. 2015, sec. 4.2
   resnet train --config recipe.json --seed 3     settings from a file, one flag changed
   resnet train --resume runs/20240101-120000-resnet20-fashion-mnist
-                                                 continue a stopped run`;
+                                                 continue a stopped run
+  resnet train --weights resnet50.pth --model resnet50 --dataset folder --data ~/photos --image-size 224 \
+    --fine-tune-epochs 2 --epochs 6 --backbone-lr-scale 0.1 --lr 0.01
+                                                 fine-tune ImageNet weights on your own images`;
 
 export const registerTrain: RegisterCommand = (program) => {
   const cmd = program.command('train')
@@ -98,7 +101,9 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number, precision: 
   const evalText = !p.evalSet ? 'no evaluation set'
     : p.evalSplit === 'val' ? `evaluating on ${p.evalSet.length} validation images (--val-split) after each epoch${testText}`
       : `evaluating on ${p.evalSet.length} test images`;
-  return `training ${c.model} (${params}M parameters) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
+  const start = c.weights !== null ? ` from ${c.weights}${c.fineTuneEpochs !== null ? ` (the head alone for ${c.fineTuneEpochs} epochs)` : ''}` : '';
+  const frozen = c.freeze !== 'none' ? `, ${c.freeze === 'backbone' ? 'the backbone' : `up to ${c.freeze}`} frozen` : '';
+  return `training ${c.model}${start} (${params}M parameters${frozen}) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
     `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
     `${backend().name} backend, ${precision} precision\nrun folder: ${runDir}\n`;
 }
@@ -146,6 +151,7 @@ async function train(cmd: Command): Promise<void> {
   const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
   const prepared = await prepareRun(config, { given });
+  for (const note of prepared.notes) say(note);
   if (!run) {
     run = RunFolder.create(newRunDir(config), prepared.config);
   }
