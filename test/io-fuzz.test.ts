@@ -496,7 +496,7 @@ describe('model-file metadata with absurd and inconsistent values', { timeout: 1
   it('loads the valid card, with and without its checksum, and with values that are unusual but valid', async () => {
     assert.equal(await both(card, 'valid'), 'loaded');
     for (const v of [{ ...card, mean: [-1e300], std: [1e-300] }, { ...card, imageSize: [MAX_IMAGE_SIDE, 1] }, { ...card, dataset: 'x'.repeat(10_000) },
-      { ...card, classNames: Array(10).fill('') }, { ...card, extra: { nested: [1, 2] } }, { ...card, dataset: undefined }]) {
+      { ...card, classNames: Array(10).fill('') }, { ...card, resizeShorter: 32 }, { ...card, extra: { nested: [1, 2] } }, { ...card, dataset: undefined }]) {
       assert.equal(await both(v, JSON.stringify(v).slice(0, 60)), 'loaded');
     }
   });
@@ -514,13 +514,15 @@ describe('model-file metadata with absurd and inconsistent values', { timeout: 1
       std: [...anyField.filter((v) => JSON.stringify(v) !== '[1]'), [0], [-0], [-0.353], [null], [0.353, 0.353], ['0.353'], [1e309]],
       classNames: [...anyField, Array(9).fill('x'), Array(11).fill('x'), Array.from({ length: 10 }, (_, i) => i), 'abcdefghij'],
       dataset: [5, true, [], {}],
+      // Shorter than the image it is cropped to, or not a whole number of pixels.
+      resizeShorter: [...anyField.filter((v) => typeof v !== 'number' || v < 28 || v > MAX_IMAGE_SIDE || !Number.isInteger(v)), 27, MAX_IMAGE_SIDE + 1],
     };
     for (const [field, values] of Object.entries(absurd)) {
       for (const v of values) {
         const what = `${field} = ${JSON.stringify(v)?.slice(0, 40)}`;
         assert.equal(await both({ ...card, [field]: v }, what), 'rejected', `${what} was accepted`);
       }
-      if (field !== 'dataset') assert.equal(await both({ ...card, [field]: undefined }, `no ${field}`), 'rejected');
+      if (field !== 'dataset' && field !== 'resizeShorter') assert.equal(await both({ ...card, [field]: undefined }, `no ${field}`), 'rejected');
     }
     for (const text of ['', ' ', '[]', '5', 'null', '"resnet20"', '{}', '{', '{"model": "resnet20"', `${JSON.stringify(card)}x`]) {
       assert.equal(await both(text, `card text ${JSON.stringify(text).slice(0, 30)}`), 'rejected');

@@ -121,7 +121,7 @@ describe('safetensors writer', () => {
     const dir = tempDir('st-missing');
     const path = join(dir, 'no', 'such', 'w.safetensors');
     assert.throws(() => io.saveSafetensors(path, sampleStateDict()),
-      (e: unknown) => e instanceof io.WeightsFileError && e.message.startsWith(`${path}: cannot write`));
+      (e: unknown) => e instanceof io.FileWriteError && e.message.startsWith(`${path}: cannot write`));
     assert.equal(existsSync(join(dir, 'no')), false);
   });
 

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../src/train/config.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { RunFolder } from '../src/train/run-folder.js';
 import { prepareRun, type PreparedRun } from '../src/train/setup.js';
-import { Trainer, type EpochRecord, type TrainerListener } from '../src/train/trainer.js';
+import { applyResume, planResume, trainerForRun } from '../src/train/run-training.js';
+import type { EpochRecord, Trainer, TrainerListener } from '../src/train/trainer.js';
 import { tempDir, writeIdxFolder } from './helpers/data-files.js';
 
 type Snapshot = Record<string, Float32Array>;
@@ -18,7 +18,7 @@ function recipe(dataDir: string): TrainConfig {
   // label smoothing, EMA, crop + flip + random erasing.
   return finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, {
     model: 'resnet20', dataset: 'fashion-mnist', data: dataDir, epochs: 3, batchSize: 8, evalBatchSize: 16,
-    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, seed: 7,
+    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, seed: 7, keepCheckpoints: 3,
   }, 'test'), 'test');
 }
 
@@ -30,12 +30,7 @@ interface Made {
 async function makeTrainer(config: TrainConfig, run: RunFolder, listener: (m: Made) => TrainerListener): Promise<Made> {
   const parts = await prepareRun(config);
   const made: Made = { parts, trainer: null! };
-  made.trainer = new Trainer({
-    model: parts.model, optimizer: parts.optimizer, scheduler: parts.scheduler, trainLoader: parts.trainLoader,
-    evalLoader: parts.evalLoader, numClasses: parts.card.numClasses, totalSteps: parts.totalSteps,
-    labelSmoothing: config.labelSmoothing, ema: parts.ema, run, config: parts.config, card: parts.card,
-    keepCheckpoints: 3, listener: listener(made),
-  });
+  made.trainer = trainerForRun(parts, run, listener(made));
   return made;
 }
 
@@ -76,8 +71,11 @@ describe('resume', () => {
 
   async function resumeAndFinish(run: RunFolder): Promise<{ perEpoch: Snapshot[]; records: EpochRecord[] }> {
     const perEpoch: Snapshot[] = [];
-    const b = await makeTrainer(config, RunFolder.open(run.dir), (m) => ({ onEpoch: () => perEpoch.push(snapshot(m)) }));
-    b.trainer.resume(loadCheckpoint(run.listCheckpoints()[0]!.path));
+    // The library's resume: the run's saved recipe and its newest checkpoint.
+    const plan = planResume(run.dir);
+    assert.equal(plan.checkpoint?.file, run.listCheckpoints()[0]!.path);
+    const b = await makeTrainer(plan.config, plan.run, (m) => ({ onEpoch: () => perEpoch.push(snapshot(m)) }));
+    applyResume(b.trainer, plan);
     const out = await b.trainer.run();
     assert.equal(out.status, 'finished');
     return { perEpoch, records: out.records };

@@ -29,6 +29,29 @@ export interface DecodeOptions {
    * SHARP_MAX_PIXELS).
    */
   maxPixels?: number;
+  /**
+   * Resize the shorter side to this many pixels first (bilinear, antialiased), then crop
+   * the centre height x width, as torchvision's Resize(n) + CenterCrop (the ImageNet
+   * presets); without it the image is scaled to cover height x width and centre-cropped.
+   */
+  resizeShorter?: number;
+}
+
+/** torchvision's Resize(size) output for an int size: the shorter side to `size`, the longer scaled and truncated. */
+export function shorterSideSize(width: number, height: number, size: number): { width: number; height: number } {
+  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
+  return { width: Math.trunc((size * width) / height), height: size };
+}
+
+/** Python's round(): halves to even, as torchvision's center_crop rounds its offsets. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** torchvision's center_crop offsets: int(round((size - crop) / 2)). */
+export function centerCropOffset(size: number, crop: number): number {
+  return roundHalfEven((size - crop) / 2);
 }
 
 export function channelWord(c: number): string {
@@ -68,11 +91,12 @@ export async function decodeImage(source: ImageSource, opts: DecodeOptions): Pro
   const input = typeof source === 'string' ? source : source.bytes;
   const maxPixels = opts.maxPixels ?? SHARP_MAX_PIXELS;
   let image: Sharp;
-  let meta: { channels: number; space?: string; width: number; height: number };
+  let meta: { channels: number; space?: string; width: number; height: number; orientation?: number };
   try {
     // The header alone, without sharp's own pixel limit, so a claimed size gets the message below.
     meta = await sharp(input, { limitInputPixels: false }).metadata();
-    image = sharp(input, { failOn: 'error', limitInputPixels: maxPixels });
+    // Photos are turned upright by their EXIF orientation, as a viewer shows them.
+    image = sharp(input, { failOn: 'error', limitInputPixels: maxPixels }).autoOrient();
   } catch (e) {
     throw decodeError(file, e);
   }
@@ -88,9 +112,26 @@ export async function decodeImage(source: ImageSource, opts: DecodeOptions): Pro
       '(--convert-images)');
   }
   try {
+    if (opts.resizeShorter !== undefined) {
+      // The upright size: orientations 5 to 8 swap width and height.
+      const [w, h] = (meta.orientation ?? 1) >= 5 ? [height, width] : [width, height];
+      const size = shorterSideSize(w, h, opts.resizeShorter);
+      if (size.width < opts.width || size.height < opts.height) {
+        throw new DataError(file, `image is ${w}x${h}: resized to ${size.width}x${size.height} it is smaller than the ` +
+          `${opts.width}x${opts.height} crop`);
+      }
+      // A bilinear kernel widened by the scale factor (antialiased, as PIL and torchvision's antialias=True);
+      // no shrink-on-load, whose box filter would change the result.
+      image = image
+        .resize(size.width, size.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
+        .extract({
+          left: centerCropOffset(size.width, opts.width), top: centerCropOffset(size.height, opts.height), width: opts.width, height: opts.height,
+        });
+    } else {
+      image = image.resize(opts.width, opts.height, { fit: 'cover', position: 'centre' });
+    }
     const { data, info } = await image
       .removeAlpha()
-      .resize(opts.width, opts.height, { fit: 'cover', position: 'centre' })
       .toColourspace(opts.channels === 1 ? 'b-w' : 'srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });

@@ -16,9 +16,11 @@ export type { ChannelStats } from './stats.js';
 export { DataLoader } from './loader.js';
 export type { DataLoaderOptions, Batch } from './loader.js';
 export { DatasetView } from './view.js';
-export { randomSubset, trainValSplit } from './split.js';
+export { randomSubset, trainValSplit, selectClasses, perClassSubset } from './split.js';
 export { deriveSeed } from './seeds.js';
 export {
   loadDataset, resolveDataDir, inMemoryLimit, IN_MEMORY_LIMIT, DATASET_NAMES, DEFAULT_DATA_DIRS, FASHION_MNIST_CLASSES, MNIST_CLASSES,
 } from './registry.js';
 export type { DatasetName, DatasetSpec, DatasetSplits } from './registry.js';
+export { IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_PRESETS, IMAGENET_PRESET_NAMES } from './imagenet.js';
+export type { ImagePreset, ImagenetPresetName } from './imagenet.js';

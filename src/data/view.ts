@@ -9,16 +9,24 @@ export class DatasetView implements ImageDataset {
   readonly channels: number;
   readonly classNames: readonly string[];
 
-  constructor(readonly base: ImageDataset, readonly indices: Int32Array, readonly name: string) {
+  /** `classes`: the base's classes this view keeps, relabelled 0, 1, ... in this order (its images must be of them). */
+  constructor(readonly base: ImageDataset, readonly indices: Int32Array, readonly name: string, classes?: readonly number[]) {
     for (const i of indices) {
       if (!(i >= 0 && i < base.length)) throw new RangeError(`${name}: index ${i} out of range for ${base.name} (${base.length} images)`);
     }
     this.length = indices.length;
-    this.labels = Int32Array.from(indices, (i) => base.labels[i]!);
+    const relabel = classes && new Map(classes.map((c, k) => [c, k]));
+    this.labels = Int32Array.from(indices, (i) => {
+      const label = base.labels[i]!;
+      if (!relabel) return label;
+      const k = relabel.get(label);
+      if (k === undefined) throw new RangeError(`${name}: image ${i} is of class ${label}, not one of ${classes!.join(', ')}`);
+      return k;
+    });
     this.height = base.height;
     this.width = base.width;
     this.channels = base.channels;
-    this.classNames = base.classNames;
+    this.classNames = classes ? classes.map((c) => base.classNames[c]!) : base.classNames;
   }
 
   readImages(indices: ArrayLike<number>, out: Uint8Array): Promise<void> {

@@ -8,14 +8,16 @@
 //   degradation.svg/.png      training and test error per family (Fig. 6 layout)
 //   degradation-loss.svg/.png training loss per family
 //   report.html               all of it on one page
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import type { DatasetName } from '../data/registry.js';
 import { list as listModels } from '../models/registry.js';
 import { ConfigError, DEFAULT_CONFIG, finishConfig, flagName, mergeConfig, type TrainConfig } from '../train/config.js';
 import { checkOutFolder, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { prepareRun } from '../train/setup.js';
-import { Trainer, type TrainerListener } from '../train/trainer.js';
+import { trainerForRun } from '../train/run-training.js';
+import type { Trainer, TrainerListener } from '../train/trainer.js';
 import {
   degradationErrorChart, degradationLossChart, degradationMarkdown, renderDegradationReport, summarizeDegradation,
   type DegradationNet, type DegradationRun, type DegradationSummary, type NetFamily,
@@ -171,12 +173,6 @@ function timestamp(d = new Date()): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-function writeText(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 /** The shared recipe: paper recipe, then the budget, then the data set and seed, then overrides. */
 export function experimentRecipe(opts: Pick<DegradationOptions, 'budget' | 'dataset' | 'data' | 'seed' | 'overrides'>): TrainConfig {
   const patch = { ...PAPER_RECIPE, ...BUDGETS[opts.budget].settings, dataset: opts.dataset, data: opts.data, seed: opts.seed, ...opts.overrides };
@@ -205,22 +201,15 @@ async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: D
     { given: (k) => (k in overrides ? `--${flagName(k)}` : null) });
   const run = RunFolder.create(netDir, prepared.config);
   const steps = new StepLog(netDir, opts.listener?.(spec) ?? {});
-  const trainer = new Trainer({
-    model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
-    trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
-    numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
-    labelSmoothing: recipe.labelSmoothing, ema: null, onNan: recipe.onNan, maxSkipped: recipe.maxSkipped, clipGradNorm: recipe.clipGradNorm,
-    run, keepCheckpoints: recipe.keepCheckpoints, config: prepared.config, card: prepared.card,
-    listener: {
-      onStep: (p) => steps.onStep(p),
-      onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
-      onCheckpoint: (step) => steps.onCheckpoint(step),
-      onEpoch: (r) => {
-        steps.onEpoch(r);
-        const test = r.eval === null ? '' : `, ${r.eval.split} error ${((1 - r.eval.top1) * 100).toFixed(2)}%`;
-        opts.log?.(`${spec.name} epoch ${r.epoch}/${trainer.epochs}: training loss ${r.trainLoss === null ? 'n/a' : r.trainLoss.toFixed(4)}${test}` +
-          `${r.skippedSteps > 0 ? `, ${r.skippedSteps} non-finite steps skipped` : ''} (${Math.round(r.imagesPerSecond)} img/s)`);
-      },
+  const trainer: Trainer = trainerForRun(prepared, run, {
+    onStep: (p) => steps.onStep(p),
+    onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
+    onCheckpoint: (step) => steps.onCheckpoint(step),
+    onEpoch: (r) => {
+      steps.onEpoch(r);
+      const test = r.eval === null ? '' : `, ${r.eval.split} error ${((1 - r.eval.top1) * 100).toFixed(2)}%`;
+      opts.log?.(`${spec.name} epoch ${r.epoch}/${trainer.epochs}: training loss ${r.trainLoss === null ? 'n/a' : r.trainLoss.toFixed(4)}${test}` +
+        `${r.skippedSteps > 0 ? `, ${r.skippedSteps} non-finite steps skipped` : ''} (${Math.round(r.imagesPerSecond)} img/s)`);
     },
   });
   opts.log?.(`${spec.name}: ${(prepared.model.numParameters() / 1e6).toFixed(2)}M parameters, ${prepared.totalSteps} iterations ` +
@@ -289,13 +278,13 @@ export async function writeDegradationReport(dir: string): Promise<DegradationRe
     lossFigure: join(dir, 'degradation-loss.svg'), lossFigurePng: join(dir, 'degradation-loss.png'),
     table: join(dir, 'summary.md'), summary: join(dir, 'summary.json'),
   };
-  writeText(files.figure, error.svg);
-  writeText(files.lossFigure, loss.svg);
+  writeFileAtomic(files.figure, error.svg);
+  writeFileAtomic(files.lossFigure, loss.svg);
   await writeSvgAsPng(error.svg, files.figurePng);
   await writeSvgAsPng(loss.svg, files.lossFigurePng);
-  writeText(files.table, degradationMarkdown(run, summary));
-  writeText(files.summary, `${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  writeText(files.report, renderDegradationReport(run, summary, { error, loss }));
+  writeFileAtomic(files.table, degradationMarkdown(run, summary));
+  writeFileAtomic(files.summary, `${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  writeFileAtomic(files.report, renderDegradationReport(run, summary, { error, loss }));
   return { dir, run, summary, files };
 }
 
@@ -319,7 +308,7 @@ export async function runDegradation(opts: DegradationOptions): Promise<Degradat
     throw new RunFolderError(`${dir}: exists and is not a degradation experiment folder; choose another --name`);
   }
   mkdirSync(dir, { recursive: true });
-  writeText(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+  writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
   for (const spec of nets) {
     const netDir = join(dir, spec.name);
     if (finished(netDir)) {

@@ -4,30 +4,25 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { RunFolder, RunFolderError } from '../train/run-folder.js';
 import type { EpochRecord, RunData, StepRecord } from '../report/run-data.js';
+import type { EpochRecord as MetricsRecord } from '../train/records.js';
 import { readStepLines, STEPS_FILE } from './step-log.js';
 
 function asObject(v: unknown): Record<string, unknown> | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : null;
 }
 
-function numberOf(r: Record<string, unknown>, key: string): number {
-  const v = r[key];
-  return typeof v === 'number' ? v : Number.NaN;
-}
-
-/** A metrics.jsonl line (src/train/trainer.ts EpochRecord) as a report's epoch record. */
-export function epochFromMetrics(r: Record<string, unknown>): EpochRecord {
-  const ev = asObject(r.eval);
+/** A run's record (src/train/records.ts) as a report's epoch point (unknown values NaN). */
+export function epochFromMetrics(r: MetricsRecord): EpochRecord {
   return {
-    epoch: numberOf(r, 'epoch'),
-    iteration: numberOf(r, 'step'),
-    trainLoss: numberOf(r, 'trainLoss'),
-    trainAccuracy: numberOf(r, 'trainTop1'),
-    testLoss: ev === null ? Number.NaN : numberOf(ev, 'loss'),
-    testAccuracy: ev === null ? Number.NaN : numberOf(ev, 'top1'),
-    lr: numberOf(r, 'lr'),
-    imagesPerSecond: numberOf(r, 'imagesPerSecond'),
-    seconds: numberOf(r, 'epochSeconds'),
+    epoch: r.epoch,
+    iteration: r.step,
+    trainLoss: r.trainLoss ?? Number.NaN,
+    trainAccuracy: r.trainTop1 ?? Number.NaN,
+    testLoss: r.eval?.loss ?? Number.NaN,
+    testAccuracy: r.eval?.top1 ?? Number.NaN,
+    lr: r.lr,
+    imagesPerSecond: r.imagesPerSecond,
+    seconds: r.epochSeconds,
   };
 }
 
@@ -49,6 +44,6 @@ export function readRunData(dir: string): RunData {
   const folder = new RunFolder(dir);
   const config = asObject(folder.readConfig());
   if (config === null) throw new RunFolderError(`${folder.configPath}: expected a JSON object of training settings`);
-  const epochs = folder.readMetrics().filter((r) => typeof r.epoch === 'number').map(epochFromMetrics);
+  const epochs = folder.readMetrics().map(epochFromMetrics);
   return { name: basename(resolve(dir)), config, steps: readSteps(dir), epochs };
 }

@@ -1,7 +1,7 @@
 // report.html of a run folder: its records, plus an evaluation of its best weights on
 // the test set for the confusion matrix and the misclassified images.
-import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { renderRunReport } from '../report/run-report.js';
 import type { RunData } from '../report/run-data.js';
 import { readRunData } from './run-data.js';
@@ -30,8 +30,6 @@ export async function loadRunForReport(dir: string, opts: RunReportOptions = {})
 export async function writeRunReport(dir: string, opts: RunReportOptions = {}): Promise<string> {
   const html = renderRunReport(await loadRunForReport(dir, opts));
   const path = join(dir, REPORT_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, html);
-  renameSync(tmp, path);
+  writeFileAtomic(path, html);
   return path;
 }

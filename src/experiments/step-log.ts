@@ -5,7 +5,7 @@
 // from it (which cuts the log back to the checkpoint's step) logs what an unbroken run does.
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { EpochRecord, StepProgress, TrainerListener } from '../train/trainer.js';
 
 export const STEPS_FILE = 'steps.jsonl';
@@ -36,7 +36,7 @@ export class StepLog implements TrainerListener {
   truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
     const kept = readStepLines(this.path).filter((l) => l.step <= step);
-    writeFileAtomic(this.path, [new TextEncoder().encode(kept.map((l) => `${JSON.stringify(l)}\n`).join(''))]);
+    writeFileAtomic(this.path, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
   }
 
   onStep(p: StepProgress): void {

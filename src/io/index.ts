@@ -1,5 +1,6 @@
 // Weights in and out: safetensors, PyTorch .pth files, name mapping, ONNX export.
 export { WeightsFileError } from './errors.js';
+export { FileWriteError, writeFileAtomic } from '../util/atomic-write.js';
 export {
   loadSafetensors, readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, MAX_HEADER_BYTES,
 } from './safetensors.js';
@@ -11,4 +12,5 @@ export { OPSET_VERSION } from './onnx-graph.js';
 export { detectNaming, toOurNames, TIMM_RESNETV2_TABLE, WEIGHT_NAMINGS } from './name-mapping.js';
 export type { WeightNaming, MappedStateDict } from './name-mapping.js';
 export { loadWeights, detectFormat } from './weights.js';
+export { saveNpy, serializeNpy } from './npy.js';
 export type { LoadedWeights, LoadWeightsOptions, WeightFormat } from './weights.js';

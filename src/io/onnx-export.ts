@@ -16,7 +16,7 @@ import { type Graph, type Node, trace, TraceError } from '../graph/trace.js';
 import { foldBatchNorm } from '../nn/fold.js';
 import type { Module } from '../nn/module.js';
 import { zeros } from '../tensor/tensor.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { type Dim, OnnxGraph } from './onnx-graph.js';
 
 export interface OnnxExportOptions {

@@ -12,7 +12,7 @@ import type { StateDict } from '../nn/module.js';
 import { formatShape, Tensor } from '../tensor/tensor.js';
 import { decodeToFloat32, DTYPE_BYTES, isStoredDtype, type StoredDtype } from './dtypes.js';
 import { WeightsFileError } from './errors.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { EMPTY_FILE, openWeightsFile, readAt } from './files.js';
 
 /** What a safetensors file holds: its tensors (as float32) and its metadata map. */

@@ -44,10 +44,15 @@ export class PreActResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.fc.forward(this.forwardFeatures(x));
+  }
+
+  /** The pooled features the classifier reads: [N, channels of the last stage], after the final BN-ReLU. */
+  forwardFeatures(x: Tensor): Tensor {
     checkImageBatch('PreActResNet', x, this.inChannels);
     let y = this.maxpool.forward(this.conv1.forward(x));
     for (const stage of this.stages) y = stage.forward(y);
     y = this.bn.forwardRelu(y);
-    return this.fc.forward(F.flatten(this.avgpool.forward(y)));
+    return F.flatten(this.avgpool.forward(y));
   }
 }

@@ -4,6 +4,7 @@ import type { ResidualNetwork } from './builders.js';
 import { ModelConfigError } from './errors.js';
 import type { ModelFamily, ModelOptions } from './options.js';
 import { closestNames } from '../util/closest-names.js';
+import { load } from './pretrained.js';
 
 export interface ModelInfo {
   readonly name: string;
@@ -84,7 +85,24 @@ export function info(name: string): ModelInfo {
   return rest;
 }
 
-/** Build a model by name, e.g. create('resnet50', { numClasses: 10, inChannels: 1 }). */
-export function create(name: string, opts: ModelOptions = {}): ResidualNetwork {
-  return lookup(name).build(opts);
+export interface CreateOptions extends ModelOptions {
+  /**
+   * A `.pth` or `.safetensors` file of weights for this model (torchvision or timm names);
+   * with a numClasses other than theirs, the classifier head is new (see pretrained.ts).
+   */
+  weights?: string;
+}
+
+/**
+ * Build a model by name, e.g. create('resnet50', { numClasses: 10, inChannels: 1 }), or
+ * create('resnet50', { weights: 'resnet50.pth' }) with weights (in inference mode).
+ */
+export function create(name: string, opts: CreateOptions = {}): ResidualNetwork {
+  const { weights, ...modelOpts } = opts;
+  if (weights === undefined) return lookup(name).build(modelOpts);
+  lookup(name);
+  const { numClasses, width, seed, ...rest } = modelOpts;
+  const other = Object.keys(rest).filter((k) => rest[k as keyof typeof rest] !== undefined);
+  if (other.length > 0) throw new ModelConfigError(`with weights, the options are numClasses, width and seed; leave out ${other.join(', ')}`);
+  return load(weights, { model: name, numClasses, width, seed }).model;
 }

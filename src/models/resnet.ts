@@ -39,10 +39,15 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.fc.forward(this.forwardFeatures(x));
+  }
+
+  /** The pooled features the classifier reads: [N, channels of the last stage] (timm's forward_features + pooling). */
+  forwardFeatures(x: Tensor): Tensor {
     checkImageBatch(this.constructor.name, x, this.inChannels);
     let y = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     for (const stage of this.stages) y = stage.forward(y);
-    return this.fc.forward(F.flatten(this.avgpool.forward(y)));
+    return F.flatten(this.avgpool.forward(y));
   }
 }
 

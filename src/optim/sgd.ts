@@ -18,6 +18,12 @@ export interface ParamGroup {
   dampening?: number;
   weightDecay?: number;
   nesterov?: boolean;
+  /**
+   * The group steps with lr x lrScale, whatever lr a schedule sets (timm's `lr_scale`,
+   * fastai's discriminative learning rates: a pretrained backbone at a fraction of the
+   * head's rate). Default 1.
+   */
+  lrScale?: number;
 }
 
 /** A group with every option resolved. `lr` and `momentum` are what schedules change. */
@@ -30,6 +36,7 @@ export interface ResolvedGroup {
   dampening: number;
   weightDecay: number;
   nesterov: boolean;
+  lrScale: number;
 }
 
 /** Optimizer state that can be saved and restored (momentum buffers in parameter order). */
@@ -57,7 +64,9 @@ export class SGD {
         dampening: g.dampening ?? opts.dampening ?? 0,
         weightDecay: g.weightDecay ?? opts.weightDecay ?? 0,
         nesterov: g.nesterov ?? opts.nesterov ?? false,
+        lrScale: g.lrScale ?? 1,
       };
+      check('lr scale', r.lrScale, r.lrScale >= 0);
       check('learning rate', r.lr, r.lr >= 0);
       check('momentum', r.momentum, r.momentum >= 0);
       check('weight decay', r.weightDecay, r.weightDecay >= 0);
@@ -90,7 +99,7 @@ export class SGD {
           }
         }
         be.sgdStep(p.data, p.grad.data, buf, {
-          lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay,
+          lr: g.lr * g.lrScale, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay,
           nesterov: g.nesterov, firstStep,
         });
         p.markModified();

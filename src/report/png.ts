@@ -1,6 +1,6 @@
 // Bitmaps for places that want one (README, issue trackers): SVG rasterised by sharp
 // (librsvg inside libvips), and raw pixels encoded as PNG for inline data URIs.
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Sharp, SharpOptions } from 'sharp';
 
 // Loaded on first use: importing the charts alone should not load libvips.
@@ -18,9 +18,7 @@ export async function svgToPng(svg: string, scale = 2): Promise<Buffer> {
 /** Writes `path` atomically (temp file + rename), so a reader never sees half an image. */
 export async function writeSvgAsPng(svg: string, path: string, scale = 2): Promise<void> {
   const png = await svgToPng(svg, scale);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, png);
-  renameSync(tmp, path);
+  writeFileAtomic(path, png);
 }
 
 export interface RawImage {

@@ -8,7 +8,7 @@
 import { stateChecksum as checksum } from '../io/checksum.js';
 import { WeightsFileError } from '../io/errors.js';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { stateDictMismatch } from '../io/weight-checks.js';
 import type { Module, Parameter, StateDict } from '../nn/module.js';
 import type { LRScheduler } from '../optim/schedules.js';

@@ -47,14 +47,19 @@ export class ImageClassifier {
   /** The preprocessing applied to every image, as the model's clients need to know it. */
   describePreprocessing(): { resize: string; scale: number; mean: number[]; std: number[] } {
     const [h, w] = this.card.imageSize;
-    return { resize: `${w}x${h}, scaled to cover then centre-cropped`, scale: 1 / 255, mean: this.card.mean, std: this.card.std };
+    const resize = this.card.resizeShorter !== undefined
+      ? `shorter side to ${this.card.resizeShorter} (bilinear, antialiased), then the centre ${w}x${h}`
+      : `${w}x${h}, scaled to cover then centre-cropped`;
+    return { resize, scale: 1 / 255, mean: this.card.mean, std: this.card.std };
   }
 
   /** One image as the model's input (HWC floats): decoded, resized, scaled to [0, 1], normalised. */
   async input(source: ImageSource, opts: InputOptions = {}): Promise<Float32Array> {
     const [height, width] = this.card.imageSize;
     const channels = this.card.inChannels as 1 | 3;
-    const pixels = await decodeImage(source, { height, width, channels, convert: opts.convert ?? false, maxPixels: opts.maxPixels });
+    const pixels = await decodeImage(source, {
+      height, width, channels, convert: opts.convert ?? false, maxPixels: opts.maxPixels, resizeShorter: this.card.resizeShorter,
+    });
     const data = Float32Array.from(pixels, (v) => v / 255);
     return this.normalize.apply({ data, height, width, channels }).data;
   }

@@ -85,7 +85,22 @@ export interface TrainConfig {
   coarse: boolean;
   /** Precision of the convolutions: fp32, bf16 (mixed precision) or auto (bf16 where the CPU has it natively). */
   precision: PrecisionChoice;
+  /** Train and evaluate on these classes only (relabelled 0, 1, ... in this order); null: all. */
+  classes: number[] | null;
+  /** Train on this many images of each class drawn at random; null: all. */
+  perClass: number | null;
+  /** Start from these weights (.pth or .safetensors, torchvision/timm names, or a model file); null: from scratch. */
+  weights: string | null;
+  /** Parameters not trained (BN of frozen parts kept in inference mode): none, the backbone, or the stem up to a stage. */
+  freeze: FreezeLevel;
+  /** The backbone's learning rate as a fraction of the head's (discriminative learning rates). */
+  backboneLrScale: number;
+  /** Train the head alone for this many epochs (the backbone frozen), then everything (fastai's fine_tune); null: off. */
+  fineTuneEpochs: number | null;
 }
+
+export const FREEZE_LEVELS = ['none', 'backbone', 'stem', 'layer1', 'layer2', 'layer3', 'layer4'] as const;
+export type FreezeLevel = (typeof FREEZE_LEVELS)[number];
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   model: 'resnet20', width: 1, zeroInitResidual: false, dataset: 'fashion-mnist', data: null, subset: null, testSubset: null, valSplit: 0, evalEvery: 1, tta: 'none',
@@ -95,6 +110,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
+  classes: null, perClass: null, weights: null, freeze: 'none', backboneLrScale: 1, fineTuneEpochs: null,
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
@@ -310,6 +326,16 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   precision: choiceField('p', PRECISIONS, 'compute precision of the convolutions: fp32, bf16 (bfloat16 inputs with float32 ' +
     'accumulation; weights, batch norm, loss and optimizer stay float32; needs a CPU with avx512_bf16 or amx_bf16) ' +
     'or auto (bf16 where the CPU has it)'),
+  classes: optional(numbersField('list', 'train and evaluate on these classes only, e.g. 5,6,7,8,9 (relabelled 0, 1, ... in this order)', { min: 0 })),
+  perClass: optional(numberField('int', 'n', 'train on n images of each class drawn at random', { min: 1 })),
+  weights: optional(stringField('file', 'start from these weights: .pth or .safetensors (torchvision or timm names) or a model file; ' +
+    'the classifier head is replaced when the class count differs')),
+  freeze: choiceField('part', FREEZE_LEVELS, 'do not train the backbone (all but the classifier), or the stem and the stages up to ' +
+    'the one named; frozen BN layers keep their running statistics'),
+  backboneLrScale: numberField('number', 'x', 'learning rate of the backbone as a fraction of the head\'s (discriminative ' +
+    'learning rates, e.g. 0.1 when fine-tuning)', { min: 0, max: 1 }),
+  fineTuneEpochs: optional(numberField('int', 'n', 'train the head alone for n epochs, then everything (fastai\'s fine_tune; ' +
+    'needs --weights)', { min: 1, max: MAX_EPOCHS })),
 };
 
 /** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */
@@ -381,6 +407,17 @@ export function finishConfig(c: TrainConfig, source: string, label: (key: keyof 
       throw new ConfigError(`${source}: ${label(given)} is for image folders (${label('dataset')} folder); ` +
         `${c.dataset} images keep their size: leave it out`);
     }
+  }
+  if (c.fineTuneEpochs !== null) {
+    if (c.weights === null) throw new ConfigError(`${source}: ${label('fineTuneEpochs')} trains a pretrained model's head first; give ${label('weights')} too`);
+    if (c.epochs === null) throw new ConfigError(`${source}: ${label('fineTuneEpochs')} counts epochs; give the budget as ${epochs}`);
+    if (c.fineTuneEpochs >= c.epochs) {
+      throw new ConfigError(`${source}: ${label('fineTuneEpochs')} ${c.fineTuneEpochs} leaves no epochs to train everything (${epochs} ${c.epochs}); ` +
+        `give fewer than ${c.epochs}`);
+    }
+  }
+  if (c.classes !== null && (c.classes.length < 2 || c.classes.some((k) => !Number.isInteger(k)))) {
+    throw new ConfigError(`${source}: ${label('classes')} must list at least two class numbers, got ${c.classes.join(',')}`);
   }
   if (c.coarse && c.dataset !== 'cifar100') {
     throw new ConfigError(`${source}: ${label('coarse')} is for ${label('dataset')} cifar100 (its 20 superclasses); leave it out`);

@@ -36,6 +36,11 @@ export interface ModelCard {
   classNames: string[];
   /** The data set it was trained on, e.g. `fashion-mnist`. */
   dataset: string;
+  /**
+   * Images are resized so their shorter side is this long, then centre-cropped to
+   * imageSize (the ImageNet presets: 256 or 232 for 224); absent: scaled to cover imageSize.
+   */
+  resizeShorter?: number;
 }
 
 export function saveModelFile(path: string, model: Module, card: ModelCard, extra: Record<string, string> = {}): void {
@@ -100,7 +105,14 @@ function parseCard(text: string, file: string): ModelCard {
   }
   const dataset = r['dataset'] ?? 'unknown';
   if (typeof dataset !== 'string') throw bad('dataset', 'a data-set name');
-  return { model, width, numClasses, inChannels, imageSize: [size[0], size[1]], mean, std, classNames: names as string[], dataset };
+  const resize = r['resizeShorter'];
+  if (resize !== undefined && !(Number.isInteger(resize) && (resize as number) >= Math.max(size[0], size[1]) && (resize as number) <= MAX_IMAGE_SIDE)) {
+    throw bad('resizeShorter', `an integer from the image size to ${MAX_IMAGE_SIDE}`);
+  }
+  return {
+    model, width, numClasses, inChannels, imageSize: [size[0], size[1]], mean, std, classNames: names as string[], dataset,
+    ...(resize !== undefined ? { resizeShorter: resize as number } : {}),
+  };
 }
 
 function describe(card: ModelCard): string {

@@ -9,7 +9,8 @@ import {
   appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { type EpochRecord, epochRecordLine, parseEpochRecords } from './records.js';
 
 const CHECKPOINT = /^step-(\d+)\.safetensors$/;
 /** writeFileAtomic's temporary files: `.<name>.<pid>.<counter>.tmp`. */
@@ -127,7 +128,7 @@ export class RunFolder {
   get summaryPath(): string { return join(this.dir, 'summary.json'); }
 
   writeJson(path: string, value: unknown): void {
-    writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)]);
+    writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
   }
 
   readConfig(): unknown {
@@ -139,8 +140,8 @@ export class RunFolder {
   }
 
   /** Append one record to metrics.jsonl and flush it to disk. */
-  appendMetrics(record: object): void {
-    appendFileSync(this.metricsPath, `${JSON.stringify(record)}\n`);
+  appendMetrics(record: EpochRecord): void {
+    appendFileSync(this.metricsPath, epochRecordLine(record));
     const fd = openSync(this.metricsPath, 'r+');
     try {
       fsyncSync(fd);
@@ -149,26 +150,14 @@ export class RunFolder {
     }
   }
 
-  /** The records of metrics.jsonl; a torn last line (a crash while appending) is dropped. */
-  readMetrics(): Record<string, unknown>[] {
-    if (!existsSync(this.metricsPath)) return [];
-    const out: Record<string, unknown>[] = [];
-    for (const line of readFileSync(this.metricsPath, 'utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        const rec: unknown = JSON.parse(line);
-        if (typeof rec === 'object' && rec !== null && !Array.isArray(rec)) out.push({ ...rec });
-      } catch {
-        // A line cut short by a crash: it is rewritten when the epoch is redone.
-      }
-    }
-    return out;
+  /** The records of metrics.jsonl (a torn last line, from a crash while appending, is dropped). */
+  readMetrics(): EpochRecord[] {
+    return existsSync(this.metricsPath) ? parseEpochRecords(readFileSync(this.metricsPath, 'utf8')) : [];
   }
 
   /** Keep only the records of epochs up to `epoch` (the ones a checkpoint already covers). */
   truncateMetrics(epoch: number): void {
-    const kept = this.readMetrics().filter((r) => typeof r['epoch'] === 'number' && r['epoch'] <= epoch);
-    writeFileAtomic(this.metricsPath, [new TextEncoder().encode(kept.map((r) => `${JSON.stringify(r)}\n`).join(''))]);
+    writeFileAtomic(this.metricsPath, this.readMetrics().filter((r) => r.epoch <= epoch).map(epochRecordLine).join(''));
   }
 
   checkpointPath(step: number): string {

@@ -5,7 +5,7 @@
 import { loadDataset, type DatasetName } from '../data/registry.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import { randomSubset, trainValSplit } from '../data/split.js';
+import { perClassSubset, randomSubset, selectClasses, trainValSplit } from '../data/split.js';
 import { channelStats } from '../data/stats.js';
 import { Compose, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { create } from '../models/registry.js';
@@ -15,6 +15,12 @@ import { paramGroupsNoDecay, SGD } from '../optim/sgd.js';
 import { manualSeed } from '../tensor/random.js';
 import { DataError } from '../data/errors.js';
 import { ConfigError, DEFAULT_CONFIG, type TrainConfig } from './config.js';
+import { fineTuneGroups, freezeSchedule } from './fine-tune.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/imagenet.js';
+import { loadWeights } from '../io/weights.js';
+import { fromStateDict, headReplacedText, type PretrainedModel } from '../models/pretrained.js';
+import { info } from '../models/registry.js';
+import { MODEL_CARD_KEY, modelFromFile } from './model-file.js';
 import { ModelEma } from './ema.js';
 import { checkBatchesFit } from './memory.js';
 import type { ModelCard } from './model-file.js';
@@ -49,6 +55,10 @@ export interface PreparedRun {
   totalSteps: number;
   stepsPerEpoch: number;
   trainTransform: Transform;
+  /** The parts of the model frozen in each epoch (fine-tuning); null: none. */
+  frozen: ((epoch: number) => readonly Module[]) | null;
+  /** What the preparation decided that the user should hear, one line each (a replaced classifier head). */
+  notes: string[];
 }
 
 export interface PrepareOptions {
@@ -89,6 +99,36 @@ function checkWarmup(config: TrainConfig, b: Budget, name: string | null): void 
   throw new ConfigError(`${name} ${config.warmup} is longer than a fifth of the run (${run}); give at most ${limitText(fifth)}, or 0 for none`);
 }
 
+interface StartingWeights {
+  model: PretrainedModel;
+  /** The normalisation the weights were trained with, when known (a model file's card, ImageNet for ImageNet-style RGB weights). */
+  normalization: { mean: number[]; std: number[] } | null;
+  note: string | null;
+}
+
+/**
+ * The model built from --weights for a task of `numClasses` classes and `channels`
+ * channels: the model named (or, when not given, the model file's or the one the weights
+ * fit), its head replaced when the class count differs.
+ */
+function startingWeights(config: TrainConfig, numClasses: number, channels: number, data: string,
+  given: (key: keyof TrainConfig) => string | null): StartingWeights {
+  const file = config.weights!;
+  const weights = loadWeights(file);
+  const cardText = weights.metadata[MODEL_CARD_KEY];
+  const card = cardText === undefined ? null : modelFromFile(file, weights.state, weights.metadata).card;
+  const named = given('model') !== null ? config.model : card?.model;
+  const own = weights.state['conv1.weight'];
+  if (own && own.ndim === 4 && own.shape[1] !== channels) {
+    throw new ConfigError(`${given('weights') ?? '.weights'} ${file}: the weights take ${own.shape[1]}-channel images, ` +
+      `${data} has ${channels}; use weights made for ${channels}-channel images (or image folders with --channels ${own.shape[1]})`);
+  }
+  const model = fromStateDict(weights.state, file, { model: named, numClasses, width: card?.width ?? config.width, seed: config.seed }, weights.naming);
+  const imagenet = card === null && channels === 3 && info(model.name).family === 'imagenet';
+  const normalization = card ? { mean: card.mean, std: card.std } : imagenet ? { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] } : null;
+  return { model, normalization, note: headReplacedText(model) };
+}
+
 export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {}): Promise<PreparedRun> {
   const given = opts.given ?? differsFromDefault(config);
   manualSeed(config.seed);
@@ -100,6 +140,19 @@ export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {})
     },
   });
   let train: ImageDataset = splits.train;
+  let testSplit = splits.test;
+  if (config.classes !== null) {
+    const classes = config.classes;
+    const pick = (ds: ImageDataset): ImageDataset => {
+      try {
+        return selectClasses(ds, classes);
+      } catch (e) {
+        throw new ConfigError(`${given('classes') ?? '.classes'} ${classes.join(',')}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    train = pick(train);
+    testSplit = testSplit && pick(testSplit);
+  }
   if (train.classNames.length < 2) {
     throw new DataError(splits.trainDir, `has one class folder (${train.classNames.join('')}); a classifier needs at least two: ` +
       'add a subfolder for each class');
@@ -112,21 +165,26 @@ export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {})
     ({ train, val } = trainValSplit(train, config.valSplit, config.seed));
   }
   train = subsetOf(train, config.subset, config.seed, given('subset'), 'training');
+  if (config.perClass !== null) train = perClassSubset(train, config.perClass, config.seed);
   const testName = given('testSubset');
-  if (splits.test === null && testName !== null) {
+  if (testSplit === null && testName !== null) {
     throw new ConfigError(`${testName}: ${splits.dir} has no test/ (or val/) folder to take test images from; leave it out`);
   }
-  const test = splits.test && subsetOf(splits.test, config.testSubset, config.seed, testName, 'test');
+  const test = testSplit && subsetOf(testSplit, config.testSubset, config.seed, testName, 'test');
   const evalSet = val ?? test;
 
   const channels = train.channels;
+  const numClasses = train.classNames.length;
+  const pretrained = config.weights === null ? null : startingWeights(config, numClasses, channels, train.name, given);
   let mean = config.mean;
   let std = config.std;
+  // A pretrained backbone sees its inputs normalised as in its own training.
+  if ((mean === null || std === null) && pretrained?.normalization) ({ mean, std } = pretrained.normalization);
   if (mean === null || std === null) ({ mean, std } = await channelStats(train));
   if (mean.length !== channels || std.length !== channels) {
     throw new ConfigError(`--mean/--std give ${mean.length} values but ${train.name} has ${channels} channel${channels > 1 ? 's' : ''}`);
   }
-  const resolved: TrainConfig = { ...config, mean, std };
+  const resolved: TrainConfig = { ...config, mean, std, model: pretrained?.model.name ?? config.model };
 
   const defaults = AUGMENT_DEFAULTS[config.dataset];
   const padding = config.cropPadding ?? defaults.cropPadding;
@@ -144,27 +202,30 @@ export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {})
   const evalLoaderOf = (ds: ImageDataset | null): DataLoader | null =>
     ds ? new DataLoader(ds, { batchSize: config.evalBatchSize, transform: evalTransform }) : null;
 
-  const numClasses = train.classNames.length;
-  const model = create(config.model, { numClasses, inChannels: channels, width: config.width, zeroInitResidual: config.zeroInitResidual, seed: config.seed });
+  const model = pretrained?.model.model ?? create(config.model, { numClasses, inChannels: channels, width: config.width, zeroInitResidual: config.zeroInitResidual, seed: config.seed });
+  if (pretrained) model.train();
   checkBatchesFit({
-    model, modelName: config.model, inputShape: [trainLoader.outHeight, trainLoader.outWidth, channels],
+    model, modelName: resolved.model, inputShape: [trainLoader.outHeight, trainLoader.outWidth, channels],
     batches: [
       { flag: '--batch-size', batch: Math.min(config.batchSize, train.length), mode: 'training' },
       { flag: '--eval-batch-size', batch: Math.min(config.evalBatchSize, Math.max(evalSet?.length ?? 0, test?.length ?? 0)), mode: 'inference' },
     ],
   });
-  const optimizer = new SGD(config.decayAll ? model.parameters() : paramGroupsNoDecay(model, config.weightDecay), {
+  const fineTuning = pretrained !== null || config.freeze !== 'none' || config.backboneLrScale !== 1;
+  const groups = fineTuning ? fineTuneGroups(model, config) : config.decayAll ? model.parameters() : paramGroupsNoDecay(model, config.weightDecay);
+  const optimizer = new SGD(groups, {
     lr: config.lr, momentum: config.momentum, nesterov: config.nesterov && config.momentum > 0, weightDecay: config.weightDecay,
   });
   const scheduler = buildScheduler(optimizer, config, b);
   const ema = config.ema !== null ? new ModelEma(model, config.ema) : null;
   const card: ModelCard = {
-    model: config.model, width: config.width, numClasses, inChannels: channels,
+    model: resolved.model, width: config.width, numClasses, inChannels: channels,
     imageSize: [trainLoader.outHeight, trainLoader.outWidth], mean, std, classNames: [...train.classNames], dataset: config.dataset,
   };
   return {
     config: resolved, train, evalSet, evalSplit: val ? 'val' : 'test', test,
     trainLoader, evalLoader: evalLoaderOf(evalSet), testLoader: evalLoaderOf(test),
     model, optimizer, scheduler, ema, card, totalSteps: b.totalSteps, stepsPerEpoch: trainLoader.numBatches, trainTransform,
+    frozen: freezeSchedule(model, config, resolved.model), notes: pretrained?.note ? [pretrained.note] : [],
   };
 }

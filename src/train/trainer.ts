@@ -15,6 +15,7 @@ import { clipGradNorm, gradNorm } from './grads.js';
 import { argmaxRow, evaluate, type EvalResult } from './metrics.js';
 import { type LoadedCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { type ModelCard, saveModelFile } from './model-file.js';
+import type { EpochRecord } from './records.js';
 import type { RunFolder } from './run-folder.js';
 import type { TtaMode } from './tta.js';
 
@@ -54,6 +55,11 @@ export interface TrainerOptions {
   config?: unknown;
   /** Written with the best and final weights so they can be rebuilt without the run. */
   card?: ModelCard | null;
+  /**
+   * The parts of the model not trained in an epoch (0-based): no gradient, so no step,
+   * and their BN layers in inference mode (running statistics kept); see fine-tune.ts.
+   */
+  frozen?: ((epoch: number) => readonly Module[]) | null;
   listener?: TrainerListener;
 }
 
@@ -77,33 +83,7 @@ export interface StepProgress {
   batchLr: number;
 }
 
-export interface EvalSummary {
-  split: 'test' | 'val';
-  loss: number;
-  top1: number;
-  top5: number;
-  perClass: number[];
-}
-
-/** One line of metrics.jsonl. */
-export interface EpochRecord {
-  /** 1-based number of the finished epoch. */
-  epoch: number;
-  step: number;
-  lr: number;
-  /** Mean over the steps taken (not skipped); null when every step of the epoch was skipped. */
-  trainLoss: number | null;
-  trainTop1: number | null;
-  eval: EvalSummary | null;
-  /** Whether `eval` is of the weight average. */
-  ema: boolean;
-  skippedSteps: number;
-  epochSeconds: number;
-  /** Of epochSeconds, the time the steps waited for the loader's batches (reading, augmenting). */
-  dataSeconds: number;
-  imagesPerSecond: number;
-  time: string;
-}
+export type { EpochRecord, EvalSummary } from './records.js';
 
 export interface TrainerListener {
   onStep?(p: StepProgress): void;
@@ -176,7 +156,7 @@ export class Trainer {
     this.lastCheckpoint = ckpt.file;
     this.o.run?.truncateMetrics(this.state.epoch);
     if (this.o.run) {
-      for (const r of this.o.run.readMetrics()) if (typeof r['epoch'] === 'number') this.records.push(toRecord(r));
+      this.records.push(...this.o.run.readMetrics());
     }
   }
 
@@ -243,9 +223,22 @@ export class Trainer {
   }
 
   private trainStep(batch: Batch): void {
+    const { model } = this.o;
+    model.train();
+    const frozen = this.o.frozen?.(this.state.epoch) ?? [];
+    const frozenParams = frozen.flatMap((m) => m.parameters());
+    for (const m of frozen) m.eval();
+    for (const p of frozenParams) p.requiresGrad = false;
+    try {
+      this.stepOn(batch);
+    } finally {
+      for (const p of frozenParams) p.requiresGrad = true;
+    }
+  }
+
+  private stepOn(batch: Batch): void {
     const { model, optimizer, scheduler } = this.o;
     const onNan = this.o.onNan ?? 'stop';
-    model.train();
     optimizer.zeroGrad();
     // BN running statistics are updated by the forward pass; a skipped step puts them back.
     const buffers = onNan === 'skip' ? model.buffers().map((b) => b.data.slice()) : null;
@@ -407,25 +400,4 @@ export class Trainer {
     }
     ema.withAveragedSync(model, () => saveModelFile(path, model, card, extra));
   }
-}
-
-/** A metrics.jsonl line read back (written by this class, so the fields are there). */
-function toRecord(r: Record<string, unknown>): EpochRecord {
-  const num = (k: string): number => (typeof r[k] === 'number' ? r[k] : Number.NaN);
-  const known = (k: string): number | null => (typeof r[k] === 'number' ? r[k] : null);
-  const ev = r['eval'];
-  let evalSummary: EvalSummary | null = null;
-  if (typeof ev === 'object' && ev !== null) {
-    const e = ev as Record<string, unknown>;
-    const n = (k: string): number => (typeof e[k] === 'number' ? e[k] : Number.NaN);
-    evalSummary = {
-      split: e['split'] === 'val' ? 'val' : 'test', loss: n('loss'), top1: n('top1'), top5: n('top5'),
-      perClass: Array.isArray(e['perClass']) ? e['perClass'].map((x) => (typeof x === 'number' ? x : Number.NaN)) : [],
-    };
-  }
-  return {
-    epoch: num('epoch'), step: num('step'), lr: num('lr'), trainLoss: known('trainLoss'), trainTop1: known('trainTop1'),
-    eval: evalSummary, ema: r['ema'] === true, skippedSteps: num('skippedSteps'), epochSeconds: num('epochSeconds'), dataSeconds: known('dataSeconds') ?? 0,
-    imagesPerSecond: num('imagesPerSecond'), time: typeof r['time'] === 'string' ? r['time'] : '',
-  };
 }

@@ -1,5 +1,5 @@
 // `resnet compare <run-dir...>`: one page overlaying several training runs.
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/atomic-write.js';
 import { readRunData } from '../../experiments/run-data.js';
 import { renderCompareReport } from '../../report/compare-report.js';
 import { UserError } from '../errors.js';
@@ -27,12 +27,6 @@ function compare(dirs: readonly string[], out: string): void {
     if (names.has(r.name)) throw new UserError(`two runs are both named ${r.name}; give each run once`);
     names.add(r.name);
   }
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, renderCompareReport(runs));
-    renameSync(tmp, out);
-  } catch (e) {
-    throw new UserError(`${out}: cannot write the page (${e instanceof Error ? e.message : String(e)})`);
-  }
+  writeFileAtomic(out, renderCompareReport(runs));
   process.stdout.write(`compared ${runs.length} runs: ${out}\n`);
 }

@@ -4,12 +4,12 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { loadWeights } from '../../io/weights.js';
-import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
 import { saveSafetensors } from '../../io/safetensors.js';
-import { outputProblem } from '../../io/atomic-write.js';
+import { outputProblem } from '../../util/atomic-write.js';
 import { checkFinite, checkWeightsFit, optionsFromWeights } from '../../io/weight-checks.js';
 import { create, info } from '../../models/registry.js';
 import { UserError } from '../errors.js';
+import { NAMING_HELP, namingFlag } from '../flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -28,18 +28,11 @@ export const registerConvert: RegisterCommand = (program: Command) => {
     .description('convert PyTorch .pth / .pt weights (torch.save of a state dict) to safetensors with our names')
     .argument('<in>', 'a .pth/.pt file written by torch.save, or a .safetensors file')
     .argument('<out>', 'the .safetensors file to write')
-    .option('--naming <from>', `whose names the input uses: auto, ${WEIGHT_NAMINGS.join(', ')}`, 'auto')
+    .option('--naming <from>', NAMING_HELP, 'auto')
     .option('--model <name>', 'check that the weights load into this model (e.g. resnet50) and are all finite before writing');
   cmd.addHelpText('after', EXAMPLES);
   cmd.action((input: string, output: string) => userErrors(() => convert(input, output, cmd.opts<ConvertFlags>())));
 };
-
-function parseNaming(value: string): WeightNaming | 'auto' {
-  if (value === 'auto') return value;
-  const known = WEIGHT_NAMINGS.find((n) => n === value);
-  if (!known) throw new UserError(`--naming ${value}: expected auto or one of ${WEIGHT_NAMINGS.join(', ')}`);
-  return known;
-}
 
 function convert(input: string, output: string, flags: ConvertFlags): void {
   if (!output.endsWith('.safetensors')) {
@@ -48,7 +41,7 @@ function convert(input: string, output: string, flags: ConvertFlags): void {
   const problem = outputProblem(output);
   if (problem !== null) throw new UserError(`${output}: ${problem}`);
   if (flags.model !== undefined) info(flags.model);
-  const weights = loadWeights(input, { naming: parseNaming(flags.naming) });
+  const weights = loadWeights(input, { naming: namingFlag(flags.naming) });
   // A conversion keeps every value as it is, NaN included (a file may hold them on
   // purpose); checked against a model, the weights must be usable for inference.
   if (flags.model !== undefined) {

@@ -8,10 +8,9 @@ import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { checkBatchesFit } from '../../train/memory.js';
 import { loadModelFile, type ModelCard } from '../../train/model-file.js';
 import { ProgressLine } from '../../train/progress.js';
-import { Option } from 'commander';
-import { PRECISIONS, type Precision, type PrecisionChoice } from '../../backend/index.js';
-import { FIELDS } from '../../train/config.js';
+import type { Precision, PrecisionChoice } from '../../backend/index.js';
 import { UserError } from '../errors.js';
+import { addComputeFlags, positiveInt } from '../flags.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
@@ -38,18 +37,11 @@ export const registerEval: RegisterCommand = (program) => {
     .option('--subset <n>', 'evaluate on n images drawn at random (seed 0)')
     .option('--batch-size <n>', 'images per forward pass', '500')
     .option('--json', 'print the result as JSON')
-    .option('--backend <name>', 'compute backend: native or reference')
-    .addOption(new Option('--precision <p>', FIELDS.precision.help).choices(PRECISIONS).default('fp32'))
     .option('--no-progress', 'no progress line on stderr');
+  addComputeFlags(cmd);
   cmd.addHelpText('after', '\nExample:\n  resnet eval runs/20240101-120000-resnet20-fashion-mnist');
   cmd.action((model: string) => userErrors(() => evalCommand(model, cmd.opts<EvalFlags>())));
 };
-
-function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  return n;
-}
 
 function isDatasetName(s: string): s is DatasetName {
   return (DATASET_NAMES as readonly string[]).includes(s);

@@ -7,15 +7,15 @@ import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { type ExportableNetwork, saveOnnx, type OnnxExportOptions } from '../../io/onnx-export.js';
 import { OPSET_VERSION } from '../../io/onnx-graph.js';
-import { WEIGHT_NAMINGS, type WeightNaming } from '../../io/name-mapping.js';
 import { loadWeights } from '../../io/weights.js';
-import { outputProblem } from '../../io/atomic-write.js';
+import { outputProblem } from '../../util/atomic-write.js';
 import { checkFinite, checkWeightsFit, optionsFromWeights } from '../../io/weight-checks.js';
 import { PreActResNet } from '../../models/preact_resnet.js';
 import { create, info } from '../../models/registry.js';
 import { ResNet } from '../../models/resnet.js';
 import { MODEL_CARD_KEY, modelFromFile, resolveModelPath } from '../../train/model-file.js';
 import { UserError } from '../errors.js';
+import { NAMING_HELP, namingFlag, numberList, positiveInts } from '../flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -49,7 +49,7 @@ export const registerExport: RegisterCommand = (program: Command) => {
     .option('--nhwc', 'take NHWC [batch, height, width, channels] input instead of NCHW')
     .option('--fold-bn', 'fold BatchNorm into the preceding convolutions', true)
     .option('--no-fold-bn', 'keep BatchNorm as BatchNormalization nodes')
-    .option('--naming <from>', `whose names the weights use: auto, ${WEIGHT_NAMINGS.join(', ')}`, 'auto')
+    .option('--naming <from>', NAMING_HELP, 'auto')
     .option('--width <k>', 'widening factor of the model (default 1, or the model file\'s)')
     .option('--classes <file>', 'class names, one per line, stored in the metadata')
     .option('--mean <values>', 'per-channel input mean, comma separated, stored in the metadata')
@@ -59,25 +59,6 @@ export const registerExport: RegisterCommand = (program: Command) => {
   cmd.action((weights: string) => userErrors(() => exportModel(weights, cmd.opts<ExportFlags>())));
 };
 
-function numbers(flag: string, text: string): number[] {
-  const values = text.split(',').map((s) => Number(s.trim()));
-  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) throw new UserError(`${flag} ${text}: expected comma-separated numbers`);
-  return values;
-}
-
-function positiveInts(flag: string, text: string): number[] {
-  const values = numbers(flag, text);
-  if (values.some((v) => !Number.isInteger(v) || v < 1)) throw new UserError(`${flag} ${text}: expected positive integers`);
-  return values;
-}
-
-function naming(value: string): WeightNaming | 'auto' {
-  if (value === 'auto') return value;
-  const known = WEIGHT_NAMINGS.find((n) => n === value);
-  if (!known) throw new UserError(`--naming ${value}: expected auto or one of ${WEIGHT_NAMINGS.join(', ')}`);
-  return known;
-}
-
 function exportModel(weightsPath: string, flags: ExportFlags): void {
   if (flags.format !== 'onnx') throw new UserError(`--format ${flags.format}: the only export format is onnx`);
   // Every flag is checked before the weights file is read.
@@ -86,7 +67,7 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
   if (imageSize && imageSize.length > 2) throw new UserError(`--image-size ${flags.imageSize}: expected h or h,w`);
   if ((flags.mean === undefined) !== (flags.std === undefined)) throw new UserError('--mean and --std go together; pass both');
   const normalization = flags.mean !== undefined && flags.std !== undefined
-    ? { mean: numbers('--mean', flags.mean), std: numbers('--std', flags.std) } : undefined;
+    ? { mean: numberList('--mean', flags.mean), std: numberList('--std', flags.std) } : undefined;
   if (normalization && normalization.mean.length !== normalization.std.length) {
     throw new UserError(`--mean has ${normalization.mean.length} values and --std ${normalization.std.length}; give one of each per input channel`);
   }
@@ -98,7 +79,7 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
   const problem = outputProblem(output);
   if (problem !== null) throw new UserError(`${flags.output !== undefined ? '-o ' : ''}${output}: ${problem}`);
 
-  const weights = loadWeights(file, { naming: naming(flags.naming) });
+  const weights = loadWeights(file, { naming: namingFlag(flags.naming) });
   const opts: OnnxExportOptions = { layout: flags.nhwc ? 'NHWC' : 'NCHW', foldBatchNorm: flags.foldBn };
   let modelName: string;
   let model: ExportableNetwork;

@@ -4,6 +4,7 @@ import { registerCompare } from './compare.js';
 import { registerConvert } from './convert.js';
 import { registerDashboard } from './dashboard.js';
 import { registerDegradation } from './degradation.js';
+import { registerEmbed } from './embed.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerPredict } from './predict.js';
@@ -16,7 +17,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [];
 
-commands.push(registerTrain, registerEval, registerPredict, registerServe);
+commands.push(registerTrain, registerEval, registerPredict, registerEmbed, registerServe);
 commands.push(registerReport, registerCompare, registerDashboard, registerDegradation);
 commands.push(registerSummary);
 commands.push(registerConvert, registerExport);

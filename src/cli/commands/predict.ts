@@ -1,81 +1,73 @@
-// `resnet predict <model> <image...>`: the top-k classes of each image with their
-// probabilities. Images are decoded, resized and normalised as the model was trained.
-import { ImageClassifier } from '../../train/classify.js';
-import { loadModelFile } from '../../train/model-file.js';
-import type { Module } from '../../nn/module.js';
-import { availableMemory, formatBytes, memoryNeed } from '../../train/memory.js';
-import { Option } from 'commander';
-import { PRECISIONS, type PrecisionChoice } from '../../backend/index.js';
-import { FIELDS } from '../../train/config.js';
+// `resnet predict`: the top-k classes of each image with their probabilities, from a
+// model file of `resnet train` (`resnet predict MODEL IMAGES...`) or any ResNet weights
+// (`resnet predict --weights resnet50.pth --model resnet50 IMAGES...`, ImageNet class
+// names and preprocessing). Folders are expanded to their images; results as text,
+// JSON or CSV.
+import type { PrecisionChoice } from '../../backend/index.js';
+import { ImageClassifier, type ClassScore } from '../../train/classify.js';
 import { UserError } from '../errors.js';
+import { addComputeFlags, positiveInt } from '../flags.js';
+import { addModelInputFlags, forEachBatch, type ModelInputFlags, modelAndImages } from '../model-inputs.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
-/** Images per forward pass. */
-const PREDICT_BATCH = 32;
+export { imagesThatFit } from '../model-inputs.js';
 
-interface PredictFlags {
+interface PredictFlags extends ModelInputFlags {
   topK: string;
-  convertImages?: boolean;
   json?: boolean;
+  csv?: boolean;
   backend?: string;
   precision: PrecisionChoice;
 }
 
+const EXAMPLES = `
+Examples:
+  resnet predict runs/20240101-120000-resnet20-fashion-mnist shoe.png shirt.jpg
+  resnet predict --weights resnet50.pth --model resnet50 cat.jpg      ImageNet top-5
+  resnet predict --weights resnet50.pth --preset IMAGENET1K_V2 photos/ --csv > predictions.csv`;
+
 export const registerPredict: RegisterCommand = (program) => {
   const cmd = program.command('predict')
-    .description('classify images with a trained model: the top-k classes with probabilities')
-    .argument('<model>', 'a model file written by `resnet train` (.safetensors) or a run folder')
-    .argument('<image...>', 'PNG or JPEG files')
-    .option('--top-k <k>', 'classes shown per image', '3')
-    .option('--convert-images', 'convert images of another channel count (e.g. RGB for a greyscale model) instead of rejecting them')
+    .description('classify images: the top-k classes with probabilities')
+    .argument('<path...>', 'a model file from `resnet train` (.safetensors) or a run folder, then PNG / JPEG files or folders of them ' +
+      '(with --weights: only images)')
+    .option('--top-k <k>', 'classes shown per image', '5')
     .option('--json', 'print the result as JSON')
-    .option('--backend <name>', 'compute backend: native or reference')
-    .addOption(new Option('--precision <p>', FIELDS.precision.help).choices(PRECISIONS).default('fp32'));
-  cmd.addHelpText('after', '\nExample:\n  resnet predict runs/20240101-120000-resnet20-fashion-mnist shoe.png shirt.jpg');
-  cmd.action((model: string, images: string[]) => userErrors(() => predict(model, images, cmd.opts<PredictFlags>())));
+    .option('--csv', 'print the result as CSV: file, rank, class index, class, probability');
+  addModelInputFlags(cmd);
+  addComputeFlags(cmd);
+  cmd.addHelpText('after', EXAMPLES);
+  cmd.action((paths: string[]) => userErrors(() => predict(paths, cmd.opts<PredictFlags>())));
 };
 
-/** How many images a forward pass can take in the memory available (at least one, or an error). */
-export function imagesThatFit(file: string, modelName: string, model: Module, shape: [number, number, number]): number {
-  const need = memoryNeed(model, shape);
-  const available = availableMemory();
-  const fit = Math.floor((available - need.fixedBytes) / need.inferenceBytesPerImage);
-  if (fit < 1) {
-    throw new UserError(`${file}: classifying one ${shape[0]}x${shape[1]} image with ${modelName} needs about ` +
-      `${formatBytes(need.fixedBytes + need.inferenceBytesPerImage)}, but ${formatBytes(available)} of memory is available`);
-  }
-  return fit;
+/** A CSV field: quoted when it holds a comma, quote or line break (RFC 4180). */
+function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-async function predict(modelPath: string, images: string[], flags: PredictFlags): Promise<void> {
+async function predict(paths: string[], flags: PredictFlags): Promise<void> {
   selectBackend(flags.backend);
   selectPrecision(flags.precision);
-  const k = Number(flags.topK);
-  if (!Number.isInteger(k) || k < 1) throw new UserError(`--top-k must be a positive integer, got ${JSON.stringify(flags.topK)}`);
-  const loaded = loadModelFile(modelPath);
+  const k = positiveInt('--top-k', flags.topK);
+  if (flags.json && flags.csv) throw new UserError('--json and --csv: choose one output format');
+  const { loaded, images } = modelAndImages(paths, flags);
   const classifier = new ImageClassifier(loaded);
-  const { card } = loaded;
-  const [h, w] = card.imageSize;
-  const batchSize = Math.min(PREDICT_BATCH, imagesThatFit(loaded.file, card.model, loaded.model, [h, w, card.inChannels]));
-  const size = classifier.inputSize;
-  const probs = new Float32Array(images.length * card.numClasses);
-  // Images are decoded and classified a batch at a time: a shell glob may name thousands.
-  for (let start = 0; start < images.length; start += batchSize) {
-    const files = images.slice(start, start + batchSize);
-    const x = new Float32Array(files.length * size);
-    for (let i = 0; i < files.length; i++) {
-      x.set(await classifier.input(files[i]!, { convert: flags.convertImages ?? false }), i * size);
-    }
-    probs.set(classifier.probabilities(x, files.length), start * card.numClasses);
-  }
-  const results = images.map((file, i) => ({ file, top: classifier.top(probs.subarray(i * card.numClasses, (i + 1) * card.numClasses), k) }));
+  const classes = loaded.card.numClasses;
+  const probs = new Float32Array(images.length * classes);
+  await forEachBatch(classifier, images, flags, (start, x, n) => probs.set(classifier.probabilities(x, n), start * classes));
+  const results: { file: string; top: ClassScore[] }[] = images.map((file, i) =>
+    ({ file, top: classifier.top(probs.subarray(i * classes, (i + 1) * classes), k) }));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-    return;
-  }
-  for (const r of results) {
-    process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`).join(', ')}\n`);
+  } else if (flags.csv) {
+    const rows = ['file,rank,index,class,probability'];
+    for (const r of results) r.top.forEach((t, i) => rows.push([csvField(r.file), i + 1, t.index, csvField(t.class), t.probability.toFixed(6)].join(',')));
+    process.stdout.write(`${rows.join('\n')}\n`);
+  } else {
+    for (const r of results) {
+      process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`).join(', ')}\n`);
+    }
   }
 }

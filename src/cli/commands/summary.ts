@@ -8,6 +8,7 @@ import { availableMemory, formatBytes } from '../../train/memory.js';
 import type { ShortcutKind } from '../../models/shortcuts.js';
 import { SHORTCUT_KINDS } from '../../models/shortcuts.js';
 import { UserError } from '../errors.js';
+import { positiveInt } from '../flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
 
@@ -27,12 +28,6 @@ export function parseInputSize(text: string): [number, number, number] {
   }
   const [c, h, w] = dims as [number, number, number];
   return [h, w, c];
-}
-
-function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  return n;
 }
 
 function isShortcut(s: string): s is ShortcutKind {

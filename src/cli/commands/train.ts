@@ -1,31 +1,25 @@
 // `resnet train`: train a model on a data set, with a run folder that holds the recipe,
 // the metrics, checkpoints and weights; `--resume` continues a stopped run.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { backend, type Precision } from '../../backend/index.js';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../../train/config.js';
+import { applyResume, planResume, type ResumePlan, trainerForRun } from '../../train/run-training.js';
 import { readConfigFile } from '../../train/config-file.js';
-import { loadCheckpoint, type LoadedCheckpoint } from '../../train/checkpoint.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
 import { checkOutFolder, RunFolder } from '../../train/run-folder.js';
 import { StepLog } from '../../experiments/step-log.js';
 import { writeRunReport } from '../../experiments/run-report.js';
 import { prepareRun, type PreparedRun } from '../../train/setup.js';
-import { Trainer, type EpochRecord } from '../../train/trainer.js';
+import type { EpochRecord, Trainer } from '../../train/trainer.js';
 import { CommandExit, UserError } from '../errors.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
 import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import { DASHBOARD_PORT, dashboardPort, openDashboard } from './dashboard.js';
 import type { RegisterCommand } from './index.js';
-
-/**
- * Settings a resumed run may change: they guard against a diverging run or say how
- * often to checkpoint, and leave every step of a healthy run as it was.
- */
-const RESUME_CHANGES = ['onNan', 'maxSkipped', 'clipGradNorm', 'checkpointEvery', 'keepCheckpoints'] as const;
 
 interface TrainFlags {
   config?: string;
@@ -46,7 +40,10 @@ Examples:
                                                  the CIFAR-10 recipe of He et al. 2015, sec. 4.2
   resnet train --config recipe.json --seed 3     settings from a file, one flag changed
   resnet train --resume runs/20240101-120000-resnet20-fashion-mnist
-                                                 continue a stopped run`;
+                                                 continue a stopped run
+  resnet train --weights resnet50.pth --model resnet50 --dataset folder --data ~/photos --image-size 224 \
+    --fine-tune-epochs 2 --epochs 6 --backbone-lr-scale 0.1 --lr 0.01
+                                                 fine-tune ImageNet weights on your own images`;
 
 export const registerTrain: RegisterCommand = (program) => {
   const cmd = program.command('train')
@@ -75,35 +72,6 @@ function newRunDir(config: TrainConfig): string {
   let dir = base;
   for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
   return dir;
-}
-
-/**
- * The newest checkpoint that loads and verifies (damaged ones are named and passed over),
- * or null when there is none yet. When there are checkpoints but none can be read, the
- * run would start again from step 0: that is refused unless `restart` asks for it, and
- * then the damaged files are deleted (they would outrank the new ones).
- */
-function newestValidCheckpoint(run: RunFolder, restart: boolean, say: (s: string) => void):
-  { checkpoint: LoadedCheckpoint | null; restarted: boolean } {
-  const damaged: { path: string; why: string }[] = [];
-  for (const c of run.listCheckpoints()) {
-    try {
-      const checkpoint = loadCheckpoint(c.path);
-      for (const d of damaged) say(`skipping ${d.path}: ${d.why}`);
-      return { checkpoint, restarted: false };
-    } catch (e) {
-      damaged.push({ path: c.path, why: e instanceof Error ? e.message : String(e) });
-    }
-  }
-  if (damaged.length === 0) return { checkpoint: null, restarted: false };
-  if (!restart) {
-    const count = damaged.length === 1 ? 'its one checkpoint' : `its ${damaged.length} checkpoints`;
-    throw new UserError(`${run.dir}: none of ${count} can be read (the newest, ${damaged[0]!.why}); resuming would start the run ` +
-      'again from step 0: add --restart-if-damaged to do that, or put back a good checkpoint');
-  }
-  for (const d of damaged) rmSync(d.path, { force: true });
-  say(`removed ${damaged.length} damaged checkpoint${damaged.length === 1 ? '' : 's'}; starting the run again from step 0 (--restart-if-damaged)`);
-  return { checkpoint: null, restarted: true };
 }
 
 function pct(x: number): string {
@@ -136,7 +104,9 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number, precision: 
   const evalText = !p.evalSet ? 'no evaluation set'
     : p.evalSplit === 'val' ? `evaluating on ${p.evalSet.length} validation images (--val-split) after each epoch${testText}`
       : `evaluating on ${p.evalSet.length} test images`;
-  return `training ${c.model} (${params}M parameters) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
+  const start = c.weights !== null ? ` from ${c.weights}${c.fineTuneEpochs !== null ? ` (the head alone for ${c.fineTuneEpochs} epochs)` : ''}` : '';
+  const frozen = c.freeze !== 'none' ? `, ${c.freeze === 'backbone' ? 'the backbone' : `up to ${c.freeze}`} frozen` : '';
+  return `training ${c.model}${start} (${params}M parameters${frozen}) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
     `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
     `${backend().name} backend, ${precision} precision\nrun folder: ${runDir}\n`;
 }
@@ -154,8 +124,7 @@ async function train(cmd: Command): Promise<void> {
 
   let config: TrainConfig;
   let run: RunFolder | null = null;
-  let resumeFrom: LoadedCheckpoint | null = null;
-  let restarted = false;
+  let plan: ResumePlan | null = null;
   // How each setting the user gave is named in a message: the flag, or the config file's field.
   let fileFields: Record<string, unknown> = {};
   const given = (k: keyof TrainConfig): string | null =>
@@ -164,25 +133,12 @@ async function train(cmd: Command): Promise<void> {
     throw new UserError('--restart-if-damaged goes with --resume (it says what to do when no checkpoint of the run can be read)');
   }
   if (flags.resume !== undefined) {
-    const refused = Object.keys(patch).filter((k) => !RESUME_CHANGES.some((c) => c === k)).map((k) => `--${flagName(k)}`);
-    if (flags.config !== undefined) refused.unshift('--config');
-    if (refused.length > 0) {
-      throw new UserError(`--resume continues a run with its saved config.json; leave out ${refused.join(', ')} (or start a new run); ` +
-        `only ${RESUME_CHANGES.map((k) => `--${flagName(k)}`).join(', ')} may change`);
-    }
-    run = RunFolder.open(flags.resume);
-    for (const f of run.removed) say(`removed ${f}, the remains of a write the interruption cut short`);
-    config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
-    const changes = Object.keys(patch).length > 0;
-    if (changes) config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
-    // Before anything is written: a run that cannot be resumed is left as it was.
-    ({ checkpoint: resumeFrom, restarted } = newestValidCheckpoint(run, flags.restartIfDamaged ?? false, say));
-    if (changes) {
-      // Kept in config.json, so that a later --resume goes on with them.
-      const saved = run.readConfig();
-      run.writeJson(run.configPath, { ...(typeof saved === 'object' && saved !== null ? saved : {}), ...patch });
-      say(`from here on: ${Object.entries(patch).map(([k, v]) => `--${flagName(k)} ${String(v)}`).join(', ')} (saved in ${run.configPath})`);
-    }
+    plan = planResume(flags.resume, {
+      changes: patch, refused: flags.config !== undefined ? ['--config'] : [], restartIfDamaged: flags.restartIfDamaged ?? false,
+      label: (k) => `--${flagName(k)}`, resumeName: '--resume', say,
+    });
+    run = plan.run;
+    config = plan.config;
   } else {
     config = { ...DEFAULT_CONFIG };
     if (flags.config !== undefined) {
@@ -199,6 +155,7 @@ async function train(cmd: Command): Promise<void> {
   const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
   const prepared = await prepareRun(config, { given });
+  for (const note of prepared.notes) say(note);
   if (!run) {
     run = RunFolder.create(newRunDir(config), prepared.config);
   }
@@ -207,35 +164,24 @@ async function train(cmd: Command): Promise<void> {
   let trainer: Trainer | null = null;
   // Per-iteration loss and error for the report's curves (steps.jsonl).
   const steps = new StepLog(run.dir, showProgress ? progressListener(progress) : {});
-  trainer = new Trainer({
-    model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
-    trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
-    evalEvery: config.evalEvery, tta: config.tta,
-    numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
-    labelSmoothing: config.labelSmoothing, ema: prepared.ema, onNan: config.onNan, maxSkipped: config.maxSkipped, clipGradNorm: config.clipGradNorm,
-    run, keepCheckpoints: config.keepCheckpoints, checkpointEvery: config.checkpointEvery, config: prepared.config, card: prepared.card,
-    listener: {
-      onStep: (p) => steps.onStep(p),
-      onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
-      onCheckpoint: (step) => steps.onCheckpoint(step),
-      onEpoch: (r) => {
-        steps.onEpoch(r);
-        progress.clear();
-        process.stdout.write(`${epochLine(r, trainer!.epochs, trainer!.state.best?.epoch === r.epoch)}\n`);
-      },
+  trainer = trainerForRun(prepared, run, {
+    onStep: (p) => steps.onStep(p),
+    onEvalBatch: (d, t) => steps.onEvalBatch(d, t),
+    onCheckpoint: (step) => steps.onCheckpoint(step),
+    onEpoch: (r) => {
+      steps.onEpoch(r);
+      progress.clear();
+      process.stdout.write(`${epochLine(r, trainer!.epochs, trainer!.state.best?.epoch === r.epoch)}\n`);
     },
   });
   process.stdout.write(describeRun(prepared, run.dir, trainer.epochs, precision));
-  if (flags.resume !== undefined) {
-    if (resumeFrom) {
-      trainer.resume(resumeFrom);
-      steps.truncateAfter(resumeFrom.state.step);
-      const s = resumeFrom.state;
-      say(`resuming from ${resumeFrom.file} (step ${s.step}, epoch ${s.epoch + (s.batchInEpoch > 0 ? 1 : 0)}${s.batchInEpoch > 0 ? ` batch ${s.batchInEpoch}` : ' done'})`);
-    } else {
-      if (!restarted) say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
-      run.truncateMetrics(0);
-      steps.truncateAfter(0);
+  if (plan) {
+    applyResume(trainer, plan, (step) => steps.truncateAfter(step));
+    const s = plan.checkpoint?.state;
+    if (s) {
+      say(`resuming from ${plan.checkpoint!.file} (step ${s.step}, epoch ${s.epoch + (s.batchInEpoch > 0 ? 1 : 0)}${s.batchInEpoch > 0 ? ` batch ${s.batchInEpoch}` : ' done'})`);
+    } else if (!plan.restarted) {
+      say(`no valid checkpoint in ${run.dir}; starting the run from the beginning`);
     }
   }
 
