@@ -84,7 +84,7 @@ describe('command-line validation: one line, exit status 2', { timeout: 60_000 }
     await expectUsageError(['train', '--data', data], /no-such-data: no such folder; expected the fashion-mnist IDX files/);
     await expectUsageError(['train', '--model', 'resnt20', '--data', data], /--model: unknown model "resnt20"\. Did you mean resnet20\?/);
     await expectUsageError(['train', '--model', 'ResNet-56', '--data', data], /unknown model "ResNet-56"\. Did you mean resnet56\?/);
-    await expectUsageError(['train', '--model', 'xyz', '--data', data], /unknown model "xyz"\. Known models: resnet20,/);
+    await expectUsageError(['train', '--model', 'xyz', '--data', data], /unknown model "xyz"\. Known models: resnet8, resnet14, resnet20,/);
     await expectUsageError(['summary', 'resnet51'], /unknown model 'resnet51'\. Did you mean .*resnet50/);
   });
 
