@@ -14,6 +14,11 @@ import { randomiseForExport } from './helpers/onnx-run.js';
 
 const PYTHON = '/usr/bin/python3';
 const TOL = { rtol: 1e-4, atolScale: 5e-5 };
+/**
+ * Training mode normalises with the batch's statistics; where the last stage is 1x1 a
+ * channel's variance is over 4 values, which magnifies the float32 rounding differences.
+ */
+const TRAIN_TOL = { rtol: 1e-3, atolScale: 2e-4 };
 
 /** Every family: v1 with option A, B and C shortcuts, plain, pre-activation (basic and bottleneck), wide, ImageNet v1 (basic and bottleneck). */
 const CASES: { name: string; shortcut?: 'A' | 'B' | 'C'; size: number }[] = [
@@ -58,7 +63,7 @@ describe('PyTorch export: the generated module reproduces our logits', () => {
     const expected = CASES.map((c, i) => {
       const model = models.create(c.name, { seed: 10 + i, numClasses: 10, ...(c.shortcut ? { shortcut: c.shortcut } : {}) });
       randomiseForExport(model, 20 + i);
-      const x = randn([2, c.size, c.size, 3], { seed: 30 + i });
+      const x = randn([4, c.size, c.size, 3], { seed: 30 + i });
       const folder = join(dir, `${c.name}-${c.shortcut ?? ''}`);
       io.saveTorchExport(folder, model, { modelName: c.name, imageSize: [c.size, c.size] });
       writeFileSync(join(folder, 'x.bin'), new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
@@ -77,7 +82,7 @@ describe('PyTorch export: the generated module reproduces our logits', () => {
       assert.deepEqual(Object.keys(g.keys).sort(), Object.keys(e.keys).sort(), `${what}: state-dict keys`);
       for (const [k, shape] of Object.entries(e.keys)) assert.deepEqual(g.keys[k], shape, `${what}: shape of ${k}`);
       assertClose(g.eval, e.evalLogits.data, `${what}: eval logits, PyTorch vs ours`, e.evalLogits.shape, TOL);
-      assertClose(g.train, e.trainLogits.data, `${what}: training-mode logits, PyTorch vs ours`, e.trainLogits.shape, TOL);
+      assertClose(g.train, e.trainLogits.data, `${what}: training-mode logits, PyTorch vs ours`, e.trainLogits.shape, TRAIN_TOL);
       // One training-mode forward pass counts one batch, as torch.nn.BatchNorm2d does.
       assert.deepEqual(g.counters, [1], `${what}: num_batches_tracked of every BN after one training forward`);
     }

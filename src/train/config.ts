@@ -11,6 +11,8 @@ import { TTA_MODES, type TtaMode } from './tta.js';
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
 export const ON_NAN = ['stop', 'skip'] as const;
+/** Who trains: resnet-ts itself, or PyTorch DistributedDataParallel under torchrun (docs/scale.md). */
+export const ENGINES = ['resnet', 'torch'] as const;
 
 export interface TrainConfig {
   model: string;
@@ -83,6 +85,8 @@ export interface TrainConfig {
   coarse: boolean;
   /** Precision of the convolutions: fp32, bf16 (mixed precision) or auto (bf16 where the CPU has it natively). */
   precision: PrecisionChoice;
+  /** The training engine: resnet-ts, or PyTorch DDP launched by torchrun. */
+  engine: (typeof ENGINES)[number];
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
@@ -92,7 +96,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
-  imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
+  imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32', engine: 'resnet',
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
@@ -306,6 +310,8 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   precision: choiceField('p', PRECISIONS, 'compute precision of the convolutions: fp32, bf16 (bfloat16 inputs with float32 ' +
     'accumulation; weights, batch norm, loss and optimizer stay float32; needs a CPU with avx512_bf16 or amx_bf16) ' +
     'or auto (bf16 where the CPU has it)'),
+  engine: choiceField('name', ENGINES, 'who trains: resnet (this process) or torch (PyTorch DistributedDataParallel under torchrun, ' +
+    'for many processes, GPUs and machines: see --nproc, --nnodes; needs python3 with torch >= 1.13)'),
 };
 
 /** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */
