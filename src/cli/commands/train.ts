@@ -19,6 +19,7 @@ import { selectBackend, selectPrecision } from '../select-backend.js';
 import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import type { RegisterCommand } from './index.js';
+import { trainWithTorch } from './train-torch.js';
 
 /**
  * Settings a resumed run may change: they guard against a diverging run or say how
@@ -26,12 +27,17 @@ import type { RegisterCommand } from './index.js';
  */
 const RESUME_CHANGES = ['onNan', 'maxSkipped', 'clipGradNorm', 'checkpointEvery', 'keepCheckpoints'] as const;
 
-interface TrainFlags {
+export interface TrainFlags {
   config?: string;
   resume?: string;
   restartIfDamaged?: boolean;
   backend?: string;
   progress: boolean;
+  nproc?: string;
+  nnodes?: string;
+  nodeRank?: string;
+  masterAddr?: string;
+  masterPort?: string;
 }
 
 const EXAMPLES = `
@@ -44,7 +50,9 @@ Examples:
                                                  the CIFAR-10 recipe of He et al. 2015, sec. 4.2
   resnet train --config recipe.json --seed 3     settings from a file, one flag changed
   resnet train --resume runs/20240101-120000-resnet20-fashion-mnist
-                                                 continue a stopped run`;
+                                                 continue a stopped run
+  resnet train --engine torch --nproc 8 --batch-size 1024 --lr 0.8
+                                                 the same recipe on PyTorch DDP, 8 processes (docs/scale.md)`;
 
 export const registerTrain: RegisterCommand = (program) => {
   const cmd = program.command('train')
@@ -55,7 +63,12 @@ export const registerTrain: RegisterCommand = (program) => {
     .option('--restart-if-damaged', 'with --resume: when no checkpoint of the run can be read, delete them and train the run ' +
       'again from step 0 (without it, --resume refuses)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
-    .option('--no-progress', 'no progress line on stderr');
+    .option('--no-progress', 'no progress line on stderr')
+    .option('--nproc <n>', '--engine torch: training processes on this machine, one per GPU (torchrun --nproc_per_node; default 1)')
+    .option('--nnodes <n>', '--engine torch: machines taking part (default 1); run the same command on each, with its --node-rank')
+    .option('--node-rank <r>', '--engine torch: this machine\'s number, 0 to nnodes-1 (0 writes the run folder; default 0)')
+    .option('--master-addr <host>', '--engine torch: address of the machine of --node-rank 0 (default 127.0.0.1)')
+    .option('--master-port <port>', '--engine torch: a free port on it (default 29500)');
   addRecipeFlags(cmd);
   cmd.addHelpText('after', EXAMPLES);
   cmd.action(() => userErrors(() => train(cmd)));
@@ -112,7 +125,7 @@ function known(x: number | null, show: (x: number) => string): string {
   return x === null ? 'n/a' : show(x);
 }
 
-function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
+export function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   const parts = [
     `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}`,
     `train loss ${known(r.trainLoss, (x) => x.toFixed(4))} acc ${known(r.trainTop1, pct)}`,
@@ -171,8 +184,9 @@ async function train(cmd: Command): Promise<void> {
     config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
     const changes = Object.keys(patch).length > 0;
     if (changes) config = mergeConfig(config, patch, 'command line', (k) => `--${flagName(k)}`);
-    // Before anything is written: a run that cannot be resumed is left as it was.
-    ({ checkpoint: resumeFrom, restarted } = newestValidCheckpoint(run, flags.restartIfDamaged ?? false, say));
+    // Before anything is written: a run that cannot be resumed is left as it was. (The
+    // torch engine reads its own checkpoints.)
+    if (config.engine !== 'torch') ({ checkpoint: resumeFrom, restarted } = newestValidCheckpoint(run, flags.restartIfDamaged ?? false, say));
     if (changes) {
       // Kept in config.json, so that a later --resume goes on with them.
       const saved = run.readConfig();
@@ -192,6 +206,12 @@ async function train(cmd: Command): Promise<void> {
     config = fromFile ? finishConfig(config, flags.config!) : finishConfig(config, 'the command line', (k) => `--${flagName(k)}`);
   }
 
+  if (config.engine === 'torch') {
+    await trainWithTorch({ config, run, resume: flags.resume !== undefined, given, flags, started, say, epochLine, newRunDir, label: (k) => given(k) ?? `--${flagName(k)}` });
+    return;
+  }
+  const launchFlag = (['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const).find((k) => flags[k] !== undefined);
+  if (launchFlag !== undefined) throw new UserError(`--${flagName(launchFlag)} is for --engine torch (torchrun's processes and machines); add --engine torch or leave it out`);
   const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
   const prepared = await prepareRun(config, { given });
