@@ -22,6 +22,8 @@ import type { EpochRecord, StepProgress } from './trainer.js';
 /** The oldest PyTorch the engine is tested with (Debian bookworm's python3-torch). */
 export const MIN_TORCH = [1, 13] as const;
 export const TORCH_SCRIPT = fileURLToPath(new URL('../../../python/resnet_torch_train.py', import.meta.url));
+/** torchrun, mended where torch 1.13 meets Python 3.11. */
+const TORCHRUN = fileURLToPath(new URL('../../../python/resnet_torchrun.py', import.meta.url));
 
 /** The Python that runs torch: $RESNET_PYTHON, else python3 on the PATH. */
 export function pythonCommand(): string {
@@ -182,7 +184,7 @@ export function adoptWeights(p: PreparedRun, run: RunFolder, e: Extract<TorchEve
 /** Launch torchrun; `onEvent` sees every event of rank 0. Resolves with the exit code. */
 export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e: TorchEvent) => void,
   onChild: (child: ChildProcess) => void = () => {}): Promise<number> {
-  const args = ['-m', 'torch.distributed.run', `--nproc_per_node=${launch.nproc}`, `--nnodes=${launch.nnodes}`,
+  const args = [TORCHRUN, `--nproc_per_node=${launch.nproc}`, `--nnodes=${launch.nnodes}`,
     `--node_rank=${launch.nodeRank}`, `--master_addr=${launch.masterAddr}`, `--master_port=${launch.masterPort}`,
     TORCH_SCRIPT, jobFile];
   const threads = launch.threads ?? 1;
