@@ -15,7 +15,7 @@ import { models, noGrad, randn, setBackend } from '../src/index.js';
 import { REPO_ROOT, tempDir } from './helpers/io-fixtures.js';
 
 /** What `npm pack` needs to build the package: its sources and build files (no tests, no outputs). */
-const BUILD_INPUTS = ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', 'binding.gyp', 'src', 'native', 'scripts'];
+const BUILD_INPUTS = ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', 'binding.gyp', 'src', 'native', 'scripts', 'python'];
 const PREBUILT = join('prebuilds', `${process.platform}-${process.arch}`, 'resnet_native.node');
 const BUILT = join('build', 'Release', 'resnet_native.node');
 
@@ -108,7 +108,7 @@ describe('the npm package installed as a dependency', { timeout: 900_000 }, () =
 
   it('ships the compiled library, its declarations, the prebuilt addon and the sources to rebuild it, not the tests', () => {
     for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', PREBUILT, 'binding.gyp',
-      'native/addon.cc', 'scripts/build-native.mjs']) {
+      'native/addon.cc', 'scripts/build-native.mjs', 'python/resnet_torch_train.py', 'python/resnet_torchrun.py']) {
       assert.ok(existsSync(join(installed, f)), `${f} is in the package`);
     }
     assert.ok(!existsSync(join(installed, 'dist', 'test')), 'no compiled tests in the package');

@@ -6,10 +6,11 @@ import { ModelConfigError } from '../models/errors.js';
 import { ConfigError } from '../train/config.js';
 import { FileWriteError } from '../util/atomic-write.js';
 import { RunFolderError } from '../train/run-folder.js';
+import { TorchEngineError } from '../train/torch-engine.js';
 import { UserError } from './errors.js';
 
 /** The error classes whose message is a complete, one-line answer for the user (exit status 2). */
-export const USER_FACING = [UserError, DataError, WeightsFileError, ModelConfigError, ConfigError, RunFolderError, FileWriteError] as const;
+export const USER_FACING = [UserError, DataError, WeightsFileError, ModelConfigError, ConfigError, RunFolderError, FileWriteError, TorchEngineError] as const;
 
 export function isUserFacing(e: unknown): e is Error {
   return USER_FACING.some((cls) => e instanceof cls);

@@ -7,6 +7,7 @@ export {
 export type { SafetensorsContents } from './safetensors.js';
 export { loadPth, parsePth } from './pth.js';
 export { exportOnnx, saveOnnx } from './onnx-export.js';
+export { saveTorchExport, torchModuleSource, TORCH_MODULE_FILE, TORCH_WEIGHTS_FILE } from './torch-export.js';
 export type { OnnxExportOptions, ExportableNetwork } from './onnx-export.js';
 export { OPSET_VERSION } from './onnx-graph.js';
 export { detectNaming, toOurNames, TIMM_RESNETV2_TABLE, WEIGHT_NAMINGS } from './name-mapping.js';

@@ -11,6 +11,8 @@ import { TTA_MODES, type TtaMode } from './tta.js';
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
 export const ON_NAN = ['stop', 'skip'] as const;
+/** Who trains: resnet-ts itself, or PyTorch DistributedDataParallel under torchrun (docs/scale.md). */
+export const ENGINES = ['resnet', 'torch'] as const;
 
 export interface TrainConfig {
   model: string;
@@ -97,6 +99,8 @@ export interface TrainConfig {
   backboneLrScale: number;
   /** Train the head alone for this many epochs (the backbone frozen), then everything (fastai's fine_tune); null: off. */
   fineTuneEpochs: number | null;
+  /** The training engine: resnet-ts, or PyTorch DDP launched by torchrun. */
+  engine: (typeof ENGINES)[number];
 }
 
 export const FREEZE_LEVELS = ['none', 'backbone', 'stem', 'layer1', 'layer2', 'layer3', 'layer4'] as const;
@@ -110,7 +114,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
-  classes: null, perClass: null, weights: null, freeze: 'none', backboneLrScale: 1, fineTuneEpochs: null,
+  classes: null, perClass: null, weights: null, freeze: 'none', backboneLrScale: 1, fineTuneEpochs: null, engine: 'resnet',
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
@@ -336,6 +340,8 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     'learning rates, e.g. 0.1 when fine-tuning)', { min: 0, max: 1 }),
   fineTuneEpochs: optional(numberField('int', 'n', 'train the head alone for n epochs, then everything (fastai\'s fine_tune; ' +
     'needs --weights)', { min: 1, max: MAX_EPOCHS })),
+  engine: choiceField('name', ENGINES, 'who trains: resnet (this process) or torch (PyTorch DistributedDataParallel under torchrun, ' +
+    'for many processes, GPUs and machines: see --nproc, --nnodes; needs python3 with torch >= 1.13)'),
 };
 
 /** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */

@@ -101,7 +101,9 @@ export function planResume(dir: string, opts: ResumeOptions = {}): ResumePlan {
   let config = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, run.readConfig(), run.configPath), run.configPath);
   const changed = Object.keys(changes).length > 0;
   if (changed) config = mergeConfig(config, changes, 'the changes', label);
-  const { checkpoint, restarted } = newestValidCheckpoint(run, opts.restartIfDamaged ?? false, say);
+  // The torch engine reads its own checkpoints (src/train/torch-engine.ts).
+  const { checkpoint, restarted } = config.engine === 'torch' ? { checkpoint: null, restarted: false }
+    : newestValidCheckpoint(run, opts.restartIfDamaged ?? false, say);
   if (changed) {
     const saved = run.readConfig();
     run.writeJson(run.configPath, { ...(typeof saved === 'object' && saved !== null ? saved : {}), ...changes });

@@ -2,10 +2,11 @@
 // weights as ONNX (opset 17), for onnxruntime in browsers, on phones and on servers.
 // A model file written by `resnet train` names its builder, classes and normalisation;
 // for other weights (.pth or .safetensors with torchvision/timm names) pass --model.
-import { readFileSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { type ExportableNetwork, saveOnnx, type OnnxExportOptions } from '../../io/onnx-export.js';
+import { saveTorchExport, TORCH_MODULE_FILE, type TorchExportOptions } from '../../io/torch-export.js';
 import { OPSET_VERSION } from '../../io/onnx-graph.js';
 import { loadWeights } from '../../io/weights.js';
 import { outputProblem } from '../../util/atomic-write.js';
@@ -37,15 +38,18 @@ const EXAMPLES = `
 Examples:
   resnet export runs/fashion/best.safetensors --format onnx -o fashion.onnx
   resnet export resnet50.pth --model resnet50 --format onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
-  resnet export resnet18.safetensors --model resnet18 --format onnx --nhwc --no-fold-bn -o resnet18-nhwc.onnx`;
+  resnet export resnet18.safetensors --model resnet18 --format onnx --nhwc --no-fold-bn -o resnet18-nhwc.onnx
+  resnet export runs/fashion --format pytorch -o fashion-torch
+                                   a folder with model.py (the network as a torch.nn.Module, generated from
+                                   its forward pass, state_dict() with our names) and weights.safetensors`;
 
 export const registerExport: RegisterCommand = (program: Command) => {
   const cmd = program.command('export')
     .description(`export a model with its weights for inference: ONNX opset ${OPSET_VERSION}, dynamic batch, NCHW input (or --nhwc)`)
     .argument('<weights>', 'a model file from `resnet train`, or .safetensors / .pth weights (then --model is needed)')
     .option('--model <name>', 'builder name, e.g. resnet50 (default: the one a `resnet train` model file names)')
-    .option('--format <format>', 'output format (onnx)', 'onnx')
-    .option('-o, --output <file>', 'where to write (default: the weights file name with .onnx)')
+    .option('--format <format>', 'output format: onnx, or pytorch (a folder with a Python module and its weights)', 'onnx')
+    .option('-o, --output <path>', 'where to write (default: the weights file name with .onnx, or -pytorch for a folder)')
     .option('--nhwc', 'take NHWC [batch, height, width, channels] input instead of NCHW')
     .option('--fold-bn', 'fold BatchNorm into the preceding convolutions', true)
     .option('--no-fold-bn', 'keep BatchNorm as BatchNormalization nodes')
@@ -60,7 +64,9 @@ export const registerExport: RegisterCommand = (program: Command) => {
 };
 
 function exportModel(weightsPath: string, flags: ExportFlags): void {
-  if (flags.format !== 'onnx') throw new UserError(`--format ${flags.format}: the only export format is onnx`);
+  if (flags.format !== 'onnx' && flags.format !== 'pytorch') throw new UserError(`--format ${flags.format}: expected onnx or pytorch`);
+  const pytorch = flags.format === 'pytorch';
+  if (pytorch && flags.nhwc) throw new UserError('--nhwc is for --format onnx; the PyTorch module takes NCHW input as every torch.nn.Module');
   // Every flag is checked before the weights file is read.
   const width = flags.width !== undefined ? positiveInts('--width', flags.width)[0]! : undefined;
   const imageSize = flags.imageSize !== undefined ? positiveInts('--image-size', flags.imageSize) : undefined;
@@ -75,14 +81,19 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
   if (flags.model !== undefined) info(flags.model);
   const classNames = flags.classes !== undefined ? readClassNames(flags.classes) : undefined;
   const file = resolveModelPath(weightsPath);
-  const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}.onnx`;
-  const problem = outputProblem(output);
+  const output = flags.output ?? `${basename(weightsPath, extname(weightsPath))}${pytorch ? '-pytorch' : '.onnx'}`;
+  // --format pytorch writes a folder: an existing one, or a new one in an existing folder.
+  const problem = pytorch && existsSync(output)
+    ? (statSync(output).isDirectory() ? outputProblem(join(output, TORCH_MODULE_FILE)) : 'is a file; give a folder for model.py and the weights')
+    : outputProblem(output);
   if (problem !== null) throw new UserError(`${flags.output !== undefined ? '-o ' : ''}${output}: ${problem}`);
 
   const weights = loadWeights(file, { naming: namingFlag(flags.naming) });
   const opts: OnnxExportOptions = { layout: flags.nhwc ? 'NHWC' : 'NCHW', foldBatchNorm: flags.foldBn };
   let modelName: string;
   let model: ExportableNetwork;
+  let trainedWidth: number | undefined;
+  let trainedSize: [number, number] | null = null;
   if (weights.metadata[MODEL_CARD_KEY] !== undefined && flags.model === undefined) {
     const loaded = modelFromFile(file, weights.state, weights.metadata);
     if (!(loaded.model instanceof ResNet) && !(loaded.model instanceof PreActResNet)) {
@@ -93,6 +104,8 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
     opts.classNames = loaded.card.classNames;
     opts.normalization = { mean: loaded.card.mean, std: loaded.card.std };
     opts.metadata = { dataset: loaded.card.dataset, trained_image_size: loaded.card.imageSize.join('x') };
+    trainedWidth = loaded.card.width;
+    trainedSize = loaded.card.imageSize;
   } else {
     if (flags.model === undefined) {
       throw new UserError(`${file} does not say which model it holds; pass --model (e.g. --model resnet50)`);
@@ -127,6 +140,16 @@ function exportModel(weightsPath: string, flags: ExportFlags): void {
     opts.normalization = normalization;
   }
   if (imageSize) opts.imageSize = [imageSize[0]!, imageSize[1] ?? imageSize[0]!];
+  if (pytorch) {
+    const torchOpts: TorchExportOptions = {
+      modelName, width: width ?? trainedWidth, classNames: opts.classNames, normalization: opts.normalization,
+      imageSize: opts.imageSize ?? trainedSize ?? undefined, dataset: opts.metadata?.['dataset'],
+    };
+    const written = saveTorchExport(output, model, torchOpts);
+    process.stdout.write(`wrote ${written.module} and ${written.weights}: ${modelName} as a torch.nn.Module (NCHW input, ` +
+      `${model.numClasses} outputs, preprocess() and load() included); needs torch >= 1.13\n`);
+    return;
+  }
   saveOnnx(output, model, opts);
   const input = opts.layout === 'NHWC' ? `[batch, ${opts.imageSize?.join(', ') ?? 'height, width'}, ${model.inChannels}]`
     : `[batch, ${model.inChannels}, ${opts.imageSize?.join(', ') ?? 'height, width'}]`;

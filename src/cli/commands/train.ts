@@ -20,14 +20,20 @@ import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import { DASHBOARD_PORT, dashboardPort, openDashboard } from './dashboard.js';
 import type { RegisterCommand } from './index.js';
+import { trainWithTorch } from './train-torch.js';
 
-interface TrainFlags {
+export interface TrainFlags {
   config?: string;
   resume?: string;
   restartIfDamaged?: boolean;
   backend?: string;
   progress: boolean;
   dashboard?: string | true;
+  nproc?: string;
+  nnodes?: string;
+  nodeRank?: string;
+  masterAddr?: string;
+  masterPort?: string;
 }
 
 const EXAMPLES = `
@@ -43,7 +49,9 @@ Examples:
                                                  continue a stopped run
   resnet train --weights resnet50.pth --model resnet50 --dataset folder --data ~/photos --image-size 224 \
     --fine-tune-epochs 2 --epochs 6 --backbone-lr-scale 0.1 --lr 0.01
-                                                 fine-tune ImageNet weights on your own images`;
+                                                 fine-tune ImageNet weights on your own images
+  resnet train --engine torch --nproc 8 --batch-size 1024 --lr 0.8
+                                                 the same recipe on PyTorch DDP, 8 processes (docs/scale.md)`;
 
 export const registerTrain: RegisterCommand = (program) => {
   const cmd = program.command('train')
@@ -55,7 +63,12 @@ export const registerTrain: RegisterCommand = (program) => {
       'again from step 0 (without it, --resume refuses)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
     .option('--no-progress', 'no progress line on stderr')
-    .option('--dashboard [port]', `serve this run's live curves at http://127.0.0.1:PORT while it trains (default port ${DASHBOARD_PORT})`);
+    .option('--dashboard [port]', `serve this run's live curves at http://127.0.0.1:PORT while it trains (default port ${DASHBOARD_PORT})`)
+    .option('--nproc <n>', '--engine torch: training processes on this machine, one per GPU (torchrun --nproc_per_node; default 1)')
+    .option('--nnodes <n>', '--engine torch: machines taking part (default 1); run the same command on each, with its --node-rank')
+    .option('--node-rank <r>', '--engine torch: this machine\'s number, 0 to nnodes-1 (0 writes the run folder; default 0)')
+    .option('--master-addr <host>', '--engine torch: address of the machine of --node-rank 0 (default 127.0.0.1)')
+    .option('--master-port <port>', '--engine torch: a free port on it (default 29500)');
   addRecipeFlags(cmd);
   cmd.addHelpText('after', EXAMPLES);
   cmd.action(() => userErrors(() => train(cmd)));
@@ -83,7 +96,7 @@ function known(x: number | null, show: (x: number) => string): string {
   return x === null ? 'n/a' : show(x);
 }
 
-function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
+export function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   const parts = [
     `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}`,
     `train loss ${known(r.trainLoss, (x) => x.toFixed(4))} acc ${known(r.trainTop1, pct)}`,
@@ -152,6 +165,12 @@ async function train(cmd: Command): Promise<void> {
     config = fromFile ? finishConfig(config, flags.config!) : finishConfig(config, 'the command line', (k) => `--${flagName(k)}`);
   }
 
+  if (config.engine === 'torch') {
+    await trainWithTorch({ config, run, resume: flags.resume !== undefined, given, flags, started, say, epochLine, newRunDir, label: (k) => given(k) ?? `--${flagName(k)}` });
+    return;
+  }
+  const launchFlag = (['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const).find((k) => flags[k] !== undefined);
+  if (launchFlag !== undefined) throw new UserError(`--${flagName(launchFlag)} is for --engine torch (torchrun's processes and machines); add --engine torch or leave it out`);
   const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
   const prepared = await prepareRun(config, { given });

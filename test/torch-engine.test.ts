@@ -1,0 +1,81 @@
+// `resnet train --engine torch`: real 2-process gloo runs of PyTorch DDP on a Fashion-MNIST
+// subset (needs /usr/bin/python3 with torch, which CI installs as Debian's python3-torch).
+// The run folder is ours: `resnet eval` in TypeScript on its weights counts the same
+// correct images PyTorch reported, and a run killed mid-way resumes to the end.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CLI } from './helpers/cli.js';
+
+const ENV = { ...process.env, RESNET_PYTHON: '/usr/bin/python3' };
+const RUN = ['train', '--engine', 'torch', '--nproc', '2', '--subset', '512', '--test-subset', '500', '--batch-size', '64', '--no-progress'];
+
+function cli(args: string[], env = ENV): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 600_000 });
+}
+
+describe('training on PyTorch DDP (2 gloo processes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-engine-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finishes, and resnet eval counts the correct images PyTorch counted', () => {
+    const r = cli([...RUN, '--epochs', '1', '--out', dir, '--name', 'a', '--master-port', '29611']);
+    assert.equal(r.status, 0, r.stderr);
+    const run = join(dir, 'a');
+    for (const f of ['config.json', 'metrics.jsonl', 'steps.jsonl', 'best.safetensors', 'final.safetensors', 'summary.json']) {
+      assert.ok(existsSync(join(run, f)), `${f} in the run folder`);
+    }
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { test: { correct: number; count: number }; steps: number };
+    assert.equal(summary.steps, 8);
+    assert.equal(summary.test.count, 500);
+    const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(steps.length, 8, 'one steps.jsonl line a step');
+    // The same 500 test images: --test-subset with seed 0 is resnet eval's --subset.
+    const ev = cli(['eval', run, '--subset', '500', '--json', '--no-progress']);
+    assert.equal(ev.status, 0, ev.stderr);
+    const ours = JSON.parse(ev.stdout) as { top1: number; count: number };
+    assert.equal(Math.round(ours.top1 * ours.count), summary.test.correct, 'correct test images: resnet eval vs PyTorch');
+  });
+
+  it('a run killed mid-way resumes from its checkpoint to the end', async () => {
+    const run = join(dir, 'b');
+    const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--out', dir, '--name', 'b', '--master-port', '29612'];
+    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: 'ignore' });
+    const ckpts = join(run, 'checkpoints');
+    // Killed (the whole process group, without warning) once a checkpoint is on disk.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.safetensors'))) {
+          clearInterval(timer);
+          process.kill(-child.pid!, 'SIGKILL');
+          resolve();
+        }
+      }, 100);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the run ended before it wrote a checkpoint'));
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.ok(!existsSync(join(run, 'final.safetensors')), 'killed before the end');
+    const r = cli(['train', '--resume', run, '--no-progress']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /resuming from .*step-0000000\d\d\.safetensors/);
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { steps: number; epochs: number };
+    assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
+    const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
+    const epochs = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { epoch: number }).epoch);
+    assert.deepEqual(epochs, [1, 2]);
+  });
+
+  it('python3 or torch missing: one line naming what to install, exit 2', () => {
+    const r = cli([...RUN, '--epochs', '1', '--out', dir], { ...ENV, RESNET_PYTHON: join(dir, 'no-python3') });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr.trim(), /^resnet: --engine torch: .*no-python3 was not found; install Python 3 and .*python3-torch/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+});
