@@ -405,7 +405,7 @@ def parameter_counts():
     """Every builder's size from these PyTorch definitions and torchvision, default heads."""
     tv = torchvision.models
     params = {}
-    for n in [3, 5, 7, 9, 18, 200]:
+    for n in [1, 2, 3, 5, 7, 9, 18, 200]:
         params[f'resnet{6 * n + 2}'] = n_params(CifarResNetA(n))
     for n in [3, 5, 7, 9, 18]:
         # Option A shortcuts hold no parameters: the plain twin has the same layers.

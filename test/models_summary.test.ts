@@ -68,7 +68,7 @@ test('`resnet summary` with --input and --num-classes; bad arguments exit 2 with
   assert.match(out, /^conv1\s+Conv2d\s+\[1, 28, 28, 16\]\s+144\s/m);
   assert.match(out, /^fc\s+Linear\s+\[1, 7\]\s+455\s/m);
   for (const [args, message] of [
-    [['summary', 'resnet19'], /^resnet: unknown model 'resnet19'\. Did you mean resnet18\?/],
+    [['summary', 'resnet19'], /^resnet: unknown model 'resnet19'\. Did you mean resnet14 or resnet18\?/],
     [['summary', 'resnet20', '--input', '3x32'], /^resnet: --input must be CxHxW/],
     [['summary', 'resnet20', '--shortcut', 'D'], /^resnet: --shortcut must be one of A, B, C, none/],
   ] as const) {

@@ -67,6 +67,10 @@ function roundBf16(a: Float32Array): Float32Array {
 const emulated: Backend = {
   ...native,
   conv2d: (x, xShape, w, wShape, bias, attrs, post) => native.conv2d(roundBf16(x), xShape, roundBf16(w), wShape, bias, attrs, post),
+  prepareConv2d: (w, wShape, bias, attrs) => {
+    const run = native.prepareConv2d(roundBf16(w), wShape, bias, attrs);
+    return (x, xShape, post) => run(roundBf16(x), xShape, post);
+  },
   conv2dBackwardData: (dy, w, wShape, xShape, attrs) => native.conv2dBackwardData(roundBf16(dy), roundBf16(w), wShape, xShape, attrs),
   conv2dBackwardWeights: (x, xShape, dy, wShape, attrs, withBias) =>
     native.conv2dBackwardWeights(roundBf16(x), xShape, roundBf16(dy), wShape, attrs, withBias),

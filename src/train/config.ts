@@ -256,8 +256,9 @@ function modelField(arg: string, help: string): FieldSpec<string> {
       const known = modelNames();
       if (known.includes(v)) return v;
       const near = closestNames(v, known);
-      throw new ConfigError(`${where}: unknown model ${JSON.stringify(v)}.${near.length ? ` Did you mean ${near.join(' or ')}?` : ''} ` +
-        `Known models: ${known.join(', ')}`);
+      const shown = JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+      throw new ConfigError(`${where}: unknown model ${shown}. ` +
+        (near.length ? `Did you mean ${near.join(' or ')}?` : `Known models: ${known.join(', ')}`));
     },
   };
 }
@@ -376,7 +377,8 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string,
     if (!isFieldKey(k)) {
       const plain = k.toLowerCase().replace(/[-_]/g, '');
       const near = FIELD_KEYS.find((x) => x.toLowerCase() === plain) ?? closestNames(k, FIELD_KEYS)[0];
-      throw new ConfigError(`${source}: unknown field ${shownValue(k)}${near ? `; did you mean "${near}"?` : ''} (the fields are ${FIELD_KEYS.join(', ')})`);
+      throw new ConfigError(`${source}: unknown field ${shownValue(k)}` +
+        (near ? `; did you mean "${near}"?` : ` (the fields are the flags of \`resnet train --help\` in camelCase, e.g. batchSize)`));
     }
     setField(out, k, v, label(k));
   }
