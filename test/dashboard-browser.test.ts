@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core';
 import { main } from '../src/cli/program.js';
 import { startDashboard } from '../src/serve/dashboard.js';
 import { assertUsageError, runCli, startCli } from './helpers/cli.js';
-import { launchChromium } from './helpers/chromium.js';
+import { launchChromium, watchedPage } from './helpers/chromium.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const TRAIN_ARGS = ['train', '--model', 'resnet20', '--subset', '192', '--test-subset', '100', '--epochs', '2',
@@ -57,13 +57,7 @@ test('the dashboard redraws the report\'s charts live as a run appends to metric
 
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.context.newPage();
-  const requests: string[] = [];
-  const consoleErrors: string[] = [];
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
+  const { page, requests, consoleErrors } = await watchedPage(browser);
   await page.goto(`${single.url}/`, { waitUntil: 'load' });
   for (const id of ['loss-chart', 'accuracy-chart', 'lr-chart', 'throughput-chart']) {
     const box = await page.locator(`#${id} svg`).boundingBox();

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../src/cli/program.js';
-import { launchChromium } from './helpers/chromium.js';
+import { launchChromium, watchedPage } from './helpers/chromium.js';
 
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), 'artifacts', 'report-browser.png');
 
@@ -50,13 +50,7 @@ test('report.html of a training run renders its numbers in Chromium without any 
 
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.context.newPage();
-  const requests: string[] = [];
-  const consoleErrors: string[] = [];
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
+  const { page, requests, consoleErrors } = await watchedPage(browser);
   const url = pathToFileURL(join(runDir, 'report.html')).href;
   await page.goto(url, { waitUntil: 'load' });
 

@@ -15,7 +15,7 @@ import { main } from '../src/cli/program.js';
 import { startServer } from '../src/serve/server.js';
 import { ImageClassifier } from '../src/train/classify.js';
 import { loadModelFile } from '../src/train/model-file.js';
-import { launchChromium } from './helpers/chromium.js';
+import { launchChromium, watchedPage } from './helpers/chromium.js';
 
 const FASHION_TEST_IMAGES = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), 'artifacts', 'serve-page.png');
@@ -77,13 +77,7 @@ test('the page shows the server\'s top-5 for an uploaded image, and the in-brows
 
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.context.newPage();
-  const requests: string[] = [];
-  const consoleErrors: string[] = [];
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
+  const { page, requests, consoleErrors } = await watchedPage(browser);
   await page.goto(`${server.url}/`, { waitUntil: 'load' });
   // Without the token the page cannot read the model and says so; with it, it can.
   await page.locator('#status.error').waitFor();

@@ -6,6 +6,7 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { parseJsonLines } from '../train/records.js';
 import type { EpochRecord, StepProgress, TrainerListener } from '../train/trainer.js';
 
 export const STEPS_FILE = 'steps.jsonl';
@@ -84,16 +85,5 @@ function isStepLine(v: unknown): v is StepLine {
 
 /** The lines of a steps.jsonl; a torn last line (a crash while appending) is dropped. */
 export function readStepLines(path: string): StepLine[] {
-  const out: StepLine[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line.trim() === '') continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (isStepLine(v)) out.push(v);
-  }
-  return out;
+  return parseJsonLines(readFileSync(path, 'utf8'), (v) => (isStepLine(v) ? v : null));
 }

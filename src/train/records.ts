@@ -63,20 +63,28 @@ export function epochRecordLine(r: EpochRecord): string {
   return `${JSON.stringify(r)}\n`;
 }
 
-/** The records of metrics.jsonl text; a torn last line (a crash while appending) and foreign lines are dropped. */
-export function parseEpochRecords(text: string): EpochRecord[] {
-  const out: EpochRecord[] = [];
+/**
+ * The values of JSON-lines text (metrics.jsonl, steps.jsonl) that `accept` takes. A line
+ * that does not parse, the torn last line of a crash while appending, is dropped: it is
+ * rewritten when its step or epoch is redone.
+ */
+export function parseJsonLines<T>(text: string, accept: (v: unknown) => T | null): T[] {
+  const out: T[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     let v: unknown;
     try {
       v = JSON.parse(line);
     } catch {
-      // A line cut short by a crash: it is rewritten when the epoch is redone.
       continue;
     }
-    const r = parseEpochRecord(v);
+    const r = accept(v);
     if (r !== null) out.push(r);
   }
   return out;
+}
+
+/** The records of metrics.jsonl text; a torn last line and foreign lines are dropped. */
+export function parseEpochRecords(text: string): EpochRecord[] {
+  return parseJsonLines(text, parseEpochRecord);
 }
