@@ -194,27 +194,36 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   });
 }
 
+// The arguments batchNormBackward and batchNormInferenceBackward share:
+// (dy, x, xShape, gamma, mean, variance, eps, y | null), checked.
+struct BnBackwardArgs {
+  F32Arg dy, x, gamma, mean, variance, y;
+  BnGeometry g;
+};
+
+BnBackwardArgs bnBackwardArgs(Call& call) {
+  BnBackwardArgs b{call.f32(0, "dy"), call.f32(1, "x"), call.f32(3, "gamma"), call.f32(4, "mean"), call.f32(5, "variance"),
+                   call.f32OrNull(7, "y"), geometry(call, 2, call.number(6, "eps"))};
+  const size_t c = static_cast<size_t>(b.g.c);
+  call.expectLength(b.dy, b.g.size(), "dy");
+  call.expectLength(b.x, b.g.size(), "x");
+  call.expectLength(b.gamma, c, "gamma");
+  call.expectLength(b.mean, c, "mean");
+  call.expectLength(b.variance, c, "variance");
+  if (b.y.present()) call.expectLength(b.y, b.g.size(), "y");
+  return b;
+}
+
 // batchNormBackward(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }
 // With y (the output of a BN fused with ReLU) the gradient is first masked by y > 0.
 // dx = gamma * invStd * (g - mean(g) - xhat * mean(g * xhat)).
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormBackward");
   return call.run([&]() -> Napi::Value {
-    const F32Arg dy = call.f32(0, "dy");
-    const F32Arg x = call.f32(1, "x");
-    const F32Arg gamma = call.f32(3, "gamma");
-    const F32Arg mean = call.f32(4, "mean");
-    const F32Arg variance = call.f32(5, "variance");
-    const F32Arg y = call.f32OrNull(7, "y");
-    const BnGeometry g = geometry(call, 2, call.number(6, "eps"));
+    const BnBackwardArgs b = bnBackwardArgs(call);
+    const F32Arg &dy = b.dy, &x = b.x, &gamma = b.gamma, &mean = b.mean, &variance = b.variance, &y = b.y;
+    const BnGeometry& g = b.g;
     const int64_t c = g.c, rows = g.n * g.h * g.w;
-    call.expectLength(dy, g.size(), "dy");
-    call.expectLength(x, g.size(), "x");
-    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
-    call.expectLength(mean, static_cast<size_t>(c), "mean");
-    call.expectLength(variance, static_cast<size_t>(c), "variance");
-    if (y.present()) call.expectLength(y, g.size(), "y");
-
     Napi::Env env = call.env();
     Napi::Float32Array dx = newF32(env, g.size());
     Napi::Float32Array dgamma = newF32(env, static_cast<size_t>(c));
@@ -264,21 +273,10 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
 Napi::Value BatchNormInferenceBackward(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormInferenceBackward");
   return call.run([&]() -> Napi::Value {
-    const F32Arg dy = call.f32(0, "dy");
-    const F32Arg x = call.f32(1, "x");
-    const F32Arg gamma = call.f32(3, "gamma");
-    const F32Arg mean = call.f32(4, "mean");
-    const F32Arg variance = call.f32(5, "variance");
-    const F32Arg y = call.f32OrNull(7, "y");
-    const BnGeometry g = geometry(call, 2, call.number(6, "eps"));
+    const BnBackwardArgs b = bnBackwardArgs(call);
+    const F32Arg &dy = b.dy, &x = b.x, &gamma = b.gamma, &mean = b.mean, &variance = b.variance, &y = b.y;
+    const BnGeometry& g = b.g;
     const int64_t c = g.c, rows = g.n * g.h * g.w;
-    call.expectLength(dy, g.size(), "dy");
-    call.expectLength(x, g.size(), "x");
-    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
-    call.expectLength(mean, static_cast<size_t>(c), "mean");
-    call.expectLength(variance, static_cast<size_t>(c), "variance");
-    if (y.present()) call.expectLength(y, g.size(), "y");
-
     Napi::Env env = call.env();
     Napi::Float32Array dx = newF32(env, g.size());
     Napi::Float32Array dgamma = newF32(env, static_cast<size_t>(c));

@@ -13,22 +13,12 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { main } from '../src/cli/program.js';
 import { startDashboard } from '../src/serve/dashboard.js';
-import { assertUsageError, runCli, startCli } from './helpers/cli.js';
+import { assertUsageError, quiet, runCli, startCli } from './helpers/cli.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const TRAIN_ARGS = ['train', '--model', 'resnet20', '--subset', '192', '--test-subset', '100', '--epochs', '2',
   '--batch-size', '64', '--eval-batch-size', '100', '--no-progress'];
-
-async function quiet<T>(fn: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    return await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-}
 
 /** Points of each series drawn in `chart` (M and L commands of its paths). */
 function pointsPerSeries(page: Page, chart: string): Promise<number[]> {

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { main } from '../src/cli/program.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
+import { quiet } from './helpers/cli.js';
 
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), 'artifacts', 'report-browser.png');
 
@@ -20,16 +21,6 @@ interface MetricsLine {
 }
 
 const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
-
-async function quiet<T>(fn: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    return await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-}
 
 test('report.html of a training run renders its numbers in Chromium without any network request', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'report-browser-'));

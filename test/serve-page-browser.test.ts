@@ -16,6 +16,7 @@ import { startServer } from '../src/serve/server.js';
 import { ImageClassifier } from '../src/train/classify.js';
 import { loadModelFile } from '../src/train/model-file.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
+import { quiet } from './helpers/cli.js';
 
 const FASHION_TEST_IMAGES = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), 'artifacts', 'serve-page.png');
@@ -25,16 +26,6 @@ interface Score {
   class: string;
   index: number;
   probability: number;
-}
-
-async function quiet<T>(fn: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    return await fn();
-  } finally {
-    process.stdout.write = write;
-  }
 }
 
 function sameTop(dom: Score[], json: Score[], what: string): void {

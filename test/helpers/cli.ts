@@ -73,3 +73,14 @@ export function startCli(args: readonly string[], cwdOrOptions?: string | StartO
   });
   return { child, waitForStdout: waitFor('stdout'), waitForStderr: waitFor('stderr'), done };
 }
+
+/** Run `fn` (an in-process command) with its stdout lines dropped. */
+export async function quiet<T>(fn: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return await fn();
+  } finally {
+    process.stdout.write = write;
+  }
+}

@@ -4,7 +4,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { writeRunReport } from '../../experiments/run-report.js';
 import { StepLog } from '../../experiments/step-log.js';
 import type { TrainConfig } from '../../train/config.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
@@ -28,6 +27,8 @@ export interface TorchTrainArgs {
   say: (s: string) => void;
   epochLine: (r: EpochRecord, epochs: number, best: boolean) => string;
   newRunDir: (c: TrainConfig) => string;
+  /** The run's last lines: the test line (null: no test set), report.html, the folder. */
+  runEnd: (dir: string, testLine: string | null, trained: string, say: (s: string) => void) => Promise<void>;
 }
 
 function count(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
@@ -168,16 +169,6 @@ export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
   });
   const wall = formatDuration((performance.now() - a.started) / 1000);
   const trained = `after ${finished.state.epoch} epoch${finished.state.epoch === 1 ? '' : 's'} (${formatDuration(seconds)} of training, ${wall} in all)`;
-  if (test) {
-    process.stdout.write(`test accuracy ${pct(test.top1)} (${test.correct} of ${test.count} correct; top-5 ${pct(test.top5)}, ` +
-      `loss ${test.loss.toFixed(4)}) ${trained}\n`);
-  } else {
-    process.stdout.write(`finished ${trained}; no test set to evaluate\n`);
-  }
-  try {
-    process.stdout.write(`report: ${await writeRunReport(run.dir)}\n`);
-  } catch (e) {
-    say(`could not write report.html (${e instanceof Error ? e.message : String(e)}); try: resnet report ${run.dir}`);
-  }
-  process.stdout.write(`run folder: ${run.dir}\n`);
+  await a.runEnd(run.dir, test && `test accuracy ${pct(test.top1)} (${test.correct} of ${test.count} correct; top-5 ${pct(test.top5)}, ` +
+    `loss ${test.loss.toFixed(4)})`, trained, a.say);
 }

@@ -166,7 +166,7 @@ async function train(cmd: Command): Promise<void> {
   }
 
   if (config.engine === 'torch') {
-    await trainWithTorch({ config, run, resume: flags.resume !== undefined, given, flags, started, say, epochLine, newRunDir, label: (k) => given(k) ?? `--${flagName(k)}` });
+    await trainWithTorch({ config, run, resume: flags.resume !== undefined, given, flags, started, say, epochLine, newRunDir, runEnd, label: (k) => given(k) ?? `--${flagName(k)}` });
     return;
   }
   const launchFlag = (['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const).find((k) => flags[k] !== undefined);
@@ -256,15 +256,17 @@ async function train(cmd: Command): Promise<void> {
   const wall = formatDuration((performance.now() - started) / 1000);
   const trained = `after ${epochsDone} epoch${epochsDone === 1 ? '' : 's'} (${formatDuration(seconds)} of training, ${wall} in all` +
     `${flags.resume !== undefined ? ' since --resume' : ''})`;
-  if (test) {
-    process.stdout.write(`test accuracy ${pct(test.top1)} (top-5 ${pct(test.top5)}, loss ${test.loss.toFixed(4)}) on ${test.count} test images ${trained}\n`);
-  } else {
-    process.stdout.write(`finished ${trained}; no test set to evaluate\n`);
-  }
+  await runEnd(run.dir, test && `test accuracy ${pct(test.top1)} (top-5 ${pct(test.top5)}, loss ${test.loss.toFixed(4)}) on ${test.count} test images`,
+    trained, say);
+}
+
+/** A finished run's last lines: its test result (or that there was none), its report.html, its folder. */
+async function runEnd(dir: string, testLine: string | null, trained: string, say: (s: string) => void): Promise<void> {
+  process.stdout.write(testLine !== null ? `${testLine} ${trained}\n` : `finished ${trained}; no test set to evaluate\n`);
   try {
-    process.stdout.write(`report: ${await writeRunReport(run.dir)}\n`);
+    process.stdout.write(`report: ${await writeRunReport(dir)}\n`);
   } catch (e) {
-    say(`could not write report.html (${e instanceof Error ? e.message : String(e)}); try: resnet report ${run.dir}`);
+    say(`could not write report.html (${e instanceof Error ? e.message : String(e)}); try: resnet report ${dir}`);
   }
-  process.stdout.write(`run folder: ${run.dir}\n`);
+  process.stdout.write(`run folder: ${dir}\n`);
 }
