@@ -89,7 +89,7 @@ async function runChild(contender: ResNet50Contender, batch: number, steps: numb
     setNativeThreads(threads);
     const x = new Tensor(input(batch), [batch, 224, 224, 3]);
     if (contender === 'ours-compiled') {
-      const run = compileInference(buildModel(), { chunk: batch });
+      const run = compileInference(buildModel());
       ms = await timeSteps(() => run(x), warmup, steps, clock);
       label = 'resnet-ts compiled';
     } else {

@@ -2,8 +2,11 @@
 // passes.ts: batch norms folded into the convolutions before them, the ReLU and the
 // residual add run as convolution post-ops, the remaining batch norms with their ReLU
 // in one kernel. Nothing couples the images of a batch, so the batch goes through the
-// whole network a chunk of images at a time, and one chunk's activations stay in cache
-// from one layer to the next; each activation is dropped after its last reader.
+// whole network a chunk of images at a time, sized so that a chunk's largest activation
+// fits a core's cache (16 small images, one 224x224 image): one chunk's activations
+// stay in cache from one layer to the next, and no activation is big enough to be
+// mapped fresh from the system (page faults on every call) each time it is made. Each
+// activation is dropped after its last reader.
 //
 // A compiled network is never stale: it remembers the version (Tensor.version) of every
 // parameter and buffer it read and the module tree it traced, checks them on each call
@@ -22,9 +25,16 @@ import { type Graph, type Node, trace, TraceError } from './trace.js';
 export type InferenceFn = (x: Tensor) => Tensor;
 
 export interface InferenceOptions {
-  /** Images per pass through the network (default 16); the last chunk may be smaller. */
+  /**
+   * Images per pass through the network; the last chunk may be smaller. Default: as many
+   * as keep the largest activation of a chunk within CHUNK_BYTES, from 1 to MAX_CHUNK.
+   */
   chunk?: number;
 }
+
+/** The default chunk keeps its largest activation within this (about a core's L2 cache). */
+const CHUNK_BYTES = 1 << 20;
+const MAX_CHUNK = 16;
 
 /** The network's forward pass does something compiled inference has no kernel for. */
 export class UnsupportedModelError extends Error {
@@ -74,6 +84,8 @@ interface Program {
   /** Per step, the values no later step reads (dropped after it). */
   readonly dead: readonly number[][];
   readonly state: readonly Tensor[];
+  /** Images per pass when the caller does not say (CHUNK_BYTES). */
+  readonly chunk: number;
 }
 
 function program(model: Module, imageShape: readonly number[]): Program {
@@ -99,7 +111,9 @@ function program(model: Module, imageShape: readonly number[]): Program {
   const dead = steps.map((): number[] => []);
   for (const [v, i] of lastUse) if (graph.values[v]!.kind !== 'input') dead[i]!.push(v);
   const state = graph.values.flatMap((v) => (v.tensor ? [v.tensor] : []));
-  return { graph, steps, dead, state };
+  const largest = Math.max(...graph.values.map((v) => v.shape.slice(1).reduce((p, d) => p * d, 1))) * Float32Array.BYTES_PER_ELEMENT;
+  const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_BYTES / largest)));
+  return { graph, steps, dead, state, chunk };
 }
 
 function stepInputs(s: Step): number[] {
@@ -231,8 +245,9 @@ function sameStructure(a: readonly unknown[], b: readonly unknown[]): boolean {
  * selected when it is called and does not change the model's train/eval mode.
  */
 export function compileInference(model: Module, opts: InferenceOptions = {}): InferenceFn {
-  const chunk = opts.chunk ?? 16;
-  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compileInference: chunk must be a positive integer, got ${chunk}`);
+  if (opts.chunk !== undefined && (!Number.isInteger(opts.chunk) || opts.chunk < 1)) {
+    throw new Error(`compileInference: chunk must be a positive integer, got ${opts.chunk}`);
+  }
   const byShape = new Map<string, Compiled>();
   let structure = structureOf(model);
 
@@ -260,6 +275,7 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     const [n = 0, ...image] = x.shape;
     const c = compiled(image);
     const { graph, dead } = c.program;
+    const chunk = opts.chunk ?? c.program.chunk;
     const outShape = graph.values[graph.output]!.shape.slice(1);
     const outPer = outShape.reduce((p, d) => p * d, 1);
     const perImage = image.reduce((p, d) => p * d, 1);
