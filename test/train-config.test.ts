@@ -107,6 +107,19 @@ describe('schedules from a recipe', () => {
     assert.ok(l[99]! < 1e-3);
   });
 
+  it('--fine-tune-epochs runs the schedule afresh in each phase (fastai fine_tune)', () => {
+    const spe = 10;
+    const phased = lrs({ ...DEFAULT_CONFIG, schedule: 'cosine', epochs: 5, warmup: 0, weights: 'w.safetensors', fineTuneEpochs: 2 }, spe);
+    const head = lrs({ ...DEFAULT_CONFIG, schedule: 'cosine', epochs: 2, warmup: 0 }, spe);
+    const rest = lrs({ ...DEFAULT_CONFIG, schedule: 'cosine', epochs: 3, warmup: 0 }, spe);
+    assert.equal(phased.length, 50);
+    for (let t = 0; t < 50; t++) {
+      const want = t < 20 ? head[t]! : rest[t - 20]!;
+      assert.ok(Math.abs(phased[t]! - want) < 1e-12, `step ${t}: ${phased[t]} against ${want}`);
+    }
+    assert.ok(phased[19]! < 0.01 && Math.abs(phased[20]! - 0.1) < 1e-12, 'back to the peak when everything starts training');
+  });
+
   it('zeroInitResidual starts every residual branch at zero, and is refused for plain nets', async () => {
     const data = tempDir('zero-init');
     writeIdxFolder(data, 16, 8);

@@ -89,6 +89,25 @@ export class LinearWarmup extends LRScheduler {
   }
 }
 
+/**
+ * torch.optim.lr_scheduler.SequentialLR with one milestone: `first` for the steps before
+ * `milestone`, then `second` counted from the milestone (its own step 0).
+ */
+export class SequentialLR extends LRScheduler {
+  constructor(optimizer: SGD, readonly first: LRScheduler, readonly second: LRScheduler, readonly milestone: number) {
+    super(optimizer);
+    this.apply();
+  }
+
+  lrAt(t: number, base: number): number {
+    return t < this.milestone ? this.first.lrAt(t, base) : this.second.lrAt(t - this.milestone, base);
+  }
+
+  override momentumAt(t: number): number | null {
+    return t < this.milestone ? this.first.momentumAt(t) : this.second.momentumAt(t - this.milestone);
+  }
+}
+
 /** Cosine annealing after a linear warmup: the usual modern recipe. */
 export function warmupCosine(optimizer: SGD, warmupSteps: number, totalSteps: number, startFactor = 1 / 3,
   etaMin = 0): LinearWarmup {

@@ -339,8 +339,8 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     'the one named; frozen BN layers keep their running statistics'),
   backboneLrScale: numberField('number', 'x', 'learning rate of the backbone as a fraction of the head\'s (discriminative ' +
     'learning rates, e.g. 0.1 when fine-tuning)', { min: 0, max: 1 }),
-  fineTuneEpochs: optional(numberField('int', 'n', 'train the head alone for n epochs, then everything (fastai\'s fine_tune; ' +
-    'needs --weights)', { min: 1, max: MAX_EPOCHS })),
+  fineTuneEpochs: optional(numberField('int', 'n', 'train the head alone for n epochs, then everything, the lr schedule ' +
+    'run afresh in each phase (fastai\'s fine_tune; needs --weights)', { min: 1, max: MAX_EPOCHS })),
   engine: choiceField('name', ENGINES, 'who trains: resnet (this process) or torch (PyTorch DistributedDataParallel under torchrun, ' +
     'for many processes, GPUs and machines: see --nproc, --nnodes; needs python3 with torch >= 1.13)'),
 };

@@ -1,6 +1,6 @@
 // The learning-rate schedule of a recipe, stepped once per iteration. Milestones and
 // warmup are given in the budget's unit (epochs or iterations) and turned into steps.
-import { CosineAnnealingLR, LinearWarmup, type LRScheduler, MultiStepLR, OneCycleLR, warmupCosine } from '../optim/schedules.js';
+import { CosineAnnealingLR, LinearWarmup, type LRScheduler, MultiStepLR, OneCycleLR, SequentialLR, warmupCosine } from '../optim/schedules.js';
 import type { SGD } from '../optim/sgd.js';
 import type { TrainConfig } from './config.js';
 
@@ -16,8 +16,21 @@ export function budget(c: Pick<TrainConfig, 'epochs' | 'iterations'>, stepsPerEp
   return { totalSteps: (c.epochs ?? 1) * stepsPerEpoch, stepsPerUnit: stepsPerEpoch };
 }
 
+/**
+ * The recipe's schedule over the budget; with --fine-tune-epochs, run afresh in each of
+ * the two phases (the head alone, then everything), as fastai's fine_tune runs a
+ * one-cycle schedule per phase: the backbone starts training at the peak lr, not where
+ * the head's phase left it.
+ */
 export function buildScheduler(optimizer: SGD, c: TrainConfig, b: Budget): LRScheduler {
-  const total = b.totalSteps;
+  if (c.fineTuneEpochs === null || c.iterations !== null) return phaseScheduler(optimizer, c, b.totalSteps, b.stepsPerUnit);
+  const head = c.fineTuneEpochs * b.stepsPerUnit;
+  return new SequentialLR(optimizer, phaseScheduler(optimizer, c, head, b.stepsPerUnit),
+    phaseScheduler(optimizer, c, b.totalSteps - head, b.stepsPerUnit), head);
+}
+
+function phaseScheduler(optimizer: SGD, c: TrainConfig, total: number, stepsPerUnit: number): LRScheduler {
+  const b: Budget = { totalSteps: total, stepsPerUnit };
   // At most a fifth of the run warms up, so a short run still spends most of its steps annealing.
   const warmup = Math.min(Math.round(c.warmup * b.stepsPerUnit), Math.floor(total / 5));
   switch (c.schedule) {
