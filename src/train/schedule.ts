@@ -23,14 +23,14 @@ export function budget(c: Pick<TrainConfig, 'epochs' | 'iterations'>, stepsPerEp
  * the head's phase left it.
  */
 export function buildScheduler(optimizer: SGD, c: TrainConfig, b: Budget): LRScheduler {
-  if (c.fineTuneEpochs === null || c.iterations !== null) return phaseScheduler(optimizer, c, b.totalSteps, b.stepsPerUnit);
+  if (c.fineTuneEpochs === null || c.iterations !== null) return phaseScheduler(optimizer, c, b);
   const head = c.fineTuneEpochs * b.stepsPerUnit;
-  return new SequentialLR(optimizer, phaseScheduler(optimizer, c, head, b.stepsPerUnit),
-    phaseScheduler(optimizer, c, b.totalSteps - head, b.stepsPerUnit), head);
+  return new SequentialLR(optimizer, phaseScheduler(optimizer, c, { ...b, totalSteps: head }),
+    phaseScheduler(optimizer, c, { ...b, totalSteps: b.totalSteps - head }), head);
 }
 
-function phaseScheduler(optimizer: SGD, c: TrainConfig, total: number, stepsPerUnit: number): LRScheduler {
-  const b: Budget = { totalSteps: total, stepsPerUnit };
+function phaseScheduler(optimizer: SGD, c: TrainConfig, b: Budget): LRScheduler {
+  const total = b.totalSteps;
   // At most a fifth of the run warms up, so a short run still spends most of its steps annealing.
   const warmup = Math.min(Math.round(c.warmup * b.stepsPerUnit), Math.floor(total / 5));
   switch (c.schedule) {
