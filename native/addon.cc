@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "kernels.h"
@@ -29,15 +30,15 @@ void applyThreadsFromEnv() {
 // the working set's peak. Skipped when the user tunes malloc through the environment.
 void tuneMalloc() {
 #if defined(__GLIBC__)
-  static bool done = false;
-  if (done) return;
-  done = true;
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
-      std::getenv("GLIBC_TUNABLES") != nullptr) {
-    return;
-  }
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  static std::once_flag once;
+  std::call_once(once, []() {
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
+        std::getenv("GLIBC_TUNABLES") != nullptr) {
+      return;
+    }
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  });
 #endif
 }
 

@@ -78,7 +78,7 @@ struct InferencePlan {
 };
 
 InferencePlan& inferencePlan(const BnGeometry& g, bool relu) {
-  static std::unordered_map<std::string, InferencePlan> cache;
+  thread_local std::unordered_map<std::string, InferencePlan> cache;
   const std::string key = geometryKey(g, relu ? 1 : 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;

@@ -13,6 +13,7 @@
 // native bf16 dot products (AVX512_BF16, AMX) may select it; elsewhere oneDNN would
 // emulate them, slower than float32.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -29,7 +30,7 @@ using dnnl::algorithm;
 using dnnl::memory;
 using dnnl::prop_kind;
 
-bool convBf16 = false;
+std::atomic<bool> convBf16{false};
 
 struct ConvGeometry {
   int64_t n, h, w, c, o, kh, kw, sh, sw, ph, pw, oh, ow;
@@ -98,8 +99,8 @@ void* stagingBuffer(int slot, size_t need) {
   struct Free {
     void operator()(void* p) const { std::free(p); }
   };
-  static std::unique_ptr<void, Free> buffers[2];
-  static size_t sizes[2] = {0, 0};
+  thread_local std::unique_ptr<void, Free> buffers[2];
+  thread_local size_t sizes[2] = {0, 0};
   if (need > sizes[slot]) {
     const size_t size = (need + 4095) / 4096 * 4096;
     void* p = std::aligned_alloc(4096, size);
@@ -119,7 +120,7 @@ void Input::bind(dnnl::stream& s, float* values, int slot) {
 
 // The forward primitive descriptor backward plans take as their hint.
 const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry& g) {
-  static std::unordered_map<std::string, dnnl::convolution_forward::primitive_desc> cache;
+  thread_local std::unordered_map<std::string, dnnl::convolution_forward::primitive_desc> cache;
   const std::string key = geometryKey(g, 0, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -177,7 +178,7 @@ ForwardPlan makeForwardPlan(const ConvGeometry& g, int64_t flags) {
 }
 
 ForwardPlan& forwardPlan(const ConvGeometry& g, int64_t flags) {
-  static std::unordered_map<std::string, ForwardPlan> cache;
+  thread_local std::unordered_map<std::string, ForwardPlan> cache;
   const std::string key = geometryKey(g, flags, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -193,7 +194,7 @@ struct BackwardDataPlan {
 };
 
 BackwardDataPlan& backwardDataPlan(const ConvGeometry& g) {
-  static std::unordered_map<std::string, BackwardDataPlan> cache;
+  thread_local std::unordered_map<std::string, BackwardDataPlan> cache;
   const std::string key = geometryKey(g, 0, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -223,7 +224,7 @@ struct BackwardWeightsPlan {
 };
 
 BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& g, bool withBias) {
-  static std::unordered_map<std::string, BackwardWeightsPlan> cache;
+  thread_local std::unordered_map<std::string, BackwardWeightsPlan> cache;
   const std::string key = geometryKey(g, withBias, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;

@@ -14,13 +14,8 @@ dnnl::engine& cpuEngine() {
 }
 
 dnnl::stream& cpuStream() {
-  static dnnl::stream stream(cpuEngine());
+  thread_local dnnl::stream stream(cpuEngine());
   return stream;
-}
-
-std::mutex& kernelMutex() {
-  static std::mutex mutex;
-  return mutex;
 }
 
 dnnl::primitive_attr scratchpadAttr() {
@@ -33,8 +28,8 @@ namespace {
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
-std::unique_ptr<void, AlignedFree> scratchBuffer;
-size_t scratchSize = 0;
+thread_local std::unique_ptr<void, AlignedFree> scratchBuffer;
+thread_local size_t scratchSize = 0;
 }  // namespace
 
 void bindScratchpad(dnnl::memory& mem) {

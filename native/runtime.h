@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,12 +19,11 @@ using dims = dnnl::memory::dims;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+// The engine is shared; the stream, the scratchpad, the staging buffers and the
+// primitive caches are per thread, so worker threads (training replicas) run kernels
+// side by side without a lock.
 dnnl::engine& cpuEngine();
 dnnl::stream& cpuStream();
-
-// Every kernel holds this lock: worker threads share one process-wide cache,
-// scratchpad and stream.
-std::mutex& kernelMutex();
 
 // All primitives use a user scratchpad so that one grow-only buffer serves them
 // all instead of each primitive keeping its own.
@@ -90,7 +88,6 @@ class Call {
   template <typename Body>
   Napi::Value run(Body&& body) {
     try {
-      std::lock_guard<std::mutex> lock(kernelMutex());
       return body();
     } catch (const Napi::Error&) {
       throw;

@@ -78,6 +78,17 @@ describe('resnet train on Fashion-MNIST (end to end)', () => {
     assert.ok(Math.abs(plain.loss - flipped.loss) > 1e-4, 'the mirror images change the loss');
   });
 
+  it('--replicas 2 trains two models in worker threads on halves of each batch, says so, and exits', () => {
+    const r = runCli(['train', '--subset', '512', '--test-subset', '300', '--epochs', '2', '--batch-size', '32', '--lr', '0.05',
+      '--replicas', '2', '--out', out, '--name', 'replicas', '--no-progress']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /native backend, fp32 precision, 2 replicas sharing each batch\n|reference backend, fp32 precision, 2 replicas sharing each batch\n/);
+    const metrics = readFileSync(join(out, 'replicas', 'metrics.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as { trainLoss: number; eval: { top1: number } });
+    assert.ok(metrics[1]!.trainLoss < metrics[0]!.trainLoss, `training loss ${metrics.map((m) => m.trainLoss).join(' -> ')}`);
+    assert.ok(metrics[1]!.eval.top1 > 0.3, `test accuracy ${metrics[1]!.eval.top1}`);
+  });
+
   it('resnet predict gives top-k classes for PNG and JPEG files, and rejects an RGB image for a greyscale model', async () => {
     assert.ok(summary, 'needs the training run above');
     const { test } = await loadDataset({ name: 'fashion-mnist' });

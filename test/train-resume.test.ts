@@ -1,9 +1,10 @@
 // Resume: a run stopped after epoch k (or in the middle of an epoch) and continued from
 // its checkpoint takes exactly the steps of an unbroken run: bit-identical weights,
-// BN statistics, momentum buffers, weight average and metrics.
+// BN statistics, momentum buffers, weight average and metrics; with one model and with
+// two replicas sharing each batch.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from '../src/train/config.js';
 import { RunFolder } from '../src/train/run-folder.js';
 import { prepareRun, type PreparedRun } from '../src/train/setup.js';
@@ -13,14 +14,17 @@ import { tempDir, writeIdxFolder } from './helpers/data-files.js';
 
 type Snapshot = Record<string, Float32Array>;
 
-function recipe(dataDir: string): TrainConfig {
+function recipe(dataDir: string, replicas: number): TrainConfig {
   // Every stateful piece is on: Nesterov momentum, no-decay groups, warmup + cosine,
   // label smoothing, EMA, crop + flip + random erasing.
   return finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, {
     model: 'resnet20', dataset: 'fashion-mnist', data: dataDir, epochs: 3, batchSize: 8, evalBatchSize: 16,
-    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, seed: 7, keepCheckpoints: 3,
+    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, seed: 7, keepCheckpoints: 3, replicas,
   }, 'test'), 'test');
 }
+
+const trainers: Trainer[] = [];
+after(async () => { await Promise.all(trainers.map((t) => t.close())); });
 
 interface Made {
   trainer: Trainer;
@@ -31,6 +35,7 @@ async function makeTrainer(config: TrainConfig, run: RunFolder, listener: (m: Ma
   const parts = await prepareRun(config);
   const made: Made = { parts, trainer: null! };
   made.trainer = trainerForRun(parts, run, listener(made));
+  trainers.push(made.trainer);
   return made;
 }
 
@@ -52,11 +57,11 @@ function withoutTimes(records: EpochRecord[]): unknown[] {
   return records.map(({ time: _t, epochSeconds: _s, dataSeconds: _d, imagesPerSecond: _i, ...rest }) => rest);
 }
 
-describe('resume', () => {
+for (const replicas of [1, 2]) describe(`resume, ${replicas === 1 ? 'one model' : `${replicas} replicas`}`, () => {
   const root = tempDir('resume');
   const data = join(root, 'data');
   writeIdxFolder(data, 24, 8, 8, 8);
-  const config = recipe(data);
+  const config = recipe(data, replicas);
   let unbroken: { perEpoch: Snapshot[]; records: EpochRecord[] } | null = null;
 
   async function unbrokenRun(): Promise<{ perEpoch: Snapshot[]; records: EpochRecord[] }> {

@@ -214,7 +214,11 @@ async function trainNet(dir: string, spec: NetSpec, recipe: TrainConfig, opts: D
   });
   opts.log?.(`${spec.name}: ${(prepared.model.numParameters() / 1e6).toFixed(2)}M parameters, ${prepared.totalSteps} iterations ` +
     `on ${prepared.train.length} images`);
-  await trainer.run();
+  try {
+    await trainer.run();
+  } finally {
+    await trainer.close();
+  }
   steps.flush();
   const record: NetRecord = { parameters: prepared.model.numParameters(), seconds: (performance.now() - started) / 1000 };
   run.writeJson(join(netDir, 'net.json'), record);

@@ -101,6 +101,8 @@ export interface TrainConfig {
   fineTuneEpochs: number | null;
   /** The training engine: resnet-ts, or PyTorch DDP launched by torchrun. */
   engine: (typeof ENGINES)[number];
+  /** Model replicas training side by side in worker threads, each on its share of every batch (1: one model). */
+  replicas: number;
 }
 
 export const FREEZE_LEVELS = ['none', 'backbone', 'stem', 'layer1', 'layer2', 'layer3', 'layer4'] as const;
@@ -115,6 +117,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
   classes: null, perClass: null, weights: null, freeze: 'none', backboneLrScale: 1, fineTuneEpochs: null, engine: 'resnet',
+  replicas: 1,
 });
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'numbers';
@@ -343,6 +346,10 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     'run afresh in each phase (fastai\'s fine_tune; needs --weights)', { min: 1, max: MAX_EPOCHS })),
   engine: choiceField('name', ENGINES, 'who trains: resnet (this process) or torch (PyTorch DistributedDataParallel under torchrun, ' +
     'for many processes, GPUs and machines: see --nproc, --nnodes; needs python3 with torch >= 1.13)'),
+  replicas: numberField('int', 'n', 'train n copies of the model side by side in worker threads, each on its share of every ' +
+    'batch with its share of the cores, their gradients averaged (batch norm statistics per share, as under DDP); ' +
+    'a step of a small net is many short kernels, so replicas use several cores better than one model (1: one model ' +
+    'on every core)', { min: 1, max: 256 }),
 };
 
 /** The command-line flag of a setting, without its dashes: batchSize -> batch-size. */

@@ -14,6 +14,8 @@ export { prepareRun } from './setup.js';
 export type { PreparedRun } from './setup.js';
 export { budget, buildScheduler } from './schedule.js';
 export { gradNorm, clipGradNorm } from './grads.js';
+export { Replicas, shareBounds } from './replicas.js';
+export type { ReplicaModel, ReplicaOptions, ReplicaResult } from './replicas.js';
 export { ProgressLine, progressListener, formatStep, formatDuration } from './progress.js';
 export { trainerForRun, planResume, applyResume, newestValidCheckpoint, RESUME_CHANGES } from './run-training.js';
 export type { ResumeOptions, ResumePlan } from './run-training.js';

@@ -6,19 +6,29 @@ import { rmSync } from 'node:fs';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError, DEFAULT_CONFIG, finishConfig, mergeConfig, type TrainConfig } from './config.js';
 import { RunFolder, RunFolderError } from './run-folder.js';
+import { Replicas } from './replicas.js';
 import type { PreparedRun } from './setup.js';
 import { Trainer, type TrainerListener } from './trainer.js';
 
-/** A Trainer for `prepared`, every option from its recipe; `run` null keeps the state in memory. */
+/**
+ * A Trainer for `prepared`, every option from its recipe; `run` null keeps the state in
+ * memory. With `replicas` > 1 its worker threads start with the first step; close them
+ * with `trainer.close()`.
+ */
 export function trainerForRun(prepared: PreparedRun, run: RunFolder | null, listener: TrainerListener = {}): Trainer {
   const c = prepared.config;
+  const { card } = prepared;
+  const replicas = c.replicas > 1
+    ? Replicas.start(prepared.model, { model: card.model, numClasses: card.numClasses, inChannels: card.inChannels, width: card.width },
+      { replicas: c.replicas, labelSmoothing: c.labelSmoothing, maxBatch: c.batchSize })
+    : null;
   return new Trainer({
     model: prepared.model, optimizer: prepared.optimizer, scheduler: prepared.scheduler,
     trainLoader: prepared.trainLoader, evalLoader: prepared.evalLoader, evalSplit: prepared.evalSplit,
     evalEvery: c.evalEvery, tta: c.tta, numClasses: prepared.card.numClasses, totalSteps: prepared.totalSteps,
     labelSmoothing: c.labelSmoothing, ema: prepared.ema, onNan: c.onNan, maxSkipped: c.maxSkipped, clipGradNorm: c.clipGradNorm,
     run, keepCheckpoints: c.keepCheckpoints, checkpointEvery: c.checkpointEvery, config: c, card: prepared.card,
-    frozen: prepared.frozen, listener,
+    frozen: prepared.frozen, replicas, listener,
   });
 }
 

@@ -66,6 +66,7 @@ const NOT_IMPLEMENTED: { key: keyof TrainConfig; ok: (c: TrainConfig) => boolean
   { key: 'freeze', ok: (c) => c.freeze === 'none' },
   { key: 'backboneLrScale', ok: (c) => c.backboneLrScale === 1 },
   { key: 'fineTuneEpochs', ok: (c) => c.fineTuneEpochs === null },
+  { key: 'replicas', ok: (c) => c.replicas === 1 },
 ];
 
 /** Refuse, by name, a setting the torch engine would silently ignore. */

@@ -8,15 +8,15 @@ import type { Module } from '../nn/module.js';
 import type { LRScheduler } from '../optim/schedules.js';
 import type { SGD } from '../optim/sgd.js';
 import { defaultRng } from '../tensor/random.js';
-import { crossEntropy } from '../tensor/ops.js';
-import type { Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { clipGradNorm, gradNorm } from './grads.js';
+import { lossAndBackward, type LossStep } from './loss-step.js';
 import { argmaxRow, evaluate, type EvalResult } from './metrics.js';
 import { type LoadedCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
 import { type ModelCard, saveModelFile } from './model-file.js';
 import type { EpochRecord } from './records.js';
 import type { RunFolder } from './run-folder.js';
+import type { Replicas } from './replicas.js';
 import type { TtaMode } from './tta.js';
 
 export interface TrainerOptions {
@@ -60,6 +60,11 @@ export interface TrainerOptions {
    * and their BN layers in inference mode (running statistics kept); see fine-tune.ts.
    */
   frozen?: ((epoch: number) => readonly Module[]) | null;
+  /**
+   * Model replicas in worker threads that share each batch (replicas.ts); null: this
+   * thread's model alone takes every batch. The caller closes them.
+   */
+  replicas?: Replicas | null;
   listener?: TrainerListener;
 }
 
@@ -142,6 +147,11 @@ export class Trainer {
     return Math.ceil(this.o.totalSteps / this.o.trainLoader.numBatches);
   }
 
+  /** Stop the worker threads of the replicas, if any (they never keep the process alive). */
+  async close(): Promise<void> {
+    await this.o.replicas?.close();
+  }
+
   /** Finish the current step, write a checkpoint and return (SIGINT / SIGTERM). */
   requestStop(): void {
     this.stopRequested = true;
@@ -169,7 +179,7 @@ export class Trainer {
       for await (const batch of trainLoader.epoch(this.state.epoch, this.state.batchInEpoch)) {
         const totals = this.state.epochTotals;
         totals.dataSeconds = (totals.dataSeconds ?? 0) + (performance.now() - waitingSince) / 1000;
-        this.trainStep(batch);
+        await this.trainStep(batch);
         const now = performance.now();
         totals.seconds += (now - last) / 1000;
         last = now;
@@ -222,7 +232,7 @@ export class Trainer {
     };
   }
 
-  private trainStep(batch: Batch): void {
+  private async trainStep(batch: Batch): Promise<void> {
     const { model } = this.o;
     model.train();
     const frozen = this.o.frozen?.(this.state.epoch) ?? [];
@@ -230,19 +240,19 @@ export class Trainer {
     for (const m of frozen) m.eval();
     for (const p of frozenParams) p.requiresGrad = false;
     try {
-      this.stepOn(batch);
+      await this.stepOn(batch);
     } finally {
       for (const p of frozenParams) p.requiresGrad = true;
     }
   }
 
-  private stepOn(batch: Batch): void {
+  private async stepOn(batch: Batch): Promise<void> {
     const { model, optimizer, scheduler } = this.o;
     const onNan = this.o.onNan ?? 'stop';
     optimizer.zeroGrad();
     // BN running statistics are updated by the forward pass; a skipped step puts them back.
     const buffers = onNan === 'skip' ? model.buffers().map((b) => b.data.slice()) : null;
-    const result = this.lossAndGradients(batch);
+    const result = await this.lossAndGradients(batch);
     const n = batch.labels.length;
     const totals = this.state.epochTotals;
     if ('problem' in result) {
@@ -271,22 +281,20 @@ export class Trainer {
   }
 
   /** The loss and gradients (clipped when asked) of one batch, or what is not finite. */
-  private lossAndGradients(batch: Batch): { lossValue: number; logits: Tensor } | { problem: string } {
-    const { model } = this.o;
+  private async lossAndGradients(batch: Batch): Promise<LossStep> {
+    const { model, replicas } = this.o;
     // Checked first: ReLU maps NaN to 0 on both backends, so a NaN pixel need not reach
     // the loss, while it does poison the BN batch statistics.
     const bad = countNonFinite(batch.x.data);
     if (bad > 0) return { problem: `input (${bad} of ${batch.x.size} values NaN or infinite)` };
-    const logits = model.forward(batch.x);
-    const loss = crossEntropy(logits, batch.labels, { labelSmoothing: this.o.labelSmoothing ?? 0 });
-    const lossValue = loss.item();
-    if (!Number.isFinite(lossValue)) return { problem: `loss (${lossValue})` };
-    loss.backward();
+    const result = replicas ? await replicas.lossAndGradients(batch.x, batch.labels)
+      : lossAndBackward(model, batch.x, batch.labels, this.o.labelSmoothing ?? 0);
+    if ('problem' in result) return result;
     const params = model.parameters();
     const norm = gradNorm(params);
     if (!Number.isFinite(norm)) return { problem: `gradient (norm ${norm})` };
     if (this.o.clipGradNorm) clipGradNorm(params, this.o.clipGradNorm, norm);
-    return { lossValue, logits };
+    return result;
   }
 
   private divergedError(problem: string): TrainingDivergedError {

@@ -35,10 +35,11 @@ interface DegradationFlags {
   lr?: string;
   milestones?: string;
   warmup?: string;
+  replicas?: string;
 }
 
 /** Recipe flags that may override the budget, by config field. */
-const OVERRIDES = ['subset', 'testSubset', 'epochs', 'iterations', 'batchSize', 'lr', 'milestones', 'warmup'] as const;
+const OVERRIDES = ['subset', 'testSubset', 'epochs', 'iterations', 'batchSize', 'lr', 'milestones', 'warmup', 'replicas'] as const;
 
 const flagOf = (key: string): string => `--${flagName(key)}`;
 

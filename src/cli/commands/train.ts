@@ -121,7 +121,7 @@ function describeRun(p: PreparedRun, runDir: string, epochs: number, precision: 
   const frozen = c.freeze !== 'none' ? `, ${c.freeze === 'backbone' ? 'the backbone' : `up to ${c.freeze}`} frozen` : '';
   return `training ${c.model}${start} (${params}M parameters${frozen}) on ${ds.name}: ${ds.length} images ${ds.height}x${ds.width}x${ds.channels}, ` +
     `${evalText}; ${epochs} epoch${epochs > 1 ? 's' : ''} of ${p.stepsPerEpoch} steps (batch ${c.batchSize}), ` +
-    `${backend().name} backend, ${precision} precision\nrun folder: ${runDir}\n`;
+    `${backend().name} backend, ${precision} precision${c.replicas > 1 ? `, ${c.replicas} replicas sharing each batch` : ''}\nrun folder: ${runDir}\n`;
 }
 
 async function train(cmd: Command): Promise<void> {
@@ -222,6 +222,7 @@ async function train(cmd: Command): Promise<void> {
   try {
     outcome = await trainer.run();
   } finally {
+    await trainer.close();
     await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
