@@ -68,9 +68,6 @@ interface WorkerSlot {
   failed: Error | null;
 }
 
-/** The result of a step over the whole batch: the mean loss and every row's logits, or what was not finite. */
-export type ReplicaResult = LossStep;
-
 /** Where each share starts: R nearly equal shares in order, the last one this thread's. */
 export function shareBounds(rows: number, replicas: number): number[] {
   const bounds = [0];
@@ -156,7 +153,7 @@ export class Replicas {
    * grad holds the gradient of the mean loss over the whole batch (this thread's model
    * has it; the workers' only lend theirs).
    */
-  async lossAndGradients(x: Tensor, labels: Int32Array): Promise<ReplicaResult> {
+  async lossAndGradients(x: Tensor, labels: Int32Array): Promise<LossStep> {
     if (this.closed) throw new Error('the training replicas were closed');
     const rows = labels.length;
     if (rows > this.o.maxBatch) throw new RangeError(`a batch of ${rows} rows, more than the ${this.o.maxBatch} the replicas were sized for`);
@@ -230,7 +227,8 @@ export class Replicas {
     if (native) setNativeThreads(this.threads);
     try {
       const shape = [b - a, ...x.shape.slice(1)];
-      const share = new Tensor(x.data.slice(a * this.perImage, b * this.perImage), shape);
+      // A view of the batch, which nothing writes.
+      const share = new Tensor(x.data.subarray(a * this.perImage, b * this.perImage), shape);
       return lossAndBackward(this.model, share, labels.subarray(a, b), this.o.labelSmoothing ?? 0);
     } finally {
       if (native) setNativeThreads(before);
