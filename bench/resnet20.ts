@@ -1,11 +1,11 @@
 // ResNet-20 (projection shortcuts) on resnet-ts: seconds per training step (forward,
 // cross-entropy, backward, SGD with momentum) and per inference batch (eval mode, no
 // autograd), on whichever backend is selected.
-import * as F from '../src/tensor/ops.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/tensor/random.js';
 import { cifarResNet, compileInference } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
+import { lossAndBackward } from '../src/train/loss-step.js';
 
 export interface Workload {
   readonly batch: number;
@@ -53,12 +53,13 @@ export function trainStepFn(model: ReturnType<typeof cifarResNet>, batch: number
   const { x, labels } = randomBatch(batch, seed);
   const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
   model.train();
+  // The trainer's step: forward, loss and backward with the kernel outputs in the scratch.
   return () => {
     opt.zeroGrad();
-    const loss = F.crossEntropy(model.forward(x), labels);
-    loss.backward();
+    const r = lossAndBackward(model, x, labels, 0);
+    if ('problem' in r) throw new Error(`training step: non-finite ${r.problem}`);
     opt.step();
-    return loss.item();
+    return r.lossValue;
   };
 }
 

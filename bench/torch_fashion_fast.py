@@ -11,6 +11,11 @@ iteration), label smoothing, and the same test-time augmentation at evaluation. 
 clock runs from the start of the process (data reading included) to the end of the last
 evaluation, as `resnet train` counts it. One JSON object per line on stdout.
 
+`precision` bf16 (or auto on a CPU with avx512_bf16 / amx_bf16) runs the forward pass and
+the loss under PyTorch's CPU autocast to bfloat16, PyTorch's mixed precision. `replicas`
+is how resnet-ts spreads a batch over the cores; PyTorch runs one model on --threads
+intra-op threads, its own way of using them.
+
   /usr/bin/python3 bench/torch_fashion_fast.py --config recipes/fashion-mnist-fast.json --threads 2
 
 Fields a recipe may hold that this script does not implement are refused by name.
@@ -34,7 +39,17 @@ from torch_cifar_resnet import CifarResNet  # noqa: E402
 SUPPORTED = {
     'model', 'dataset', 'epochs', 'batchSize', 'evalBatchSize', 'lr', 'momentum', 'nesterov', 'weightDecay',
     'schedule', 'warmup', 'labelSmoothing', 'cropPadding', 'flip', 'randomErasing', 'evalEvery', 'tta', 'seed',
+    'precision', 'replicas',
 }
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return ' avx512_bf16' in flags or ' amx_bf16' in flags
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -90,12 +105,13 @@ def tta_logits(model, x: torch.Tensor, mode: str) -> torch.Tensor:
     return 0.5 * mirror(x) + 0.5 * torch.stack([mirror(s) for s in shifted]).mean(0)
 
 
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int, tta: str) -> float:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch: int, tta: str, bf16: bool) -> float:
     model.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            logits = tta_logits(model, x[i:i + batch], tta)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                logits = tta_logits(model, x[i:i + batch], tta).float()
             correct += int((logits.argmax(1) == y[i:i + batch]).sum())
     model.train()
     return correct / len(x)
@@ -125,6 +141,12 @@ def main() -> int:
     model_name = r.get('model', 'resnet20')
     if not (model_name.startswith('resnet') and model_name[6:].isdigit()):
         print(f'{a.config}: model {model_name}: this script builds the CIFAR resnet<6n+2> models only', file=sys.stderr)
+        return 2
+    precision = r.get('precision', 'fp32')
+    if precision == 'auto':
+        precision = 'bf16' if cpu_has_bf16() else 'fp32'
+    if precision not in ('fp32', 'bf16'):
+        print(f'{a.config}: precision {precision}: expected fp32, bf16 or auto', file=sys.stderr)
         return 2
     torch.set_num_threads(a.threads)
     seed = a.seed if a.seed is not None else r.get('seed', 0)
@@ -164,7 +186,7 @@ def main() -> int:
     pad, flip = r.get('cropPadding', 2) or 0, r.get('flip', True)
     erasing, smoothing = r.get('randomErasing', 0), r.get('labelSmoothing', 0.1)
     every, tta = r.get('evalEvery', 1), r.get('tta', 'none')
-    emit(kind='start', config=a.config, seed=seed, threads=a.threads, torch=torch.__version__,
+    emit(kind='start', config=a.config, seed=seed, threads=a.threads, torch=torch.__version__, precision=precision,
          params=sum(q.numel() for q in model.parameters()), setup_s=time.perf_counter() - START)
     step = 0
     model.train()
@@ -179,13 +201,14 @@ def main() -> int:
             for g in opt.param_groups:
                 g['lr'] = lr_at(step)
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), ytr[idx], label_smoothing=smoothing)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+                loss = F.cross_entropy(model(xb), ytr[idx], label_smoothing=smoothing)
             loss.backward()
             opt.step()
             step += 1
         train_s = time.perf_counter() - t0
         last = epoch + 1 == epochs
-        acc = evaluate(model, xte, yte, r.get('evalBatchSize', 500), tta) if last or (every > 0 and (epoch + 1) % every == 0) else None
+        acc = evaluate(model, xte, yte, r.get('evalBatchSize', 500), tta, precision == 'bf16') if last or (every > 0 and (epoch + 1) % every == 0) else None
         emit(kind='epoch', epoch=epoch + 1, test_top1=acc, epoch_train_s=train_s,
              img_per_s=len(xtr) / train_s, wall_s=time.perf_counter() - START)
     emit(kind='done', test_top1=acc, wall_s=time.perf_counter() - START)

@@ -54,6 +54,44 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ScratchOpen(const Napi::CallbackInfo& info) {
+  scratchOpen(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value ScratchClose(const Napi::CallbackInfo& info) {
+  Call call(info, "scratchClose");
+  return call.run([&]() -> Napi::Value {
+    scratchClose(info.Env());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ScratchRelease(const Napi::CallbackInfo& info) {
+  Call call(info, "scratchRelease");
+  return call.run([&]() -> Napi::Value {
+    scratchRelease(info.Env());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SetScratchPoison(const Napi::CallbackInfo& info) {
+  Call call(info, "setScratchPoison");
+  return call.run([&]() -> Napi::Value {
+    scratchPoison(info.Env(), call.boolean(0, "on"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ScratchStatsJs(const Napi::CallbackInfo& info) {
+  const ScratchStats s = scratchStats(info.Env());
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("reservedBytes", Napi::Number::New(info.Env(), static_cast<double>(s.reserved)));
+  o.Set("peakBytes", Napi::Number::New(info.Env(), static_cast<double>(s.peak)));
+  o.Set("depth", Napi::Number::New(info.Env(), s.depth));
+  return o;
+}
+
 std::string onednnVersion() {
   const dnnl_version_t* v = dnnl_version();
   return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
@@ -72,6 +110,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("setThreads", SetThreads);
   fn("setConvPrecision", SetConvPrecision);
   fn("getConvPrecision", GetConvPrecision);
+  fn("scratchOpen", ScratchOpen);
+  fn("scratchClose", ScratchClose);
+  fn("scratchRelease", ScratchRelease);
+  fn("setScratchPoison", SetScratchPoison);
+  fn("scratchStats", ScratchStatsJs);
 #define RESNET_REGISTER_KERNEL(js, cpp) fn(#js, cpp);
   RESNET_KERNELS(RESNET_REGISTER_KERNEL)
 #undef RESNET_REGISTER_KERNEL

@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 namespace resnet {
@@ -182,9 +184,100 @@ std::string shapeText(const dims& d) {
   return s + "]";
 }
 
+namespace {
+// The scratch of one JS thread (an env's instance data): a few large ArrayBuffers that
+// outputs are carved from, front to back, while a scope is open, and reused from the
+// front when the outermost scope closes.
+struct Scratch {
+  static constexpr size_t kChunk = size_t{64} << 20;
+  static constexpr size_t kLimit = size_t{2} << 30;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> chunks;
+  std::vector<size_t> sizes;
+  size_t total = 0;
+  size_t chunk = 0;
+  size_t offset = 0;
+  size_t used = 0;
+  size_t peak = 0;
+  int depth = 0;
+  bool poison = false;
+
+  // A view of n floats, or an empty value when the scratch is closed or full.
+  bool take(Napi::Env env, size_t n, Napi::Float32Array* out) {
+    if (depth == 0 || n == 0) return false;
+    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    while (chunk < chunks.size() && offset + bytes > sizes[chunk]) {
+      ++chunk;
+      offset = 0;
+    }
+    if (chunk == chunks.size()) {
+      const size_t size = bytes > kChunk ? bytes : kChunk;
+      if (total + size > kLimit) return false;
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
+      chunks.push_back(Napi::Persistent(ab));
+      sizes.push_back(size);
+      total += size;
+    }
+    *out = Napi::Float32Array::New(env, n, chunks[chunk].Value(), offset);
+    offset += bytes;
+    used += bytes;
+    return true;
+  }
+
+  void reset() {
+    if (poison) {
+      for (size_t i = 0; i <= chunk && i < chunks.size(); ++i) {
+        Napi::ArrayBuffer ab = chunks[i].Value();
+        float* p = static_cast<float*>(ab.Data());
+        const size_t end = i == chunk ? offset : sizes[i];
+        std::fill(p, p + end / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+    if (used > peak) peak = used;
+    chunk = 0;
+    offset = 0;
+    used = 0;
+  }
+};
+
+Scratch& scratchOf(Napi::Env env) {
+  Scratch* s = env.GetInstanceData<Scratch>();
+  if (s == nullptr) {
+    s = new Scratch();
+    env.SetInstanceData<Scratch>(s);
+  }
+  return *s;
+}
+}  // namespace
+
+void scratchOpen(Napi::Env env) { ++scratchOf(env).depth; }
+
+void scratchClose(Napi::Env env) {
+  Scratch& s = scratchOf(env);
+  if (s.depth == 0) throw ArgumentError("no scratch scope is open");
+  if (--s.depth == 0) s.reset();
+}
+
+void scratchRelease(Napi::Env env) {
+  Scratch& s = scratchOf(env);
+  if (s.depth != 0) throw ArgumentError("a scratch scope is still open");
+  s.chunks.clear();
+  s.sizes.clear();
+  s.total = 0;
+}
+
+void scratchPoison(Napi::Env env, bool on) { scratchOf(env).poison = on; }
+
+ScratchStats scratchStats(Napi::Env env) {
+  const Scratch& s = scratchOf(env);
+  return {s.total, s.peak, s.depth};
+}
+
 // napi_create_buffer hands out uninitialised memory, unlike napi_create_arraybuffer
 // which zero-fills: the Float32Array is then a view over that Buffer's store.
+// Inside a scratch scope the output is a view into the scratch instead.
 Napi::Float32Array newF32(Napi::Env env, size_t n) {
+  Napi::Float32Array view;
+  if (scratchOf(env).take(env, n, &view)) return view;
   auto buf = Napi::Buffer<uint8_t>::New(env, n * sizeof(float));
   return Napi::Float32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
 }

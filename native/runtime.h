@@ -111,8 +111,28 @@ class Call {
 std::string shapeText(const dims& d);
 
 // A Float32Array of n elements whose memory is NOT zero-filled (every kernel
-// writes all of its output), which saves a pass over each activation.
+// writes all of its output), which saves a pass over each activation. While a scratch
+// scope is open on this thread, it is a view into the thread's scratch buffers.
 Napi::Float32Array newF32(Napi::Env env, size_t n);
+
+// The scratch: while a scope is open, kernel outputs are carved from a few large
+// buffers of this JS thread (at most 2 GiB; past that they are allocated as usual),
+// and when the outermost scope closes every output made in it is overwritten by later
+// ones. A training step allocates hundreds of megabytes of activations and gradients;
+// from the scratch they cost V8 no external memory, so no garbage collection.
+// With poison on, closing fills the released memory with NaN (tests: an output that
+// outlives its scope shows up).
+struct ScratchStats {
+  size_t reserved;
+  size_t peak;
+  int depth;
+};
+void scratchOpen(Napi::Env env);
+void scratchClose(Napi::Env env);
+// Frees the buffers (no scope may be open).
+void scratchRelease(Napi::Env env);
+void scratchPoison(Napi::Env env, bool on);
+ScratchStats scratchStats(Napi::Env env);
 Napi::Int32Array newI32(Napi::Env env, size_t n);
 
 float* data(Napi::Float32Array a);

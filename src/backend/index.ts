@@ -2,7 +2,7 @@
 // backend with one line saying why. RESNET_BACKEND=native|reference forces a choice.
 import type { Backend } from './backend.js';
 import { referenceBackend } from './reference.js';
-import { loadNativeBackend, nativeConvPrecision, nativeCpu, setNativeConvPrecision } from './native.js';
+import { loadNativeBackend, loadNativeBinding, nativeConvPrecision, nativeCpu, setNativeConvPrecision } from './native.js';
 
 export type BackendName = Backend['name'];
 
@@ -117,4 +117,28 @@ export function setPrecision(choice: PrecisionChoice): Precision {
 /** The precision the current backend's convolutions compute in. */
 export function precision(): Precision {
   return backend().name === 'native' ? nativeConvPrecision() : 'fp32';
+}
+
+/**
+ * Run `fn` (synchronous) with the native kernels' outputs carved from this thread's
+ * scratch buffers, all of which are reused once the outermost scope returns. A training
+ * step allocates hundreds of megabytes of activations and gradients; from the scratch
+ * they cost no garbage collection. Nothing `fn` makes through a kernel may be used after
+ * it returns: copy out what must stay (a loss value, the logits, parameter gradients).
+ * On the reference backend this just runs `fn`.
+ */
+export function withScratch<T>(fn: () => T): T {
+  if (backend().name !== 'native') return fn();
+  const b = loadNativeBinding();
+  b.scratchOpen();
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    b.scratchClose();
+  }
+  if (result instanceof Promise) {
+    throw new Error('withScratch: the function returned a Promise; the scratch serves synchronous work only');
+  }
+  return result;
 }

@@ -25,10 +25,19 @@ export interface NativeBinding extends Kernels {
   /** Precision of the three conv kernels; 'bf16' throws unless nativeBf16. */
   setConvPrecision(precision: 'fp32' | 'bf16'): void;
   getConvPrecision(): 'fp32' | 'bf16';
+  /** Open / close a scratch scope on this thread (see withScratch in index.ts). */
+  scratchOpen(): void;
+  scratchClose(): void;
+  /** Free this thread's scratch buffers (no scope may be open). */
+  scratchRelease(): void;
+  /** When on, closing a scope fills the released scratch with NaN. */
+  setScratchPoison(on: boolean): void;
+  scratchStats(): { reservedBytes: number; peakBytes: number; depth: number };
 }
 
 /** The functions the addon exports besides the kernels. */
-export const CONTROLS = ['getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision'] as const satisfies
+export const CONTROLS = ['getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision', 'scratchOpen', 'scratchClose',
+  'scratchRelease', 'setScratchPoison', 'scratchStats'] as const satisfies
   readonly (keyof NativeBinding)[];
 
 /**

@@ -219,7 +219,8 @@ function runBackward(root: Tensor, seed: Float32Array): void {
     } else if (t.grad) {
       be.addInPlace(t.grad.data, g);
     } else {
-      t.grad = new Tensor(owned.has(g) ? g : g.slice(), t.shape);
+      // Always a copy: `g` may live in a kernel scratch (withScratch) that the step reuses.
+      t.grad = new Tensor(g.slice(), t.shape);
     }
   }
 }

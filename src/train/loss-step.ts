@@ -1,17 +1,25 @@
 // The loss and gradients of one batch on one model: what a training step computes before
 // the optimizer, on this thread's model or a replica's (replicas.ts).
+import { withScratch } from '../backend/index.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type LossStep = { lossValue: number; logits: Tensor } | { problem: string };
 
-/** Forward, cross-entropy (mean over the rows) and backward; a non-finite loss stops before backward. */
+/**
+ * Forward, cross-entropy (mean over the rows) and backward; a non-finite loss stops
+ * before backward. The activations and their gradients live in the kernel scratch for
+ * the length of this call; what it returns (the loss value, a copy of the logits, the
+ * parameters' gradients, which backward always copies) outlives it.
+ */
 export function lossAndBackward(model: Module, x: Tensor, labels: Int32Array, labelSmoothing: number): LossStep {
-  const logits = model.forward(x);
-  const loss = crossEntropy(logits, labels, { labelSmoothing });
-  const lossValue = loss.item();
-  if (!Number.isFinite(lossValue)) return { problem: `loss (${lossValue})` };
-  loss.backward();
-  return { lossValue, logits };
+  return withScratch((): LossStep => {
+    const logits = model.forward(x);
+    const loss = crossEntropy(logits, labels, { labelSmoothing });
+    const lossValue = loss.item();
+    if (!Number.isFinite(lossValue)) return { problem: `loss (${lossValue})` };
+    loss.backward();
+    return { lossValue, logits: logits.clone() };
+  });
 }
