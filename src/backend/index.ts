@@ -2,7 +2,8 @@
 // backend with one line saying why. RESNET_BACKEND=native|reference forces a choice.
 import type { Backend } from './backend.js';
 import { referenceBackend } from './reference.js';
-import { loadNativeBackend, loadNativeBinding, nativeConvPrecision, nativeCpu, setNativeConvPrecision } from './native.js';
+import { loadNativeBinding } from './native-binding.js';
+import { loadNativeBackend, nativeConvPrecision, nativeCpu, setNativeConvPrecision } from './native.js';
 
 export type BackendName = Backend['name'];
 

@@ -5,8 +5,6 @@
 import type { Backend } from './backend.js';
 import { loadNativeBinding, type NativeBinding } from './native-binding.js';
 
-export { loadNativeBinding };
-
 function makeBackend(b: NativeBinding): Backend {
   return { ...b, name: 'native' };
 }
