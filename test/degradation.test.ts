@@ -22,7 +22,8 @@ test('the nets: every family at every depth, plain first, checked against the mo
 
 test('the recipe: the paper\'s optimiser settings, the budget, then explicit overrides', () => {
   const quick = experimentRecipe({ budget: 'quick', dataset: 'fashion-mnist', data: null, seed: 3 });
-  assert.equal(quick.lr, 0.1);
+  // Batch 32 at lr 0.05: four times the iterations of the paper's batch 128 on the same images.
+  assert.deepEqual([quick.batchSize, quick.lr], [32, 0.05]);
   assert.equal(quick.momentum, 0.9);
   assert.equal(quick.weightDecay, 1e-4);
   assert.equal(quick.schedule, 'step');
@@ -39,7 +40,8 @@ test('the recipe: the paper\'s optimiser settings, the budget, then explicit ove
   assert.deepEqual([short.epochs, short.iterations], [2, null]);
   assert.match(describeBudget('paper'), /^the whole training set, 64,000 iterations of batch 128, lr 0\.1 divided by 10 at 32,000 and 48,000/);
   const q = BUDGETS.quick.settings;
-  assert.ok(describeBudget('quick').startsWith(`${q.subset!.toLocaleString('en-US')} training images, ${q.epochs} epochs (`));
+  assert.equal(describeBudget('quick').split(';')[0], '12,000 training images, 6 epochs (2,250 iterations) of batch 32, lr 0.05 ' +
+    'divided by 10 at 50% and 75%, after 1 epoch of linear warmup from lr/3');
   // The summary names only the overrides that change the budget.
   assert.equal(budgetLabel('quick', { epochs: q.epochs, subset: q.subset }), 'quick');
   assert.equal(budgetLabel('quick', { epochs: q.epochs! + 1, subset: q.subset }), `quick, with epochs ${q.epochs! + 1}`);
@@ -114,7 +116,7 @@ test('resnet degradation trains every net with one recipe and writes records, fi
     writeFileSync(join(dir, 'plain-20', 'net.json'), '{"parameters": "many"}');
     assertUsageError(runCli(['report', dir]), /plain-20\/net\.json: not a record written by `resnet degradation`/);
     // A different recipe under the same name is refused.
-    assertUsageError(runCli([...args.slice(0, -1), '--lr', '0.05', '--no-progress']), /made with another recipe; choose another --name/);
+    assertUsageError(runCli([...args.slice(0, -1), '--lr', '0.02', '--no-progress']), /made with another recipe; choose another --name/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
