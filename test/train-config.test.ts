@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, DEFAULT_CONFIG, FIELD_KEYS, finishConfig, mergeConfig } from '../src/train/config.js';
 import { budget, buildScheduler } from '../src/train/schedule.js';
@@ -53,10 +54,11 @@ describe('training config', () => {
   });
 
   it('the benchmark recipes in recipes/ are valid configs', () => {
-    const names = readdirSync(fileURLToPath(new URL('../../recipes/', import.meta.url))).filter((f) => f.endsWith('.json'));
+    const dir = fileURLToPath(new URL('../../recipes/', import.meta.url));
+    const names = readdirSync(dir).filter((f) => f.endsWith('.json'));
     assert.ok(names.length >= 3, names.join(', '));
     for (const name of names) {
-      const file = fileURLToPath(new URL(`../../recipes/${name}`, import.meta.url));
+      const file = join(dir, name);
       const c = finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, JSON.parse(readFileSync(file, 'utf8')), file), file);
       assert.equal(c.model, 'resnet20');
       assert.equal(c.dataset, 'fashion-mnist');

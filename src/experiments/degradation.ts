@@ -56,8 +56,8 @@ export const BUDGETS: Readonly<Record<BudgetName, Budget>> = Object.freeze({
   // costs a short run most of its progress. The paper warms up its 110-layer net for the
   // same reason (sec. 4.2); the full-length budget below needs no warmup. Batch 32 at lr
   // 0.05: the same images and epochs as batch 128 give four times the iterations, which a
-  // short run needs for ResNet-56 to overtake ResNet-20. At batch 128 (lr 0.1) or 64
-  // (lr 0.1) ResNet-56 still ends above ResNet-20 on some seeds, with more epochs or with
+  // short run needs for ResNet-56 to overtake ResNet-20. At batch 128 or 64 (lr 0.1)
+  // ResNet-56 still ends above ResNet-20 on some seeds, with more epochs or with
   // --zero-init-residual too (docs/degradation.md has every seed and budget).
   quick: {
     purpose: 'about 12 minutes for plain-20/56 and ResNet-20/56 on 2 AVX-512 cores',
