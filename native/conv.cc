@@ -36,10 +36,13 @@ struct ConvGeometry {
   int64_t n, h, w, c, o, kh, kw, sh, sw, ph, pw, oh, ow;
   // The type the primitive reads its inputs in (f32 or bf16); outputs are always f32.
   dt in = dt::f32;
+  // How the activations are described to oneDNN: NHWC, or nChw16c where the two are the
+  // same bytes (see withLayout).
+  tag act = tag::nhwc;
 
   bool bf16() const { return in == dt::bf16; }
-  memory::desc src(dt t = dt::f32) const { return memory::desc({n, c, h, w}, t, tag::nhwc); }
-  memory::desc dst(dt t = dt::f32) const { return memory::desc({n, o, oh, ow}, t, tag::nhwc); }
+  memory::desc src(dt t = dt::f32) const { return memory::desc({n, c, h, w}, t, act); }
+  memory::desc dst(dt t = dt::f32) const { return memory::desc({n, o, oh, ow}, t, act); }
   memory::desc weightsAny(dt t = dt::f32) const { return memory::desc({o, c, kh, kw}, t, tag::any); }
   memory::desc weightsOihw() const { return memory::desc({o, c, kh, kw}, dt::f32, tag::oihw); }
   memory::desc bias() const { return memory::desc({o}, dt::f32, tag::x); }
@@ -67,6 +70,40 @@ ConvGeometry geometry(Call& call, const dims& x, const dims& w, const dims& attr
   g.ow = outSize(g.w, g.kw, g.sw, g.pw);
   if (g.oh < 1 || g.ow < 1) throw ArgumentError("the kernel does not fit the padded input");
   return g;
+}
+
+// Whether oneDNN's ISA here blocks channels by 16 (AVX-512 and later).
+bool blocksBy16() {
+  static const bool yes = [] {
+    switch (dnnl::get_effective_cpu_isa()) {
+      case dnnl::cpu_isa::avx512_core:
+      case dnnl::cpu_isa::avx512_core_vnni:
+      case dnnl::cpu_isa::avx512_core_bf16:
+      case dnnl::cpu_isa::avx512_core_amx: return true;
+      default: return false;
+    }
+  }();
+  return yes;
+}
+
+// With 16 input and 16 output channels an NHWC tensor is also an nChw16c one (one block
+// of 16 channels per pixel), and described so, oneDNN 2.6 on AVX-512 runs its
+// jit:avx512_core / jit_bf16 kernels instead of NHWC brgconv: per layer of 16x16
+// channels at 28x28, batch 64, one thread, forward 1.32 against 1.93 ms in f32 and 0.73
+// against 0.91 ms in bf16, backward-weights 0.76 against 0.96 ms in bf16, backward-data
+// level; f32 backward-weights is slower so (1.39 against 1.26 ms) and keeps NHWC
+// (`blocked` false). `make` builds a primitive descriptor for a geometry; the nChw16c
+// description is kept unless oneDNN answers it with a reference kernel. The caller's
+// arrays are the same either way.
+template <class Make>
+auto withLayout(ConvGeometry& g, Make make, bool blocked = true) -> decltype(make(g)) {
+  if (blocked && g.c == 16 && g.o == 16 && blocksBy16()) {
+    g.act = tag::nChw16c;
+    auto pd = make(g);
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return pd;
+    g.act = tag::nhwc;
+  }
+  return make(g);
 }
 
 std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
@@ -124,10 +161,13 @@ const dnnl::convolution_forward::primitive_desc& forwardHint(const ConvGeometry&
   const std::string key = geometryKey(g, 0, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, g.src(g.in),
-                                    g.weightsAny(g.in), g.dst(g.in), g.strides(), g.padding(), g.padding());
-  return cache.emplace(key, dnnl::convolution_forward::primitive_desc(d, scratchpadAttr(), cpuEngine()))
-      .first->second;
+  ConvGeometry hint = g;
+  auto pd = withLayout(hint, [](const ConvGeometry& h) {
+    dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, h.src(h.in),
+                                      h.weightsAny(h.in), h.dst(h.in), h.strides(), h.padding(), h.padding());
+    return dnnl::convolution_forward::primitive_desc(d, scratchpadAttr(), cpuEngine());
+  });
+  return cache.emplace(key, std::move(pd)).first->second;
 }
 
 struct ForwardPlan {
@@ -140,7 +180,8 @@ struct ForwardPlan {
 
 constexpr int64_t kHasBias = 1, kHasSum = 2, kHasRelu = 4;
 
-ForwardPlan makeForwardPlan(const ConvGeometry& g, int64_t flags) {
+ForwardPlan makeForwardPlan(const ConvGeometry& geometry, int64_t flags) {
+  ConvGeometry g = geometry;
   const bool bias = flags & kHasBias;
   dnnl::primitive_attr attr = scratchpadAttr();
   dnnl::post_ops ops;
@@ -153,12 +194,14 @@ ForwardPlan makeForwardPlan(const ConvGeometry& g, int64_t flags) {
   if (flags & kHasRelu) ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
   attr.set_post_ops(ops);
   const auto kind = (flags & (kHasSum | kHasRelu)) ? prop_kind::forward_inference : prop_kind::forward_training;
-  auto d = bias ? dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(g.in),
-                                                  g.weightsAny(g.in), g.bias(), g.dst(), g.strides(), g.padding(),
-                                                  g.padding())
-                : dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, g.src(g.in),
-                                                  g.weightsAny(g.in), g.dst(), g.strides(), g.padding(), g.padding());
-  dnnl::convolution_forward::primitive_desc pd(d, attr, cpuEngine());
+  auto pd = withLayout(g, [&](const ConvGeometry& h) {
+    auto d = bias ? dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, h.src(h.in),
+                                                    h.weightsAny(h.in), h.bias(), h.dst(), h.strides(), h.padding(),
+                                                    h.padding())
+                  : dnnl::convolution_forward::desc(kind, algorithm::convolution_direct, h.src(h.in),
+                                                    h.weightsAny(h.in), h.dst(), h.strides(), h.padding(), h.padding());
+    return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
+  });
 
   ForwardPlan p;
   p.prim = dnnl::convolution_forward(pd);
@@ -193,15 +236,18 @@ struct BackwardDataPlan {
   std::unordered_map<int, memory> args;
 };
 
-BackwardDataPlan& backwardDataPlan(const ConvGeometry& g) {
+BackwardDataPlan& backwardDataPlan(const ConvGeometry& geometry) {
   thread_local std::unordered_map<std::string, BackwardDataPlan> cache;
-  const std::string key = geometryKey(g, 0, 0);
+  const std::string key = geometryKey(geometry, 0, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weightsAny(g.in),
-                                          g.dst(g.in), g.strides(), g.padding(), g.padding());
-  dnnl::convolution_backward_data::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
+  ConvGeometry g = geometry;
+  auto pd = withLayout(g, [](const ConvGeometry& h) {
+    dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, h.src(), h.weightsAny(h.in),
+                                            h.dst(h.in), h.strides(), h.padding(), h.padding());
+    return dnnl::convolution_backward_data::primitive_desc(d, scratchpadAttr(), cpuEngine(), forwardHint(h));
+  });
   BackwardDataPlan p;
   p.prim = dnnl::convolution_backward_data(pd);
   p.diffDst = Input(g.dst(), pd.diff_dst_desc());
@@ -223,19 +269,22 @@ struct BackwardWeightsPlan {
   std::unordered_map<int, memory> args;
 };
 
-BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& g, bool withBias) {
+BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& geometry, bool withBias) {
   thread_local std::unordered_map<std::string, BackwardWeightsPlan> cache;
-  const std::string key = geometryKey(g, withBias, 0);
+  const std::string key = geometryKey(geometry, withBias, 0);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  auto d = withBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(g.in),
-                                                               g.weightsAny(), g.bias(), g.dst(g.in), g.strides(),
-                                                               g.padding(), g.padding())
-                    : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(g.in),
-                                                               g.weightsAny(), g.dst(g.in), g.strides(),
-                                                               g.padding(), g.padding());
-  dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpadAttr(), cpuEngine(), forwardHint(g));
+  ConvGeometry g = geometry;
+  auto pd = withLayout(g, [&](const ConvGeometry& h) {
+    auto d = withBias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, h.src(h.in),
+                                                                 h.weightsAny(), h.bias(), h.dst(h.in), h.strides(),
+                                                                 h.padding(), h.padding())
+                      : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, h.src(h.in),
+                                                                 h.weightsAny(), h.dst(h.in), h.strides(),
+                                                                 h.padding(), h.padding());
+    return dnnl::convolution_backward_weights::primitive_desc(d, scratchpadAttr(), cpuEngine(), forwardHint(h));
+  }, g.bf16());
   BackwardWeightsPlan p;
   p.prim = dnnl::convolution_backward_weights(pd);
   p.src = Input(g.src(), pd.src_desc());

@@ -75,6 +75,30 @@ describe('DataLoader', () => {
     assert.throws(() => new DataLoader(indexedSet(3), { batchSize: 4, dropLast: true }), /fewer than one batch/);
   });
 
+  it('makes the next batch in a macrotask of its own: while the caller awaits, not before its step', async () => {
+    const ds = indexedSet(8);
+    const made: number[] = [];
+    const counting = Object.assign(Object.create(ds) as InMemoryDataset, {
+      readImages: async (idx: ArrayLike<number>, out: Uint8Array): Promise<void> => {
+        made.push(idx[0]!);
+        return ds.readImages(idx, out);
+      },
+    });
+    const loader = new DataLoader(counting, { batchSize: 2 });
+    const it = loader.epoch(0);
+    assert.equal((await it.next()).value?.index, 0);
+    // A step that runs synchronously and then awaits only promises (microtasks): batch 1
+    // has not been made yet, so it cannot have delayed the start of this step.
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(made, [0]);
+    // A step that waits for another thread (a macrotask): batch 1 is made meanwhile.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(made, [0, 2]);
+    assert.equal((await it.next()).value?.index, 1);
+    await it.return(undefined);
+  });
+
   it('a caller stopping early leaves no failing prefetch behind', async () => {
     let reads = 0;
     const ds = indexedSet(8);

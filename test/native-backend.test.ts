@@ -106,6 +106,11 @@ const convCases: ConvCase[] = [
   { name: '1x1 stride 1, C32 -> 16', x: [3, 4, 4, 32], w: [16, 32, 1, 1], a: attrs(1, 0) },
   { name: '3x1 kernel, stride (2,1), pad (1,0), 6x10', x: [1, 6, 10, 4], w: [6, 4, 3, 1], a: attrs([2, 1], [1, 0]) },
   { name: '3x3 stride 2 without padding, even size 8x8', x: [2, 8, 8, 32], w: [64, 32, 3, 3], a: attrs(2, 0) },
+  // 16 -> 16 channels run in oneDNN's nChw16c description of the NHWC arrays (native/conv.cc):
+  // odd sizes, strides and kernels other than 3x3 there too.
+  { name: '5x5 pad 2, C16, batch 3, 9x7', x: [3, 9, 7, 16], w: [16, 16, 5, 5], a: attrs(1, 2) },
+  { name: '1x1 stride 2, C16, 7x7', x: [2, 7, 7, 16], w: [16, 16, 1, 1], a: attrs(2, 0) },
+  { name: '3x3 stride (2,1) pad (0,1), C16, 7x6', x: [1, 7, 6, 16], w: [16, 16, 3, 3], a: attrs([2, 1], [0, 1]) },
 ];
 
 for (const c of convCases) {

@@ -97,14 +97,17 @@ export class DataLoader {
   /**
    * The batches of `epoch` from batch `from` on. The next batch is requested before the
    * current one is handed out, so reading it from disk (image folders decode on the
-   * libuv thread pool) overlaps with the caller's work on the current one.
+   * libuv thread pool) overlaps with the caller's work on the current one. It is made
+   * in a macrotask of its own (setImmediate), not in the microtask right after the
+   * hand-out: a caller whose step awaits other threads (training replicas) makes it
+   * while it waits for them, instead of before its step starts.
    */
   async *epoch(epoch: number, from = 0): AsyncGenerator<Batch> {
     const order = this.order(epoch);
     const total = this.numBatches;
     const request = (i: number): Promise<Batch> | null => {
       if (i >= total) return null;
-      const p = this.batch(epoch, i, order);
+      const p = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.batch(epoch, i, order));
       // A batch made ahead and never used (the caller stopped) must not fail the process.
       p.catch(() => undefined);
       return p;
