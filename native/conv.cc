@@ -131,7 +131,8 @@ struct Input {
 };
 
 // Grow-only buffers for the bf16 copies of the inputs; two, because backward-weights
-// reads two converted activations in one call.
+// reads two converted activations in one call (x in slot 0, dy in slot 1, the slot
+// backward-data rounds dy into as well).
 void* stagingBuffer(int slot, size_t need) {
   struct Free {
     void operator()(void* p) const { std::free(p); }
@@ -441,62 +442,65 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
   });
 }
 
-// conv2dBackwardData(dy, w, wShape, xShape, attrs)
-Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
-  Call call(info, "conv2dBackwardData");
-  return call.run([&]() -> Napi::Value {
-    const F32Arg dy = call.f32(0, "dy");
-    const F32Arg w = call.f32(1, "w");
-    const ConvGeometry g = geometry(call, call.shape(3, "xShape", 4), call.shape(2, "wShape", 4),
-                                    convAttrs(call, 4));
-    call.expectLength(dy, dstSize(g), "dy");
-    call.expectLength(w, weightsSize(g), "w");
-
-    BackwardDataPlan& p = backwardDataPlan(g);
-    Napi::Float32Array dx = newF32(call.env(), srcSize(g));
-    auto& s = cpuStream();
-    p.userWeights.set_data_handle(w.data);
-    p.packWeights.execute(s, p.userWeights, p.weights);
-    p.diffDst.bind(s, dy.data, 0);
-    p.diffSrc.set_data_handle(data(dx));
-    bindScratchpad(p.scratch);
-    p.prim.execute(s, p.args);
-    s.wait();
-    return dx;
-  });
-}
-
-// conv2dBackwardWeights(x, xShape, dy, wShape, attrs, withBias) -> { dw, db }
-Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
-  Call call(info, "conv2dBackwardWeights");
+// conv2dBackward(x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) -> { dx, dw, db }
+// Backward-data and backward-weights in one call: in bf16, dy is rounded once and both
+// primitives read that copy when they describe it alike (they do: both follow
+// withLayout), instead of once each.
+Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBackward");
   return call.run([&]() -> Napi::Value {
     const F32Arg x = call.f32(0, "x");
     const F32Arg dy = call.f32(2, "dy");
-    const bool withBias = call.boolean(5, "withBias");
-    const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
-                                    convAttrs(call, 4));
+    const F32Arg w = call.f32(3, "w");
+    const bool withBias = call.boolean(6, "withBias");
+    const bool needDx = call.boolean(7, "needDx");
+    const bool needDw = call.boolean(8, "needDw");
+    const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(4, "wShape", 4),
+                                    convAttrs(call, 5));
     call.expectLength(x, srcSize(g), "x");
     call.expectLength(dy, dstSize(g), "dy");
+    call.expectLength(w, weightsSize(g), "w");
 
-    BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
-    Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
-    Napi::Value db = call.env().Null();
     auto& s = cpuStream();
-    p.src.bind(s, x.data, 0);
-    p.diffDst.bind(s, dy.data, 1);
-    if (withBias) {
-      Napi::Float32Array dbArray = newF32(call.env(), static_cast<size_t>(g.o));
-      p.diffBias.set_data_handle(data(dbArray));
-      db = dbArray;
-    }
-    bindScratchpad(p.scratch);
-    p.prim.execute(s, p.args);
-    p.userDiffWeights.set_data_handle(data(dw));
-    p.unpackWeights.execute(s, p.diffWeights, p.userDiffWeights);
-    s.wait();
     Napi::Object out = Napi::Object::New(call.env());
-    out.Set("dw", dw);
-    out.Set("db", db);
+    out.Set("dx", call.env().Null());
+    out.Set("dw", call.env().Null());
+    out.Set("db", call.env().Null());
+    const memory* roundedDy = nullptr;  // dy in bf16 in staging slot 1, once rounded
+    if (needDx) {
+      BackwardDataPlan& p = backwardDataPlan(g);
+      Napi::Float32Array dx = newF32(call.env(), srcSize(g));
+      p.userWeights.set_data_handle(w.data);
+      p.packWeights.execute(s, p.userWeights, p.weights);
+      p.diffDst.bind(s, dy.data, 1);
+      if (p.diffDst.converted) roundedDy = &p.diffDst.converted;
+      p.diffSrc.set_data_handle(data(dx));
+      bindScratchpad(p.scratch);
+      p.prim.execute(s, p.args);
+      out.Set("dx", dx);
+    }
+    if (needDw) {
+      BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
+      Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
+      p.src.bind(s, x.data, 0);
+      if (roundedDy != nullptr && p.diffDst.converted && roundedDy->get_desc() == p.diffDst.converted.get_desc()) {
+        p.diffDst.user.set_data_handle(dy.data);
+        p.diffDst.converted.set_data_handle(roundedDy->get_data_handle());
+      } else {
+        p.diffDst.bind(s, dy.data, 1);
+      }
+      if (withBias) {
+        Napi::Float32Array db = newF32(call.env(), static_cast<size_t>(g.o));
+        p.diffBias.set_data_handle(data(db));
+        out.Set("db", db);
+      }
+      bindScratchpad(p.scratch);
+      p.prim.execute(s, p.args);
+      p.userDiffWeights.set_data_handle(data(dw));
+      p.unpackWeights.execute(s, p.diffWeights, p.userDiffWeights);
+      out.Set("dw", dw);
+    }
+    s.wait();
     return out;
   });
 }

@@ -15,8 +15,7 @@ namespace resnet {
 #define RESNET_KERNELS(X)                                         \
   X(conv2d, Conv2d)                                               \
   X(prepareConv2d, PrepareConv2d)                                 \
-  X(conv2dBackwardData, Conv2dBackwardData)                       \
-  X(conv2dBackwardWeights, Conv2dBackwardWeights)                 \
+  X(conv2dBackward, Conv2dBackward)                               \
   X(batchNormTraining, BatchNormTraining)                         \
   X(batchNormInference, BatchNormInference)                       \
   X(batchNormBackward, BatchNormBackward)                         \
@@ -50,7 +49,7 @@ RESNET_KERNELS(RESNET_DECLARE_KERNEL)
 #undef RESNET_DECLARE_KERNEL
 
 // Runtime controls, outside the Backend interface (src/backend/native-binding.ts).
-// The precision of the three convolution kernels: 'fp32', or 'bf16' (inputs rounded to
+// The precision of the convolution kernels: 'fp32', or 'bf16' (inputs rounded to
 // bfloat16, float32 accumulation and outputs); bf16 only where cpuHasNativeBf16().
 Napi::Value SetConvPrecision(const Napi::CallbackInfo& info);
 Napi::Value GetConvPrecision(const Napi::CallbackInfo& info);

@@ -76,6 +76,16 @@ describe('resnet train on Fashion-MNIST (end to end)', () => {
     assert.ok(Math.abs(saved.test.loss - flipped.loss) < 1e-6, `run ${saved.test.loss}, flip ${flipped.loss}`);
     assert.equal(saved.test.top1, flipped.top1);
     assert.ok(Math.abs(plain.loss - flipped.loss) > 1e-4, 'the mirror images change the loss');
+    // resnet eval --tta flip on the same images gives the run's own figures, and says which views it averaged.
+    const cli = runCli(['eval', join(dir, 'final.safetensors'), '--subset', '300', '--tta', 'flip', '--json', '--no-progress']);
+    assert.equal(cli.status, 0, cli.stderr);
+    const viaCli = JSON.parse(cli.stdout) as { tta: string; top1: number; loss: number };
+    assert.equal(viaCli.tta, 'flip');
+    assert.equal(viaCli.top1, saved.test.top1);
+    assert.ok(Math.abs(viaCli.loss - saved.test.loss) < 1e-6, `eval ${viaCli.loss}, run ${saved.test.loss}`);
+    const text = runCli(['eval', join(dir, 'final.safetensors'), '--subset', '300', '--tta', 'flip-translate', '--no-progress']);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^model \S+ on fashion-mnist\/test\[300\] \(300 images, fp32 precision, flip-translate test-time augmentation\)$/m);
   });
 
   it('--replicas 2 trains two models in worker threads on halves of each batch, says so, and exits', () => {

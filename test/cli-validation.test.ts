@@ -67,6 +67,7 @@ describe('command-line validation: one line, exit status 2', { timeout: 60_000 }
       [['train', '--epochs', '2', '--iterations', '10'], /give either --epochs or --iterations, not both/],
       [['eval', 'm', '--batch-size', '0'], /--batch-size must be a positive integer, got "0"$/],
       [['eval', 'm', '--subset', '-3'], /--subset must be a positive integer, got "-3"$/],
+      [['eval', 'm', '--tta', 'mirror'], /argument 'mirror' is invalid\. Allowed choices are none, flip, flip-translate; see: resnet eval --help$/],
       [['predict', 'm', 'x.png', '--top-k', '0'], /--top-k must be a positive integer, got "0"$/],
       [['summary', 'resnet20', '--width', '0'], /--width must be a positive integer, got "0"$/],
       [['summary', 'resnet20', '--input', '1x0x28'], /--input must be CxHxW with positive integers/],

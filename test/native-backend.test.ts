@@ -122,15 +122,20 @@ for (const c of convCases) {
     const dy = randn(numel(yShape));
 
     assertClose(nb.conv2d(x, c.x, w, c.w, null, c.a), ref.conv2d(x, c.x, w, c.w, null, c.a), 'y');
-    assertClose(nb.conv2dBackwardData(dy, w, c.w, c.x, c.a), ref.conv2dBackwardData(dy, w, c.w, c.x, c.a), 'dx');
-    const got = nb.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, true);
-    const want = ref.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, true);
+    const got = nb.conv2dBackward(x, c.x, dy, w, c.w, c.a, true, true, true);
+    const want = ref.conv2dBackward(x, c.x, dy, w, c.w, c.a, true, true, true);
+    assert.ok(got.dx && want.dx && got.dw && want.dw, 'dx and dw are returned when asked for');
+    assertClose(got.dx, want.dx, 'dx');
     assertClose(got.dw, want.dw, 'dw');
     assert.ok(got.db && want.db, 'db is returned when withBias');
     assertClose(got.db, want.db, 'db');
-    const noBias = nb.conv2dBackwardWeights(x, c.x, dy, c.w, c.a, false);
-    assert.equal(noBias.db, null);
-    assertClose(noBias.dw, want.dw, 'dw without bias');
+    // Each gradient alone, and no bias gradient without a bias.
+    const dxOnly = nb.conv2dBackward(x, c.x, dy, w, c.w, c.a, true, true, false);
+    assert.deepEqual([dxOnly.dw, dxOnly.db], [null, null]);
+    assertClose(dxOnly.dx!, want.dx, 'dx alone');
+    const noBias = nb.conv2dBackward(x, c.x, dy, w, c.w, c.a, false, false, true);
+    assert.deepEqual([noBias.dx, noBias.db], [null, null]);
+    assertClose(noBias.dw!, want.dw, 'dw without bias');
   });
 }
 

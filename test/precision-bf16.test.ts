@@ -71,10 +71,19 @@ const emulated: Backend = {
     const run = native.prepareConv2d(roundBf16(w), wShape, bias, attrs);
     return (x, xShape, post) => run(roundBf16(x), xShape, post);
   },
-  conv2dBackwardData: (dy, w, wShape, xShape, attrs) => native.conv2dBackwardData(roundBf16(dy), roundBf16(w), wShape, xShape, attrs),
-  conv2dBackwardWeights: (x, xShape, dy, wShape, attrs, withBias) =>
-    native.conv2dBackwardWeights(roundBf16(x), xShape, roundBf16(dy), wShape, attrs, withBias),
+  conv2dBackward: (x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) =>
+    native.conv2dBackward(roundBf16(x), xShape, roundBf16(dy), roundBf16(w), wShape, attrs, withBias, needDx, needDw),
 };
+
+/** A backend's dx alone and its dW and dBias alone, each from its own call. */
+function backwardData(be: Backend, dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4, attrs: Conv2dAttrs): Float32Array {
+  return be.conv2dBackward(new Float32Array(numel(xShape)), xShape, dy, w, wShape, attrs, false, true, false).dx!;
+}
+function backwardWeights(be: Backend, x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4, attrs: Conv2dAttrs,
+  withBias: boolean): { dw: Float32Array; db: Float32Array | null } {
+  const g = be.conv2dBackward(x, xShape, dy, new Float32Array(numel(wShape)), wShape, attrs, withBias, false, true);
+  return { dw: g.dw!, db: g.db };
+}
 
 const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
 const sq = (a: Float32Array): Float32Array => a.map((v) => v * v);
@@ -177,26 +186,31 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
       const dy = randn(numel(yShape));
 
       const y32 = native.conv2d(x, xShape, w, wShape, null, attrs);
-      const dx32 = native.conv2dBackwardData(dy, w, wShape, xShape, attrs);
-      const dw32 = native.conv2dBackwardWeights(x, xShape, dy, wShape, attrs, true);
-      const [y16, dx16, dw16] = inBf16(() => [
+      const dx32 = backwardData(native, dy, w, wShape, xShape, attrs);
+      const dw32 = backwardWeights(native, x, xShape, dy, wShape, attrs, true);
+      const [y16, dx16, dw16, both16] = inBf16(() => [
         native.conv2d(x, xShape, w, wShape, null, attrs),
-        native.conv2dBackwardData(dy, w, wShape, xShape, attrs),
-        native.conv2dBackwardWeights(x, xShape, dy, wShape, attrs, true),
+        backwardData(native, dy, w, wShape, xShape, attrs),
+        backwardWeights(native, x, xShape, dy, wShape, attrs, true),
+        native.conv2dBackward(x, xShape, dy, w, wShape, attrs, true, true, true),
       ] as const);
+      // One call for both reads one bf16 copy of dy: the same bits as a call for each.
+      assert.deepEqual(both16.dx, dx16, 'dx of the combined call');
+      assert.deepEqual(both16.dw, dw16.dw, 'dW of the combined call');
+      assert.deepEqual(both16.db, dw16.db, 'dBias of the combined call');
 
       const em = [
         emulated.conv2d(x, xShape, w, wShape, null, attrs),
-        emulated.conv2dBackwardData(dy, w, wShape, xShape, attrs),
-        emulated.conv2dBackwardWeights(x, xShape, dy, wShape, attrs, true).dw,
+        backwardData(emulated, dy, w, wShape, xShape, attrs),
+        backwardWeights(emulated, x, xShape, dy, wShape, attrs, true).dw,
       ] as const;
       const kFwd = g.c * g.k * g.k;
       holdBf16('forward', y16, y32, em[0], ref.conv2d(abs(x), xShape, abs(w), wShape, null, attrs),
         ref.conv2d(sq(x), xShape, sq(w), wShape, null, attrs), kFwd);
-      holdBf16('backward-data', dx16, dx32, em[1], ref.conv2dBackwardData(abs(dy), abs(w), wShape, xShape, attrs),
-        ref.conv2dBackwardData(sq(dy), sq(w), wShape, xShape, attrs), g.o * g.k * g.k);
-      holdBf16('backward-weights', dw16.dw, dw32.dw, em[2], ref.conv2dBackwardWeights(abs(x), xShape, abs(dy), wShape, attrs, false).dw,
-        ref.conv2dBackwardWeights(sq(x), xShape, sq(dy), wShape, attrs, false).dw, g.n * yShape[1] * yShape[2]);
+      holdBf16('backward-data', dx16, dx32, em[1], backwardData(ref, abs(dy), abs(w), wShape, xShape, attrs),
+        backwardData(ref, sq(dy), sq(w), wShape, xShape, attrs), g.o * g.k * g.k);
+      holdBf16('backward-weights', dw16.dw, dw32.dw, em[2], backwardWeights(ref, abs(x), xShape, abs(dy), wShape, attrs, false).dw,
+        backwardWeights(ref, sq(x), xShape, sq(dy), wShape, attrs, false).dw, g.n * yShape[1] * yShape[2]);
       // The bias gradient sums the bf16-rounded dy in float32: one rounding per term.
       const rows = numel(yShape) / g.o;
       const dyAbs = ref.sumRows(abs(dy), rows, g.o);

@@ -42,6 +42,12 @@ export interface ConvPostOps {
  */
 export type PreparedConv2d = (x: Float32Array, xShape: Shape4, post?: ConvPostOps) => Float32Array;
 
+export interface Conv2dGrads {
+  dx: Float32Array | null;
+  dw: Float32Array | null;
+  db: Float32Array | null;
+}
+
 export interface BatchNormTrainingResult {
   readonly y: Float32Array;
   /** Per-channel batch mean. */
@@ -111,11 +117,13 @@ export const KERNELS = {
    */
   prepareConv2d: kernel<(w: Float32Array, wShape: Shape4, bias: Float32Array | null,
     attrs: Conv2dAttrs) => PreparedConv2d>(),
-  conv2dBackwardData: kernel<(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
-    attrs: Conv2dAttrs) => Float32Array>(),
-  /** Returns dW (OIHW) and, when `withBias`, dBias. */
-  conv2dBackwardWeights: kernel<(x: Float32Array, xShape: Shape4, dy: Float32Array, wShape: Shape4,
-    attrs: Conv2dAttrs, withBias: boolean) => { dw: Float32Array; db: Float32Array | null }>(),
+  /**
+   * The gradients of conv2d: dx (NHWC) when `needDx`, dW (OIHW) when `needDw` and dBias
+   * when also `withBias`; null for each one not asked for. One call for both, so a
+   * backend that converts dy (bf16) does so once.
+   */
+  conv2dBackward: kernel<(x: Float32Array, xShape: Shape4, dy: Float32Array, w: Float32Array, wShape: Shape4,
+    attrs: Conv2dAttrs, withBias: boolean, needDx: boolean, needDw: boolean) => Conv2dGrads>(),
 
   // Batch normalisation over N, H, W of an NHWC tensor; `relu` fuses max(0, .) after it.
   batchNormTraining: kernel<(x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,

@@ -3,7 +3,7 @@
 // native addon is unavailable. Accumulations that decide accuracy (batch statistics,
 // loss) are done in float64.
 import type {
-  Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, ConvPostOps, MaxPoolResult,
+  Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, Conv2dGrads, ConvPostOps, MaxPoolResult,
   Pool2dAttrs, PreparedConv2d, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
 } from './backend.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
@@ -56,6 +56,12 @@ function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4
 
 function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs): PreparedConv2d {
   return (x, xShape, post) => conv2d(x, xShape, w, wShape, bias, a, post);
+}
+
+function conv2dBackward(x: Float32Array, xShape: Shape4, dy: Float32Array, w: Float32Array, wShape: Shape4,
+  a: Conv2dAttrs, withBias: boolean, needDx: boolean, needDw: boolean): Conv2dGrads {
+  const g = needDw ? conv2dBackwardWeights(x, xShape, dy, wShape, a, withBias) : null;
+  return { dx: needDx ? conv2dBackwardData(dy, w, wShape, xShape, a) : null, dw: g?.dw ?? null, db: g?.db ?? null };
 }
 
 function conv2dBackwardData(dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4,
@@ -491,7 +497,7 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 
 export const referenceBackend: Backend = {
   name: 'reference',
-  conv2d, prepareConv2d, conv2dBackwardData, conv2dBackwardWeights,
+  conv2d, prepareConv2d, conv2dBackward,
   batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
   relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,
   padChannelsSubsample, padChannelsSubsampleBackward,

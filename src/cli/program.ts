@@ -59,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version exit through here with code 0.
       if (e.exitCode === 0) return 0;
       const command = commandIn(program, argv);
-      say(`${parseError.message || e.message}; see: resnet ${command ? `${command} ` : ''}--help`);
+      say(`${(parseError.message || e.message).replace(/\.$/, '')}; see: resnet ${command ? `${command} ` : ''}--help`);
       return USAGE_EXIT;
     }
     if (e instanceof CommandExit) {

@@ -54,10 +54,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const y = be.conv2d(x.data, xs, weight.data, ws, bias ? bias.data : null, attrs);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return fromOp(op, y, ys, inputs, (dy) => {
-    const dx = x.requiresGrad ? be.conv2dBackwardData(dy, weight.data, ws, xs, attrs) : null;
     const needW = weight.requiresGrad || (bias?.requiresGrad ?? false);
-    const g = needW ? be.conv2dBackwardWeights(x.data, xs, dy, ws, attrs, bias !== null) : null;
-    return [dx, g?.dw ?? null, g?.db ?? null];
+    const g = be.conv2dBackward(x.data, xs, dy, weight.data, ws, attrs, bias !== null, x.requiresGrad, needW);
+    return [g.dx, g.dw, g.db];
   }, { attrs: { ...attrs } });
 }
 

@@ -5,10 +5,12 @@ import { DataLoader } from '../../data/loader.js';
 import { randomSubset } from '../../data/split.js';
 import { Normalize } from '../../data/transforms.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
+import { TTA_MODES, type TtaMode } from '../../train/tta.js';
 import { checkBatchesFit } from '../../train/memory.js';
 import { loadModelFile, type ModelCard } from '../../train/model-file.js';
 import { ProgressLine } from '../../train/progress.js';
 import type { Precision, PrecisionChoice } from '../../backend/index.js';
+import { Option } from 'commander';
 import { UserError } from '../errors.js';
 import { addComputeFlags, positiveInt } from '../flags.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
@@ -21,6 +23,7 @@ interface EvalFlags {
   split: string;
   subset?: string;
   batchSize: string;
+  tta: TtaMode;
   json?: boolean;
   backend?: string;
   precision: PrecisionChoice;
@@ -36,6 +39,9 @@ export const registerEval: RegisterCommand = (program) => {
     .option('--split <name>', 'test or train', 'test')
     .option('--subset <n>', 'evaluate on n images drawn at random (seed 0)')
     .option('--batch-size <n>', 'images per forward pass', '500')
+    .addOption(new Option('--tta <views>', 'test-time augmentation: average the logits of the image and its mirror image (flip), ' +
+      'and of both shifted one pixel up-left and down-right (flip-translate); flip assumes mirrored images keep their class')
+      .choices(TTA_MODES).default('none'))
     .option('--json', 'print the result as JSON')
     .option('--no-progress', 'no progress line on stderr');
   addComputeFlags(cmd);
@@ -68,14 +74,14 @@ async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   const loader = new DataLoader(ds, { batchSize, transform: new Normalize(card.mean, card.std) });
   const progress = new ProgressLine(process.stderr);
   const result = await evaluate(model, loader, card.numClasses, {
-    onBatch: flags.progress ? (d, t) => progress.update(`evaluating ${d}/${t}`) : undefined,
+    onBatch: flags.progress ? (d, t) => progress.update(`evaluating ${d}/${t}`) : undefined, tta: flags.tta,
   });
   progress.clear();
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ model: file, dataset: ds.name, precision, classNames: card.classNames, ...result }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ model: file, dataset: ds.name, precision, tta: flags.tta, classNames: card.classNames, ...result }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(report(file, ds.name, card.classNames, result, precision));
+  process.stdout.write(report(file, ds.name, card.classNames, result, precision, flags.tta));
 }
 
 function checkCompatible(card: ModelCard, ds: { name: string; height: number; width: number; channels: number; classNames: readonly string[] }, file: string): void {
@@ -92,9 +98,10 @@ function pct(x: number): string {
 }
 
 /** Accuracy lines, the per-class table and the confusion matrix (rows: true class). */
-export function report(file: string, dataset: string, classNames: readonly string[], r: EvalResult, precision: Precision = 'fp32'): string {
+export function report(file: string, dataset: string, classNames: readonly string[], r: EvalResult, precision: Precision = 'fp32', tta: TtaMode = 'none'): string {
   const lines: string[] = [];
-  lines.push(`model ${file} on ${dataset} (${r.count} images, ${precision} precision)`);
+  const views = tta === 'none' ? '' : `, ${tta} test-time augmentation`;
+  lines.push(`model ${file} on ${dataset} (${r.count} images, ${precision} precision${views})`);
   lines.push(`top-1 accuracy ${pct(r.top1).trim()}   top-5 accuracy ${pct(r.top5).trim()}   loss ${r.loss.toFixed(4)}`);
   lines.push('');
   const width = Math.max(5, ...classNames.map((n) => n.length));
