@@ -126,6 +126,7 @@ def main() -> int:
     p.add_argument('--config', required=True, help='resnet-ts recipe JSON')
     p.add_argument('--threads', type=int, default=2, help='intra-op threads')
     p.add_argument('--seed', type=int, default=None, help='override the recipe seed')
+    p.add_argument('--epochs', type=int, default=None, help='override the recipe epochs (as resnet train --epochs)')
     p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
     p.add_argument('--subset', type=int, default=None, help='train on the first n images and test on the first n (a smoke test)')
     a = p.parse_args()
@@ -172,7 +173,11 @@ def main() -> int:
     opt = torch.optim.SGD([{'params': decay, 'weight_decay': r.get('weightDecay', 5e-4)},
                            {'params': no_decay, 'weight_decay': 0}],
                           lr=lr, momentum=r.get('momentum', 0.9), nesterov=r.get('nesterov', True))
-    epochs, batch = r.get('epochs', 30), r.get('batchSize', 128)
+    epochs = a.epochs if a.epochs is not None else r.get('epochs', 30)
+    batch = r.get('batchSize', 128)
+    if epochs < 1:
+        print(f'--epochs must be at least 1, got {epochs}', file=sys.stderr)
+        return 2
     steps_per_epoch = math.ceil(len(xtr) / batch)
     total = epochs * steps_per_epoch
     warmup = min(round(r.get('warmup', 1) * steps_per_epoch), total // 5)
