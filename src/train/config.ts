@@ -6,7 +6,7 @@ import { DATASET_NAMES, type DatasetName } from '../data/registry.js';
 import { closestNames } from '../util/closest-names.js';
 import { list as modelNames } from '../models/registry.js';
 import { MAX_IMAGE_SIDE } from './model-file.js';
-import { TTA_MODES, type TtaMode } from './tta.js';
+import { TTA_MODES, TTA_VIEWS_HELP, type TtaMode } from './tta.js';
 
 export const SCHEDULES = ['step', 'cosine', 'onecycle', 'constant'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
@@ -294,9 +294,7 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
     '(or --test-subset of it) is then evaluated once, at the end (0: evaluate on the test split after each epoch)', { min: 0 }),
   evalEvery: numberField('int', 'n', 'evaluate after every n epochs and after the last one (0: after the last one only, ' +
     'which saves the evaluation time of a short run)', { min: 0 }),
-  tta: choiceField('views', TTA_MODES, 'test-time augmentation of every evaluation: average the logits of the image and ' +
-    'its mirror image (flip), and of both shifted one pixel up-left and down-right (flip-translate); ' +
-    'flip assumes mirrored images keep their class'),
+  tta: choiceField('views', TTA_MODES, `test-time augmentation of every evaluation: ${TTA_VIEWS_HELP}`),
   epochs: optional(numberField('int', 'n', 'training length in epochs', { min: 1, max: MAX_EPOCHS })),
   iterations: optional(numberField('int', 'n', 'training length in iterations, instead of --epochs', { min: 1, max: MAX_ITERATIONS })),
   batchSize: numberField('int', 'n', 'training batch size', { min: 1, max: MAX_BATCH }),

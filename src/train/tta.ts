@@ -8,6 +8,9 @@ import { Tensor } from '../tensor/tensor.js';
 
 export const TTA_MODES = ['none', 'flip', 'flip-translate'] as const;
 export type TtaMode = (typeof TTA_MODES)[number];
+/** What each mode averages, for the --help of every command that takes --tta. */
+export const TTA_VIEWS_HELP = 'average the logits of the image and its mirror image (flip), and of both shifted one ' +
+  'pixel up-left and down-right (flip-translate); flip assumes mirrored images keep their class';
 
 /** An NHWC batch mirrored left-right. */
 export function flipBatch(x: Tensor): Tensor {

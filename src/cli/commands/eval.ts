@@ -1,16 +1,16 @@
 // `resnet eval <model>`: accuracy of a trained model on a data set, per class, and the
 // confusion matrix. The model file says which data set and preprocessing it expects.
+import { Option } from 'commander';
 import { DATASET_NAMES, type DatasetName, loadDataset } from '../../data/registry.js';
 import { DataLoader } from '../../data/loader.js';
 import { randomSubset } from '../../data/split.js';
 import { Normalize } from '../../data/transforms.js';
 import { evaluate, type EvalResult } from '../../train/metrics.js';
-import { TTA_MODES, type TtaMode } from '../../train/tta.js';
+import { TTA_MODES, TTA_VIEWS_HELP, type TtaMode } from '../../train/tta.js';
 import { checkBatchesFit } from '../../train/memory.js';
 import { loadModelFile, type ModelCard } from '../../train/model-file.js';
 import { ProgressLine } from '../../train/progress.js';
 import type { Precision, PrecisionChoice } from '../../backend/index.js';
-import { Option } from 'commander';
 import { UserError } from '../errors.js';
 import { addComputeFlags, positiveInt } from '../flags.js';
 import { selectBackend, selectPrecision } from '../select-backend.js';
@@ -39,9 +39,7 @@ export const registerEval: RegisterCommand = (program) => {
     .option('--split <name>', 'test or train', 'test')
     .option('--subset <n>', 'evaluate on n images drawn at random (seed 0)')
     .option('--batch-size <n>', 'images per forward pass', '500')
-    .addOption(new Option('--tta <views>', 'test-time augmentation: average the logits of the image and its mirror image (flip), ' +
-      'and of both shifted one pixel up-left and down-right (flip-translate); flip assumes mirrored images keep their class')
-      .choices(TTA_MODES).default('none'))
+    .addOption(new Option('--tta <views>', `test-time augmentation: ${TTA_VIEWS_HELP}`).choices(TTA_MODES).default('none'))
     .option('--json', 'print the result as JSON')
     .option('--no-progress', 'no progress line on stderr');
   addComputeFlags(cmd);
