@@ -5,7 +5,7 @@
 // (node dist/bench/resnet50.js <contender> <batch> <steps> <threads> [onnx path]) it
 // measures one contender and prints one JSON line.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +98,18 @@ async function runChild(contender: ResNet50Contender, batch: number, steps: numb
       label = 'resnet-ts eager';
     }
   }
-  return { contender, label, batch, msPerBatch: ms, imgPerS: (batch * 1000) / ms, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+  return { contender, label, batch, msPerBatch: ms, imgPerS: (batch * 1000) / ms, peakRssMb: peakRssMb() };
+}
+
+/**
+ * This process's peak RSS in MB: VmHWM, the high-water mark of its own address space.
+ * Not getrusage's maxRSS: on Linux a child started by fork + exec inherits in it the
+ * RSS its parent had at the fork (the bench's parent holds several hundred MB).
+ */
+function peakRssMb(): number {
+  const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!hwm) throw new Error('bench: /proc/self/status has no VmHWM line (peak RSS needs Linux)');
+  return Number(hwm[1]) / 1024;
 }
 
 function isResult(v: unknown): v is ResNet50Result {
