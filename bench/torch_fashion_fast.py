@@ -130,6 +130,9 @@ def main() -> int:
     p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
     p.add_argument('--subset', type=int, default=None, help='train on the first n images and test on the first n (a smoke test)')
     a = p.parse_args()
+    if a.epochs is not None and a.epochs < 1:
+        print(f'--epochs must be at least 1, got {a.epochs}', file=sys.stderr)
+        return 2
     with open(a.config) as f:
         r = json.load(f)
     unknown = sorted(set(r) - SUPPORTED)
@@ -175,9 +178,6 @@ def main() -> int:
                           lr=lr, momentum=r.get('momentum', 0.9), nesterov=r.get('nesterov', True))
     epochs = a.epochs if a.epochs is not None else r.get('epochs', 30)
     batch = r.get('batchSize', 128)
-    if epochs < 1:
-        print(f'--epochs must be at least 1, got {epochs}', file=sys.stderr)
-        return 2
     steps_per_epoch = math.ceil(len(xtr) / batch)
     total = epochs * steps_per_epoch
     warmup = min(round(r.get('warmup', 1) * steps_per_epoch), total // 5)

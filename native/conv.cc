@@ -128,6 +128,16 @@ struct Input {
   const memory& arg() const { return converted ? converted : user; }
   // Points the input at `values` and, in bf16, rounds them into staging buffer `slot`.
   void bind(dnnl::stream& s, float* values, int slot);
+  // As bind, but where `rounded` (another plan's input, bound to the same `values`)
+  // already holds their bf16 copy in the layout this one reads, reads that copy.
+  void bindAs(dnnl::stream& s, float* values, int slot, const Input& rounded) {
+    if (converted && rounded.converted && rounded.converted.get_desc() == converted.get_desc()) {
+      user.set_data_handle(values);
+      converted.set_data_handle(rounded.converted.get_data_handle());
+      return;
+    }
+    bind(s, values, slot);
+  }
 };
 
 // Grow-only buffers for the bf16 copies of the inputs; two, because backward-weights
@@ -466,14 +476,14 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
     out.Set("dx", call.env().Null());
     out.Set("dw", call.env().Null());
     out.Set("db", call.env().Null());
-    const memory* roundedDy = nullptr;  // dy in bf16 in staging slot 1, once rounded
+    const Input* boundDy = nullptr;  // backward-data's dy, once bound (and rounded, in bf16)
     if (needDx) {
       BackwardDataPlan& p = backwardDataPlan(g);
       Napi::Float32Array dx = newF32(call.env(), srcSize(g));
       p.userWeights.set_data_handle(w.data);
       p.packWeights.execute(s, p.userWeights, p.weights);
       p.diffDst.bind(s, dy.data, 1);
-      if (p.diffDst.converted) roundedDy = &p.diffDst.converted;
+      boundDy = &p.diffDst;
       p.diffSrc.set_data_handle(data(dx));
       bindScratchpad(p.scratch);
       p.prim.execute(s, p.args);
@@ -483,9 +493,8 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
       BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
       Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
       p.src.bind(s, x.data, 0);
-      if (roundedDy != nullptr && p.diffDst.converted && roundedDy->get_desc() == p.diffDst.converted.get_desc()) {
-        p.diffDst.user.set_data_handle(dy.data);
-        p.diffDst.converted.set_data_handle(roundedDy->get_data_handle());
+      if (boundDy != nullptr) {
+        p.diffDst.bindAs(s, dy.data, 1, *boundDy);
       } else {
         p.diffDst.bind(s, dy.data, 1);
       }
