@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <immintrin.h>
 #include <memory>
 #include <vector>
 #include <unordered_map>
@@ -112,18 +113,57 @@ std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
 
 memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEMORY_NONE); }
 
+// Rounds n floats to bfloat16, to nearest even, as oneDNN's reorders do (the same
+// instruction: the results are equal bit for bit), on every thread: oneDNN 2.6's reorder
+// of an activation runs no faster on two threads than on one (f32 -> bf16, 2M values,
+// NHWC, cache-hot: 0.19 ms on two threads against 0.084 here, 0.14 against 0.16 on one).
+// Only called in bf16 precision, which needs AVX512_BF16.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void roundRangeToBf16(const float* x, uint16_t* y,
+                                                                                        int64_t i, int64_t end) {
+  for (; i + 64 <= end; i += 64) {
+    const __m256bh r0 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+    const __m256bh r1 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 16));
+    const __m256bh r2 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 32));
+    const __m256bh r3 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 48));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<__m256i>(r0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 16), reinterpret_cast<__m256i>(r1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 32), reinterpret_cast<__m256i>(r2));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 48), reinterpret_cast<__m256i>(r3));
+  }
+  for (; i < end; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(end - i >= 16 ? 0xffff : (1u << (end - i)) - 1);
+    const __m256bh r = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
+    _mm256_mask_storeu_epi16(y + i, m, reinterpret_cast<__m256i>(r));
+  }
+}
+
+void roundToBf16(const float* x, uint16_t* y, int64_t n) {
+  parallelFor(n, 1 << 15, [=](int64_t begin, int64_t end) { roundRangeToBf16(x, y, begin, end); });
+}
+
+// Whether `in` is `f32` with bf16 elements in the same layout: then rounding is a pass
+// over the array in order (every activation here: NHWC, or nChw16c at 16 channels).
+bool sameLayoutBf16(const memory::desc& f32, const memory::desc& in) {
+  memory::desc as = f32;
+  as.data.data_type = dnnl_bf16;
+  return in == as;
+}
+
 // A float32 input of a bf16 primitive: the caller's array (`user`), the bf16 copy the
 // primitive reads (`converted`, in a staging buffer shared by all plans) and the
-// reorder between them. In f32 precision the primitive reads `user` directly.
+// reorder between them (roundToBf16 where the layouts match). In f32 precision the
+// primitive reads `user` directly.
 struct Input {
   memory user, converted;
   dnnl::reorder convert;
+  bool plain = false;  // converted is user's layout in bf16
 
   Input() = default;
   Input(const memory::desc& f32, const memory::desc& in) : user(unbound(f32)) {
     if (in == f32) return;
     converted = unbound(in);
-    convert = dnnl::reorder(user, converted);
+    plain = sameLayoutBf16(f32, in);
+    if (!plain) convert = dnnl::reorder(user, converted);
   }
   const memory& arg() const { return converted ? converted : user; }
   // Points the input at `values` and, in bf16, rounds them into staging buffer `slot`.
@@ -162,8 +202,13 @@ void* stagingBuffer(int slot, size_t need) {
 void Input::bind(dnnl::stream& s, float* values, int slot) {
   user.set_data_handle(values);
   if (!converted) return;
-  converted.set_data_handle(stagingBuffer(slot, converted.get_desc().get_size()));
-  convert.execute(s, user, converted);
+  void* staging = stagingBuffer(slot, converted.get_desc().get_size());
+  converted.set_data_handle(staging);
+  if (plain) {
+    roundToBf16(values, static_cast<uint16_t*>(staging), static_cast<int64_t>(user.get_desc().get_size() / sizeof(float)));
+  } else {
+    convert.execute(s, user, converted);
+  }
 }
 
 // The forward primitive descriptor backward plans take as their hint.

@@ -125,6 +125,9 @@ const GEOMETRIES: Geometry[] = [
   { n: 2, h: 9, w: 7, c: 24, o: 40, k: 3, stride: 2, pad: 1 },
   { n: 4, h: 8, w: 8, c: 32, o: 64, k: 1, stride: 2, pad: 0 },
   { n: 2, h: 6, w: 6, c: 3, o: 16, k: 3, stride: 1, pad: 1 },
+  // Over 32K values, so the rounding to bf16 is split across threads, each part ending
+  // short of a whole vector (x 33,744 values at 16 channels, dy 50,616 at 24).
+  { n: 3, h: 37, w: 19, c: 16, o: 24, k: 3, stride: 1, pad: 1 },
 ];
 
 function label(g: Geometry): string {
