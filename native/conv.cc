@@ -151,19 +151,17 @@ bool sameLayoutBf16(const memory::desc& f32, const memory::desc& in) {
 
 // A float32 input of a bf16 primitive: the caller's array (`user`), the bf16 copy the
 // primitive reads (`converted`, in a staging buffer shared by all plans) and the
-// reorder between them (roundToBf16 where the layouts match). In f32 precision the
-// primitive reads `user` directly.
+// reorder between them, left empty where the layouts match and roundToBf16 does the
+// work. In f32 precision the primitive reads `user` directly.
 struct Input {
   memory user, converted;
   dnnl::reorder convert;
-  bool plain = false;  // converted is user's layout in bf16
 
   Input() = default;
   Input(const memory::desc& f32, const memory::desc& in) : user(unbound(f32)) {
     if (in == f32) return;
     converted = unbound(in);
-    plain = sameLayoutBf16(f32, in);
-    if (!plain) convert = dnnl::reorder(user, converted);
+    if (!sameLayoutBf16(f32, in)) convert = dnnl::reorder(user, converted);
   }
   const memory& arg() const { return converted ? converted : user; }
   // Points the input at `values` and, in bf16, rounds them into staging buffer `slot`.
@@ -204,10 +202,10 @@ void Input::bind(dnnl::stream& s, float* values, int slot) {
   if (!converted) return;
   void* staging = stagingBuffer(slot, converted.get_desc().get_size());
   converted.set_data_handle(staging);
-  if (plain) {
-    roundToBf16(values, static_cast<uint16_t*>(staging), static_cast<int64_t>(user.get_desc().get_size() / sizeof(float)));
-  } else {
+  if (convert) {
     convert.execute(s, user, converted);
+  } else {
+    roundToBf16(values, static_cast<uint16_t*>(staging), static_cast<int64_t>(user.get_desc().get_size() / sizeof(float)));
   }
 }
 
