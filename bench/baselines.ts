@@ -104,8 +104,10 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
   } catch (e) {
     return { ok: false, reason: `onnxruntime-node not installed (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` };
   }
+  // Its threads wait passively, as ours (OMP_WAIT_POLICY=PASSIVE) and in the ResNet-50 rows.
   const session = await ort.InferenceSession.create(path, {
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
   const data = new Float32Array(w.batch * 3 * 32 * 32);
   for (let i = 0; i < data.length; i++) data[i] = Math.sin(i);

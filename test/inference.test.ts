@@ -158,6 +158,17 @@ test('every block kind with every shortcut, both stems, batch 19', () => {
   }
 });
 
+test('the default chunk (set by the threads) over a batch of 70: a full chunk of 64 and a partial one', () => {
+  const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
+  const x = images(70, 7, 2, 41);
+  calibrateBatchNorms(model, x, 42);
+  for (const b of BACKENDS) {
+    setBackend(b);
+    assertClose(compileInference(model)(x), evalForward(model, x), `default chunk on ${b}`);
+  }
+  setBackend('reference');
+});
+
 test('never stale: a training step, loadStateDict, a weight-average swap and a new head each recompile', () => {
   const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
   const x = images(4, 6, 2, 32);

@@ -208,4 +208,6 @@ export const KERNEL_NAMES = Object.keys(KERNELS) as readonly KernelName[];
 /** The kernel surface every backend implements. */
 export interface Backend extends Kernels {
   readonly name: 'reference' | 'native';
+  /** Threads each kernel call runs on. */
+  readonly threads: () => number;
 }

@@ -6,7 +6,7 @@ import type { Backend } from './backend.js';
 import { loadNativeBinding, type NativeBinding } from './native-binding.js';
 
 function makeBackend(b: NativeBinding): Backend {
-  return { ...b, name: 'native' };
+  return { ...b, name: 'native', threads: () => b.getThreads() };
 }
 
 let instance: Backend | null = null;

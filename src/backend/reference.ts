@@ -497,6 +497,7 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 
 export const referenceBackend: Backend = {
   name: 'reference',
+  threads: () => 1,
   conv2d, prepareConv2d, conv2dBackward,
   batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
   relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,

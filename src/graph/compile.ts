@@ -2,11 +2,13 @@
 // passes.ts: batch norms folded into the convolutions before them, the ReLU and the
 // residual add run as convolution post-ops, the remaining batch norms with their ReLU
 // in one kernel. Nothing couples the images of a batch, so the batch goes through the
-// whole network a chunk of images at a time, sized so that a chunk's largest activation
-// fits a core's cache (16 small images, one 224x224 image): one chunk's activations
-// stay in cache from one layer to the next, and no activation is big enough to be
-// mapped fresh from the system (page faults on every call) each time it is made. Each
-// activation is dropped after its last reader.
+// whole network a chunk of images at a time, sized by the threads: each thread's share
+// of a chunk's largest activation stays within 2 MB (32 small images a thread, at most
+// 64 in a chunk; one 224x224 image). A chunk's activations then stay in cache from one
+// layer to the next, no activation is big enough to be mapped fresh from the system
+// (page faults on every call) each time it is made, and each kernel call brings each
+// thread enough work to pay for waking it (threads wait passively between calls).
+// Each activation is dropped after its last reader.
 //
 // A compiled network is never stale: it remembers the version (Tensor.version) of every
 // parameter and buffer it read and the module tree it traced, checks them on each call
@@ -27,14 +29,20 @@ export type InferenceFn = (x: Tensor) => Tensor;
 export interface InferenceOptions {
   /**
    * Images per pass through the network; the last chunk may be smaller. Default: as many
-   * as keep the largest activation of a chunk within CHUNK_BYTES, from 1 to MAX_CHUNK.
+   * as keep the largest activation of a chunk within CHUNK_BYTES_PER_THREAD times the
+   * backend's threads, from 1 to MAX_CHUNK.
    */
   chunk?: number;
 }
 
-/** The default chunk keeps its largest activation within this (about a core's L2 cache). */
-const CHUNK_BYTES = 1 << 20;
-const MAX_CHUNK = 16;
+/** The default chunk keeps each thread's share of its largest activation within this. */
+const CHUNK_BYTES_PER_THREAD = 2 << 20;
+const MAX_CHUNK = 64;
+
+/** The default chunk for a network whose largest activation has `largest` bytes per image. */
+function defaultChunk(largest: number, threads: number): number {
+  return Math.max(1, Math.min(MAX_CHUNK, Math.floor((CHUNK_BYTES_PER_THREAD * threads) / largest)));
+}
 
 /** The network's forward pass does something compiled inference has no kernel for. */
 export class UnsupportedModelError extends Error {
@@ -84,8 +92,8 @@ interface Program {
   /** Per step, the values no later step reads (dropped after it). */
   readonly dead: readonly number[][];
   readonly state: readonly Tensor[];
-  /** Images per pass when the caller does not say (CHUNK_BYTES). */
-  readonly chunk: number;
+  /** Bytes per image of the largest activation (for the default chunk). */
+  readonly largest: number;
 }
 
 function program(model: Module, imageShape: readonly number[]): Program {
@@ -112,8 +120,7 @@ function program(model: Module, imageShape: readonly number[]): Program {
   for (const [v, i] of lastUse) if (graph.values[v]!.kind !== 'input') dead[i]!.push(v);
   const state = graph.values.flatMap((v) => (v.tensor ? [v.tensor] : []));
   const largest = Math.max(...graph.values.map((v) => v.shape.slice(1).reduce((p, d) => p * d, 1))) * Float32Array.BYTES_PER_ELEMENT;
-  const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_BYTES / largest)));
-  return { graph, steps, dead, state, chunk };
+  return { graph, steps, dead, state, largest };
 }
 
 function stepInputs(s: Step): number[] {
@@ -275,11 +282,11 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     const [n = 0, ...image] = x.shape;
     const c = compiled(image);
     const { graph, dead } = c.program;
-    const chunk = opts.chunk ?? c.program.chunk;
+    const be = backend();
+    const chunk = opts.chunk ?? defaultChunk(c.program.largest, be.threads());
     const outShape = graph.values[graph.output]!.shape.slice(1);
     const outPer = outShape.reduce((p, d) => p * d, 1);
     const perImage = image.reduce((p, d) => p * d, 1);
-    const be = backend();
     const result = new Float32Array(n * outPer);
     for (let start = 0; start < n; start += chunk) {
       const m = Math.min(chunk, n - start);
