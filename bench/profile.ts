@@ -1,6 +1,6 @@
 // A Backend that forwards to another and times every kernel call: the per-op profile
 // of where a training or inference step spends its time.
-import type { Backend } from '../src/backend/backend.js';
+import { type Backend, KERNEL_NAMES, type KernelName } from '../src/backend/backend.js';
 
 export interface KernelStat {
   readonly kernel: string;
@@ -14,10 +14,10 @@ export interface ProfiledBackend {
   reset(): void;
 }
 
-type KernelName = Exclude<keyof Backend, 'name'>;
+const KERNEL_SET: ReadonlySet<string> = new Set(KERNEL_NAMES);
 
-function isKernel(b: Backend, key: string): key is KernelName {
-  return key !== 'name' && typeof Reflect.get(b, key) === 'function';
+function isKernel(key: string): key is KernelName {
+  return KERNEL_SET.has(key);
 }
 
 /** `clock` gives milliseconds (wall or CPU time). */
@@ -26,7 +26,7 @@ export function profile(inner: Backend, clock: () => number = () => performance.
   const timed = new Proxy(inner, {
     get(target, key, receiver): unknown {
       const value: unknown = Reflect.get(target, key, receiver);
-      if (typeof key !== 'string' || !isKernel(target, key) || typeof value !== 'function') return value;
+      if (typeof key !== 'string' || !isKernel(key) || typeof value !== 'function') return value;
       return (...args: unknown[]): unknown => {
         const t0 = clock();
         const out: unknown = Reflect.apply(value, target, args);
