@@ -94,10 +94,20 @@ export function exportOnnx(path: string, batch: number): Outcome<string> {
 export interface OrtResult {
   readonly version: string;
   readonly inference: Timing;
+  /** `alongside`'s batches, timed in rounds alternated with onnxruntime-node's. */
+  readonly alongside: Timing | null;
 }
 
-/** onnxruntime-node inference of an ONNX file, with all graph optimisations (BN folding, fusions). */
-export async function measureOnnxRuntime(path: string, w: Workload, threads: number): Promise<Outcome<OrtResult>> {
+const ORT_ROUNDS = 5;
+
+/**
+ * onnxruntime-node inference of an ONNX file, with all graph optimisations (BN folding,
+ * fusions): the median of ORT_ROUNDS rounds. Where `alongside` is given (one batch of
+ * ours), its rounds alternate with onnxruntime-node's, so that the machine's drift over
+ * the run reaches both and their ratio holds.
+ */
+export async function measureOnnxRuntime(path: string, w: Workload, threads: number,
+  alongside?: () => void): Promise<Outcome<OrtResult>> {
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
@@ -113,10 +123,35 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
   for (let i = 0; i < data.length; i++) data[i] = Math.sin(i);
   const input = new ort.Tensor('float32', data, [w.batch, 3, 32, 32]);
   const feeds = { [session.inputNames[0] ?? 'input']: input };
-  for (let i = 0; i < w.warmup; i++) await session.run(feeds);
-  const t0 = now(w.clock);
-  for (let i = 0; i < w.inferSteps; i++) await session.run(feeds);
-  const ms = (now(w.clock) - t0) / w.inferSteps;
+  for (let i = 0; i < w.warmup; i++) {
+    await session.run(feeds);
+    alongside?.();
+  }
+  const perRound = Math.max(1, Math.round(w.inferSteps / ORT_ROUNDS));
+  const theirs: number[] = [];
+  const ours: number[] = [];
+  for (let r = 0; r < ORT_ROUNDS; r++) {
+    let t0 = now(w.clock);
+    for (let i = 0; i < perRound; i++) await session.run(feeds);
+    theirs.push((now(w.clock) - t0) / perRound);
+    if (!alongside) continue;
+    t0 = now(w.clock);
+    for (let i = 0; i < perRound; i++) alongside();
+    ours.push((now(w.clock) - t0) / perRound);
+  }
   await session.release();
-  return { ok: true, value: { version: ort.env.versions.node ?? ort.env.versions.common ?? '?', inference: { msPerStep: ms, imgPerS: (w.batch * 1000) / ms } } };
+  const timing = (ms: number): Timing => ({ msPerStep: ms, imgPerS: (w.batch * 1000) / ms });
+  return {
+    ok: true,
+    value: {
+      version: ort.env.versions.node ?? ort.env.versions.common ?? '?',
+      inference: timing(median(theirs)),
+      alongside: alongside ? timing(median(ours)) : null,
+    },
+  };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }

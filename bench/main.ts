@@ -233,13 +233,16 @@ async function main(): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), 'resnet-bench-'));
       try {
         const onnx = exportOnnx(join(dir, 'resnet20.onnx'), batch);
-        ort = onnx.ok ? await measureOnnxRuntime(onnx.value, w, threads) : onnx;
+        const folded = compileInference(buildResNet20());
+        const { x } = randomBatch(batch, 2);
+        ort = onnx.ok ? await measureOnnxRuntime(onnx.value, w, threads, () => folded(x)) : onnx;
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
       if (ort.ok) {
         rows.push({ name: `onnxruntime-node ${ort.value.version}`, train: null, inference: ort.value.inference });
-        console.log(`onnxruntime-node: inference ${fmt(ort.value.inference.imgPerS)} img/s`);
+        console.log(`onnxruntime-node: inference ${fmt(ort.value.inference.imgPerS)} img/s ` +
+          `(ours folded, in rounds alternated with it: ${fmt(ort.value.alongside?.imgPerS ?? NaN)} img/s)`);
       } else {
         console.log(`onnxruntime-node: not measured: ${ort.reason}`);
       }
@@ -254,7 +257,8 @@ async function main(): Promise<void> {
   console.log('');
   console.log(ratioLine('training', oursTrain, bestTorchTrain, 1.5));
   console.log(ratioLine('inference (folded) vs PyTorch', foldedInference, bestTorchInfer, 1.0));
-  console.log(ratioLine('inference (folded) vs onnxruntime-node', foldedInference,
+  // Against the folded rounds alternated with onnxruntime-node's.
+  console.log(ratioLine('inference (folded, alternated) vs onnxruntime-node', ort?.ok ? ort.value.alongside ?? foldedInference : foldedInference,
     ort?.ok ? { name: 'onnxruntime-node', t: ort.value.inference } : null, 1.1));
   if (bf16) {
     // Against the fp32 rounds alternated with the bf16 ones (median of 5 rounds each).
