@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { now, type Timing, type Workload } from './resnet20.js';
+import { median, now, type Timing, type Workload } from './resnet20.js';
 
 /** The package root: the nearest folder above this file with a package.json (works from bench/ and dist/bench/). */
 export function packageRoot(): string {
@@ -149,9 +149,4 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
       alongside: alongside ? timing(median(ours)) : null,
     },
   };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }

@@ -85,6 +85,12 @@ export function measureFusedInference(w: Workload): Timing {
   return { msPerStep: ms, imgPerS: (w.batch * 1000) / ms };
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 /**
  * Times `a` and `b` in alternating rounds (each round runs `before` then its steps) and
  * returns the median round of each: on a machine shared with other jobs the load drifts
@@ -106,10 +112,6 @@ export function timedPair(w: Workload, steps: number, rounds: number, batch: num
       times[i]!.push((now(w.clock) - t0) / perRound);
     }
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((x, y) => x - y);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   return times.map((t) => {
     const ms = median(t);
     return { msPerStep: ms, imgPerS: (batch * 1000) / ms };

@@ -19,7 +19,7 @@ import { create as createModel } from '../src/models/registry.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { packageRoot, PYTHON } from './baselines.js';
-import { now, type Workload } from './resnet20.js';
+import { median, now, type Workload } from './resnet20.js';
 
 type Clock = Workload['clock'];
 
@@ -48,11 +48,6 @@ function buildModel(): ResNet {
 function input(batch: number): Float32Array {
   const rng = new Rng(3);
   return Float32Array.from({ length: batch * 224 * 224 * 3 }, () => rng.normal());
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 async function timeSteps(step: () => unknown | Promise<unknown>, warmup: number, steps: number, clock: Clock): Promise<number> {
