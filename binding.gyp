@@ -8,6 +8,7 @@
         "native/conv.cc",
         "native/batchnorm.cc",
         "native/bnorm_loops.cc",
+        "native/bf16.cc",
         "native/elementwise.cc",
         "native/pooling.cc",
         "native/linear.cc",

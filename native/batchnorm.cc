@@ -3,15 +3,20 @@
 // Training forward and backward are our own loops (bnorm_loops.cc): the batch
 // statistics take one pass over x instead of oneDNN's two, and the backward pass
 // applies the fused ReLU's mask while it reads the gradient instead of in a pass of
-// its own. Inference (one read, one write) runs oneDNN's kernel.
+// its own. Inference (one read, one write) runs oneDNN's kernel. The training kernels
+// also come for bfloat16 tensors (batchNormTrainingBf16, batchNormBackwardBf16: half the
+// bytes through memory, which is what these loops are bound by); the statistics, gamma,
+// beta and their gradients stay float32.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include "bf16.h"
 #include "bnorm_loops.h"
 #include "kernels.h"
 #include "runtime.h"
@@ -105,60 +110,88 @@ InferencePlan& inferencePlan(const BnGeometry& g, bool relu) {
 
 }  // namespace
 
-// batchNormTraining(x, xShape, gamma, beta, eps, relu) -> { y, mean, variance }
-Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
-  Call call(info, "batchNormTraining");
+namespace {
+
+// Training-mode forward on rows of float32 or bfloat16 values: the batch statistics
+// (into mean, variance) and y, in x's type.
+template <typename T>
+void trainingForward(const T* x, T* y, const BnGeometry& g, const float* gamma, const float* beta, bool relu,
+                     float* mean, float* variance) {
+  const int64_t c = g.c, rows = g.n * g.h * g.w;
+  const int threads = threadsFor(rows);
+  std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
+  std::vector<float> shift(static_cast<size_t>(c));
+  for (int64_t k = 0; k < c; ++k) shift[k] = widen(x[k]);
+  forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
+    double* a = acc.data() + t * 2 * c;
+    bnorm::shiftedMoments(x, c, r0, r1, shift.data(), a, a + c);
+  });
+  std::vector<float> scale(static_cast<size_t>(c)), offset(static_cast<size_t>(c));
+  for (int64_t k = 0; k < c; ++k) {
+    double s1 = 0.0, s2 = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      s1 += acc[t * 2 * c + k];
+      s2 += acc[t * 2 * c + c + k];
+    }
+    const double d = s1 / static_cast<double>(rows);
+    const double m = shift[k] + d;
+    const double v = std::max(0.0, s2 / static_cast<double>(rows) - d * d);
+    const double sc = gamma[k] / std::sqrt(v + static_cast<double>(g.eps));
+    mean[k] = static_cast<float>(m);
+    variance[k] = static_cast<float>(v);
+    scale[k] = static_cast<float>(sc);
+    offset[k] = static_cast<float>(beta[k] - d * sc);
+  }
+  forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
+    bnorm::normalize(x, y, c, r0, r1, shift.data(), scale.data(), offset.data(), relu);
+  });
+}
+
+// batchNormTraining / batchNormTrainingBf16 (x, xShape, gamma, beta, eps, relu) -> { y, mean, variance },
+// y in x's type (Float32Array, or Uint16Array of bfloat16 values).
+template <typename T>
+Napi::Value batchNormTrainingCall(const Napi::CallbackInfo& info, const char* kernel) {
+  Call call(info, kernel);
   return call.run([&]() -> Napi::Value {
-    const F32Arg x = call.f32(0, "x");
+    constexpr bool bf16 = std::is_same<T, uint16_t>::value;
     const F32Arg gamma = call.f32(2, "gamma");
     const F32Arg beta = call.f32(3, "beta");
     const bool relu = call.boolean(5, "relu");
     const BnGeometry g = geometry(call, 1, call.number(4, "eps"));
-    const int64_t c = g.c, rows = g.n * g.h * g.w;
-    call.expectLength(x, g.size(), "x");
-    call.expectLength(gamma, static_cast<size_t>(c), "gamma");
-    call.expectLength(beta, static_cast<size_t>(c), "beta");
-
+    const size_t c = static_cast<size_t>(g.c);
+    call.expectLength(gamma, c, "gamma");
+    call.expectLength(beta, c, "beta");
     Napi::Env env = call.env();
-    Napi::Float32Array y = newF32(env, g.size());
-    Napi::Float32Array mean = newF32(env, static_cast<size_t>(c));
-    Napi::Float32Array variance = newF32(env, static_cast<size_t>(c));
-
-    const int threads = threadsFor(rows);
-    std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
-    const std::vector<float> shift(x.data, x.data + c);
-    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
-      double* a = acc.data() + t * 2 * c;
-      bnorm::shiftedMoments(x.data, c, r0, r1, shift.data(), a, a + c);
-    });
-    std::vector<float> scale(static_cast<size_t>(c)), offset(static_cast<size_t>(c));
-    float* pm = data(mean);
-    float* pv = data(variance);
-    for (int64_t k = 0; k < c; ++k) {
-      double s1 = 0.0, s2 = 0.0;
-      for (int t = 0; t < threads; ++t) {
-        s1 += acc[t * 2 * c + k];
-        s2 += acc[t * 2 * c + c + k];
-      }
-      const double d = s1 / static_cast<double>(rows);
-      const double m = shift[k] + d;
-      const double v = std::max(0.0, s2 / static_cast<double>(rows) - d * d);
-      const double sc = gamma.data[k] / std::sqrt(v + static_cast<double>(g.eps));
-      pm[k] = static_cast<float>(m);
-      pv[k] = static_cast<float>(v);
-      scale[k] = static_cast<float>(sc);
-      offset[k] = static_cast<float>(beta.data[k] - d * sc);
-    }
-    float* py = data(y);
-    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
-      bnorm::normalize(x.data, py, c, r0, r1, shift.data(), scale.data(), offset.data(), relu);
-    });
+    Napi::Float32Array mean = newF32(env, c);
+    Napi::Float32Array variance = newF32(env, c);
     Napi::Object out = Napi::Object::New(env);
-    out.Set("y", y);
+    if constexpr (bf16) {
+      const U16Arg x = call.u16(0, "x");
+      call.expectLength(x, g.size(), "x");
+      Napi::Uint16Array y = newU16(env, g.size());
+      trainingForward(x.data, data(y), g, gamma.data, beta.data, relu, data(mean), data(variance));
+      out.Set("y", y);
+    } else {
+      const F32Arg x = call.f32(0, "x");
+      call.expectLength(x, g.size(), "x");
+      Napi::Float32Array y = newF32(env, g.size());
+      trainingForward(x.data, data(y), g, gamma.data, beta.data, relu, data(mean), data(variance));
+      out.Set("y", y);
+    }
     out.Set("mean", mean);
     out.Set("variance", variance);
     return out;
   });
+}
+
+}  // namespace
+
+Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
+  return batchNormTrainingCall<float>(info, "batchNormTraining");
+}
+
+Napi::Value BatchNormTrainingBf16(const Napi::CallbackInfo& info) {
+  return batchNormTrainingCall<uint16_t>(info, "batchNormTrainingBf16");
 }
 
 // batchNormInference(x, xShape, gamma, beta, mean, variance, eps, relu) -> y
@@ -214,51 +247,91 @@ BnBackwardArgs bnBackwardArgs(Call& call) {
   return b;
 }
 
-// batchNormBackward(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }
-// With y (the output of a BN fused with ReLU) the gradient is first masked by y > 0.
+namespace {
+
+// The gradient of training-mode batch norm on rows of float32 or bfloat16 values; with y
+// (the output of a BN fused with ReLU) the gradient is first masked by y > 0.
 // dx = gamma * invStd * (g - mean(g) - xhat * mean(g * xhat)).
+template <typename T>
+void trainingBackward(const T* dy, const T* x, const T* y, T* dx, const BnGeometry& g, const float* gamma,
+                      const float* mean, const float* variance, float* dgamma, float* dbeta) {
+  const int64_t c = g.c, rows = g.n * g.h * g.w;
+  const int threads = threadsFor(rows);
+  std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
+  std::vector<float> scratch(static_cast<size_t>(threads * 2 * c));
+  forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
+    double* a = acc.data() + t * 2 * c;
+    bnorm::gradMoments(dy, y, x, c, r0, r1, mean, a, a + c, scratch.data() + t * 2 * c);
+  });
+  std::vector<float> ca(static_cast<size_t>(c)), cb(static_cast<size_t>(c)), ck(static_cast<size_t>(c));
+  const double invRows = 1.0 / static_cast<double>(rows);
+  for (int64_t k = 0; k < c; ++k) {
+    double sg = 0.0, sgx = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      sg += acc[t * 2 * c + k];
+      sgx += acc[t * 2 * c + c + k];
+    }
+    const double invStd = 1.0 / std::sqrt(static_cast<double>(variance[k]) + static_cast<double>(g.eps));
+    const double sgxhat = sgx * invStd;
+    const double a = gamma[k] * invStd;
+    dgamma[k] = static_cast<float>(sgxhat);
+    dbeta[k] = static_cast<float>(sg);
+    ca[k] = static_cast<float>(a);
+    cb[k] = static_cast<float>(-a * invStd * sgxhat * invRows);
+    ck[k] = static_cast<float>(-a * sg * invRows);
+  }
+  forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
+    bnorm::gradInput(dy, y, x, dx, c, r0, r1, ca.data(), cb.data(), mean, ck.data());
+  });
+}
+
+}  // namespace
+
+// batchNormBackward(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Call call(info, "batchNormBackward");
   return call.run([&]() -> Napi::Value {
     const BnBackwardArgs b = bnBackwardArgs(call);
-    const F32Arg &dy = b.dy, &x = b.x, &gamma = b.gamma, &mean = b.mean, &variance = b.variance, &y = b.y;
-    const BnGeometry& g = b.g;
-    const int64_t c = g.c, rows = g.n * g.h * g.w;
     Napi::Env env = call.env();
-    Napi::Float32Array dx = newF32(env, g.size());
-    Napi::Float32Array dgamma = newF32(env, static_cast<size_t>(c));
-    Napi::Float32Array dbeta = newF32(env, static_cast<size_t>(c));
+    const size_t c = static_cast<size_t>(b.g.c);
+    Napi::Float32Array dx = newF32(env, b.g.size());
+    Napi::Float32Array dgamma = newF32(env, c);
+    Napi::Float32Array dbeta = newF32(env, c);
+    trainingBackward(b.dy.data, b.x.data, b.y.data, data(dx), b.g, b.gamma.data, b.mean.data, b.variance.data,
+                     data(dgamma), data(dbeta));
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("dx", dx);
+    out.Set("dgamma", dgamma);
+    out.Set("dbeta", dbeta);
+    return out;
+  });
+}
 
-    const int threads = threadsFor(rows);
-    std::vector<double> acc(static_cast<size_t>(threads * 2 * c), 0.0);
-    std::vector<float> scratch(static_cast<size_t>(threads * 2 * c));
-    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int t) {
-      double* a = acc.data() + t * 2 * c;
-      bnorm::gradMoments(dy.data, y.data, x.data, c, r0, r1, mean.data, a, a + c, scratch.data() + t * 2 * c);
-    });
-    std::vector<float> ca(static_cast<size_t>(c)), cb(static_cast<size_t>(c)), ck(static_cast<size_t>(c));
-    float* pdg = data(dgamma);
-    float* pdb = data(dbeta);
-    const double invRows = 1.0 / static_cast<double>(rows);
-    for (int64_t k = 0; k < c; ++k) {
-      double sg = 0.0, sgx = 0.0;
-      for (int t = 0; t < threads; ++t) {
-        sg += acc[t * 2 * c + k];
-        sgx += acc[t * 2 * c + c + k];
-      }
-      const double invStd = 1.0 / std::sqrt(static_cast<double>(variance.data[k]) + static_cast<double>(g.eps));
-      const double sgxhat = sgx * invStd;
-      const double a = gamma.data[k] * invStd;
-      pdg[k] = static_cast<float>(sgxhat);
-      pdb[k] = static_cast<float>(sg);
-      ca[k] = static_cast<float>(a);
-      cb[k] = static_cast<float>(-a * invStd * sgxhat * invRows);
-      ck[k] = static_cast<float>(-a * sg * invRows);
-    }
-    float* pdx = data(dx);
-    forRowRanges(rows, threads, [&](int64_t r0, int64_t r1, int) {
-      bnorm::gradInput(dy.data, y.data, x.data, pdx, c, r0, r1, ca.data(), cb.data(), mean.data, ck.data());
-    });
+// batchNormBackwardBf16(dy, x, xShape, gamma, mean, variance, eps, y | null) -> { dx, dgamma, dbeta }:
+// batchNormBackward with dy, x, y and dx bfloat16 (Uint16Array).
+Napi::Value BatchNormBackwardBf16(const Napi::CallbackInfo& info) {
+  Call call(info, "batchNormBackwardBf16");
+  return call.run([&]() -> Napi::Value {
+    const U16Arg dy = call.u16(0, "dy");
+    const U16Arg x = call.u16(1, "x");
+    const F32Arg gamma = call.f32(3, "gamma");
+    const F32Arg mean = call.f32(4, "mean");
+    const F32Arg variance = call.f32(5, "variance");
+    const U16Arg y = call.u16OrNull(7, "y");
+    const BnGeometry g = geometry(call, 2, call.number(6, "eps"));
+    const size_t c = static_cast<size_t>(g.c);
+    call.expectLength(dy, g.size(), "dy");
+    call.expectLength(x, g.size(), "x");
+    call.expectLength(gamma, c, "gamma");
+    call.expectLength(mean, c, "mean");
+    call.expectLength(variance, c, "variance");
+    if (y.present()) call.expectLength(y, g.size(), "y");
+    Napi::Env env = call.env();
+    Napi::Uint16Array dx = newU16(env, g.size());
+    Napi::Float32Array dgamma = newF32(env, c);
+    Napi::Float32Array dbeta = newF32(env, c);
+    trainingBackward(dy.data, x.data, y.data, data(dx), g, gamma.data, mean.data, variance.data, data(dgamma),
+                     data(dbeta));
     Napi::Object out = Napi::Object::New(env);
     out.Set("dx", dx);
     out.Set("dgamma", dgamma);

@@ -16,11 +16,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <immintrin.h>
 #include <memory>
 #include <vector>
 #include <unordered_map>
 
+#include "bf16.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -35,13 +35,22 @@ std::atomic<bool> convBf16{false};
 
 struct ConvGeometry {
   int64_t n, h, w, c, o, kh, kw, sh, sw, ph, pw, oh, ow;
-  // The type the primitive reads its inputs in (f32 or bf16); outputs are always f32.
+  // The type the primitive reads its inputs in (f32 or bf16).
   dt in = dt::f32;
+  // The caller's arrays: x's type, and whether y, dy and dx are bf16 (the bf16-storage
+  // kernels conv2dBf16 and conv2dBackwardBf16) or f32. Weights and their gradients are f32.
+  dt x = dt::f32;
+  bool store16 = false;
   // How the activations are described to oneDNN: NHWC, or nChw16c where the two are the
   // same bytes (see withLayout).
   tag act = tag::nhwc;
 
   bool bf16() const { return in == dt::bf16; }
+  dt grads() const { return store16 ? dt::bf16 : dt::f32; }
+  // The caller's x, y (and dy) and dx as oneDNN sees them.
+  memory::desc userSrc() const { return src(x); }
+  memory::desc userDst() const { return dst(grads()); }
+  memory::desc userDiffSrc() const { return src(grads()); }
   memory::desc src(dt t = dt::f32) const { return memory::desc({n, c, h, w}, t, act); }
   memory::desc dst(dt t = dt::f32) const { return memory::desc({n, o, oh, ow}, t, act); }
   memory::desc weightsAny(dt t = dt::f32) const { return memory::desc({o, c, kh, kw}, t, tag::any); }
@@ -108,38 +117,11 @@ auto withLayout(ConvGeometry& g, Make make, bool blocked = true) -> decltype(mak
 }
 
 std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
-  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.bf16(), a, b});
+  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.bf16(), g.x == dt::bf16, g.store16, a,
+                   b});
 }
 
 memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEMORY_NONE); }
-
-// Rounds n floats to bfloat16, to nearest even, as oneDNN's reorders do (the same
-// instruction: the results are equal bit for bit), on every thread: oneDNN 2.6's reorder
-// of an activation runs no faster on two threads than on one (f32 -> bf16, 2M values,
-// NHWC, cache-hot: 0.19 ms on two threads against 0.084 here, 0.14 against 0.16 on one).
-// Only called in bf16 precision, which needs AVX512_BF16.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void roundRangeToBf16(const float* x, uint16_t* y,
-                                                                                        int64_t i, int64_t end) {
-  for (; i + 64 <= end; i += 64) {
-    const __m256bh r0 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
-    const __m256bh r1 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 16));
-    const __m256bh r2 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 32));
-    const __m256bh r3 = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i + 48));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<__m256i>(r0));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 16), reinterpret_cast<__m256i>(r1));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 32), reinterpret_cast<__m256i>(r2));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i + 48), reinterpret_cast<__m256i>(r3));
-  }
-  for (; i < end; i += 16) {
-    const __mmask16 m = static_cast<__mmask16>(end - i >= 16 ? 0xffff : (1u << (end - i)) - 1);
-    const __m256bh r = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
-    _mm256_mask_storeu_epi16(y + i, m, reinterpret_cast<__m256i>(r));
-  }
-}
-
-void roundToBf16(const float* x, uint16_t* y, int64_t n) {
-  parallelFor(n, 1 << 15, [=](int64_t begin, int64_t end) { roundRangeToBf16(x, y, begin, end); });
-}
 
 // Whether `in` is `f32` with bf16 elements in the same layout: then rounding is a pass
 // over the array in order (every activation here: NHWC, or nChw16c at 16 channels).
@@ -149,26 +131,28 @@ bool sameLayoutBf16(const memory::desc& f32, const memory::desc& in) {
   return in == as;
 }
 
-// A float32 input of a bf16 primitive: the caller's array (`user`), the bf16 copy the
-// primitive reads (`converted`, in a staging buffer shared by all plans) and the
-// reorder between them, left empty where the layouts match and roundToBf16 does the
-// work. In f32 precision the primitive reads `user` directly.
+// An input of a primitive: the caller's array (`user`) and, where the primitive reads
+// another type or layout (a float32 array read by a bf16 primitive), the copy it reads
+// (`converted`, in a staging buffer shared by all plans) and the reorder between them,
+// left empty where the layouts match and roundToBf16 does the work. Where the two
+// descriptions agree (f32 precision; a bf16 array read by a bf16 primitive) the
+// primitive reads `user` directly.
 struct Input {
   memory user, converted;
   dnnl::reorder convert;
 
   Input() = default;
-  Input(const memory::desc& f32, const memory::desc& in) : user(unbound(f32)) {
-    if (in == f32) return;
+  Input(const memory::desc& given, const memory::desc& in) : user(unbound(given)) {
+    if (in == given) return;
     converted = unbound(in);
-    if (!sameLayoutBf16(f32, in)) convert = dnnl::reorder(user, converted);
+    if (given.data.data_type != dnnl_f32 || !sameLayoutBf16(given, in)) convert = dnnl::reorder(user, converted);
   }
   const memory& arg() const { return converted ? converted : user; }
   // Points the input at `values` and, in bf16, rounds them into staging buffer `slot`.
-  void bind(dnnl::stream& s, float* values, int slot);
+  void bind(dnnl::stream& s, void* values, int slot);
   // As bind, but where `rounded` (another plan's input, bound to the same `values`)
   // already holds their bf16 copy in the layout this one reads, reads that copy.
-  void bindAs(dnnl::stream& s, float* values, int slot, const Input& rounded) {
+  void bindAs(dnnl::stream& s, void* values, int slot, const Input& rounded) {
     if (converted && rounded.converted && rounded.converted.get_desc() == converted.get_desc()) {
       user.set_data_handle(values);
       converted.set_data_handle(rounded.converted.get_data_handle());
@@ -197,7 +181,7 @@ void* stagingBuffer(int slot, size_t need) {
   return buffers[slot].get();
 }
 
-void Input::bind(dnnl::stream& s, float* values, int slot) {
+void Input::bind(dnnl::stream& s, void* values, int slot) {
   user.set_data_handle(values);
   if (!converted) return;
   void* staging = stagingBuffer(slot, converted.get_desc().get_size());
@@ -205,7 +189,8 @@ void Input::bind(dnnl::stream& s, float* values, int slot) {
   if (convert) {
     convert.execute(s, user, converted);
   } else {
-    roundToBf16(values, static_cast<uint16_t*>(staging), static_cast<int64_t>(user.get_desc().get_size() / sizeof(float)));
+    roundToBf16(static_cast<const float*>(values), static_cast<uint16_t*>(staging),
+                static_cast<int64_t>(user.get_desc().get_size() / sizeof(float)));
   }
 }
 
@@ -288,16 +273,16 @@ ForwardPlan makeForwardPlan(const ConvGeometry& geometry, int64_t flags) {
   }
   if (!pd) {
     pd = withLayout(g, [&](const ConvGeometry& h) {
-      return describe(h, algorithm::convolution_direct, h.src(h.in), h.dst());
+      return describe(h, algorithm::convolution_direct, h.src(h.in), h.userDst());
     });
   }
 
   ForwardPlan p;
   p.prim = dnnl::convolution_forward(pd);
-  p.src = Input(g.src(), pd.src_desc());
+  p.src = Input(g.userSrc(), pd.src_desc());
   p.dst = unbound(pd.dst_desc());
-  if (pd.dst_desc() != g.dst()) {
-    p.userDst = unbound(g.dst());
+  if (pd.dst_desc() != g.userDst()) {
+    p.userDst = unbound(g.userDst());
     p.dstOut = dnnl::reorder(p.dst, p.userDst);
     if (flags & kHasSum) p.residualIn = dnnl::reorder(p.userDst, p.dst);
   }
@@ -338,13 +323,13 @@ BackwardDataPlan& backwardDataPlan(const ConvGeometry& geometry) {
 
   ConvGeometry g = geometry;
   auto pd = withLayout(g, [](const ConvGeometry& h) {
-    dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, h.src(), h.weightsAny(h.in),
+    dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, h.userDiffSrc(), h.weightsAny(h.in),
                                             h.dst(h.in), h.strides(), h.padding(), h.padding());
     return dnnl::convolution_backward_data::primitive_desc(d, scratchpadAttr(), cpuEngine(), forwardHint(h));
   });
   BackwardDataPlan p;
   p.prim = dnnl::convolution_backward_data(pd);
-  p.diffDst = Input(g.dst(), pd.diff_dst_desc());
+  p.diffDst = Input(g.userDst(), pd.diff_dst_desc());
   p.diffSrc = unbound(pd.diff_src_desc());
   p.userWeights = unbound(g.weightsOihw());
   p.weights = memory(pd.weights_desc(), cpuEngine());
@@ -381,8 +366,8 @@ BackwardWeightsPlan& backwardWeightsPlan(const ConvGeometry& geometry, bool with
   }, g.bf16());
   BackwardWeightsPlan p;
   p.prim = dnnl::convolution_backward_weights(pd);
-  p.src = Input(g.src(), pd.src_desc());
-  p.diffDst = Input(g.dst(), pd.diff_dst_desc());
+  p.src = Input(g.userSrc(), pd.src_desc());
+  p.diffDst = Input(g.userDst(), pd.diff_dst_desc());
   p.diffWeights = memory(pd.diff_weights_desc(), cpuEngine());
   p.userDiffWeights = unbound(g.weightsOihw());
   p.unpackWeights = dnnl::reorder(p.diffWeights, p.userDiffWeights);
@@ -412,6 +397,102 @@ size_t srcSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.h * g
 size_t dstSize(const ConvGeometry& g) { return static_cast<size_t>(g.n * g.oh * g.ow * g.o); }
 size_t weightsSize(const ConvGeometry& g) { return static_cast<size_t>(g.o * g.c * g.kh * g.kw); }
 
+// The geometry of a bf16-storage kernel (conv2dBf16, conv2dBackwardBf16): bf16 primitive,
+// y, dy and dx bf16, x as given. Refused where the CPU has no native bf16.
+ConvGeometry bf16Storage(ConvGeometry g, bool xBf16) {
+  if (!cpuHasNativeBf16()) {
+    throw ArgumentError("bf16 needs native bf16 instructions (avx512_bf16 or amx_bf16); oneDNN's ISA here is " +
+                        cpuIsaName());
+  }
+  g.in = dt::bf16;
+  g.x = xBf16 ? dt::bf16 : dt::f32;
+  g.store16 = true;
+  return g;
+}
+
+// Runs a forward plan on the caller's arrays (y already holds the residual for `sum`).
+void runForward(ForwardPlan& p, void* x, float* w, float* bias, void* y) {
+  auto& s = cpuStream();
+  p.userWeights.set_data_handle(w);
+  p.packWeights.execute(s, p.userWeights, p.weights);
+  p.src.bind(s, x, 0);
+  p.dst.set_data_handle(y);
+  if (bias != nullptr) p.bias.set_data_handle(bias);
+  bindScratchpad(p.scratch);
+  p.prim.execute(s, p.args);
+  s.wait();
+}
+
+// A fresh output of n values, bfloat16 or float32, and where its values go.
+Napi::TypedArray newOutput(Napi::Env env, size_t n, bool bf16, void** values) {
+  if (bf16) {
+    Napi::Uint16Array a = newU16(env, n);
+    *values = data(a);
+    return a;
+  }
+  Napi::Float32Array a = newF32(env, n);
+  *values = data(a);
+  return a;
+}
+
+// Backward-data and backward-weights in one call (arguments 3, 4 and 6-8 of
+// conv2dBackward's row read here): in bf16, a float32 dy is rounded once and both
+// primitives read that copy when they describe it alike (they do: both follow
+// withLayout), instead of once each.
+Napi::Value runBackward(Call& call, const ConvGeometry& g, const StorageArg& x, void* dy, size_t dyLength) {
+  const F32Arg w = call.f32(3, "w");
+  const bool withBias = call.boolean(6, "withBias");
+  const bool needDx = call.boolean(7, "needDx");
+  const bool needDw = call.boolean(8, "needDw");
+  call.expectLength(x, srcSize(g), "x");
+  if (dyLength != dstSize(g)) {
+    throw ArgumentError("dy has " + std::to_string(dyLength) + " elements, expected " + std::to_string(dstSize(g)));
+  }
+  call.expectLength(w, weightsSize(g), "w");
+
+  auto& s = cpuStream();
+  Napi::Env env = call.env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", env.Null());
+  out.Set("dw", env.Null());
+  out.Set("db", env.Null());
+  const Input* boundDy = nullptr;  // backward-data's dy, once bound (and rounded, in bf16)
+  if (needDx) {
+    BackwardDataPlan& p = backwardDataPlan(g);
+    void* dx = nullptr;
+    out.Set("dx", newOutput(env, srcSize(g), g.store16, &dx));
+    p.userWeights.set_data_handle(w.data);
+    p.packWeights.execute(s, p.userWeights, p.weights);
+    p.diffDst.bind(s, dy, 1);
+    boundDy = &p.diffDst;
+    p.diffSrc.set_data_handle(dx);
+    bindScratchpad(p.scratch);
+    p.prim.execute(s, p.args);
+  }
+  if (needDw) {
+    BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
+    Napi::Float32Array dw = newF32(env, weightsSize(g));
+    p.src.bind(s, x.data, 0);
+    if (boundDy != nullptr) {
+      p.diffDst.bindAs(s, dy, 1, *boundDy);
+    } else {
+      p.diffDst.bind(s, dy, 1);
+    }
+    if (withBias) {
+      Napi::Float32Array db = newF32(env, static_cast<size_t>(g.o));
+      p.diffBias.set_data_handle(data(db));
+      out.Set("db", db);
+    }
+    bindScratchpad(p.scratch);
+    p.prim.execute(s, p.args);
+    p.userDiffWeights.set_data_handle(data(dw));
+    p.unpackWeights.execute(s, p.diffWeights, p.userDiffWeights);
+    out.Set("dw", dw);
+  }
+  s.wait();
+  return out;
+}
+
 }  // namespace
 
 // conv2d(x, xShape, w, wShape, bias | null, attrs, post?: { sum?, relu? })
@@ -432,18 +513,28 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     if (sum.present()) call.expectLength(sum, dstSize(g), "sum");
 
     const int64_t flags = (bias.present() ? kHasBias : 0) | (sum.present() ? kHasSum : 0) | (relu ? kHasRelu : 0);
-    ForwardPlan& p = forwardPlan(g, flags);
     Napi::Float32Array y = newF32(call.env(), dstSize(g));
-    auto& s = cpuStream();
-    p.userWeights.set_data_handle(w.data);
-    p.packWeights.execute(s, p.userWeights, p.weights);
-    p.src.bind(s, x.data, 0);
-    p.dst.set_data_handle(data(y));
-    if (bias.present()) p.bias.set_data_handle(bias.data);
     if (sum.present()) copyResidual(sum.data, data(y), dstSize(g));
-    bindScratchpad(p.scratch);
-    p.prim.execute(s, p.args);
-    s.wait();
+    runForward(forwardPlan(g, flags), x.data, w.data, bias.data, data(y));
+    return y;
+  });
+}
+
+// conv2dBf16(x, xShape, w, wShape, bias | null, attrs) -> y: bf16 inputs (x as given, a
+// Float32Array rounded first), float32 accumulation, y bfloat16.
+Napi::Value Conv2dBf16(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBf16");
+  return call.run([&]() -> Napi::Value {
+    const StorageArg x = call.storage(0, "x");
+    const F32Arg w = call.f32(2, "w");
+    const F32Arg bias = call.f32OrNull(4, "bias");
+    const ConvGeometry g = bf16Storage(geometry(call, call.shape(1, "xShape", 4), call.shape(3, "wShape", 4),
+                                                convAttrs(call, 5)), x.bf16);
+    call.expectLength(x, srcSize(g), "x");
+    call.expectLength(w, weightsSize(g), "w");
+    if (bias.present()) call.expectLength(bias, static_cast<size_t>(g.o), "bias");
+    Napi::Uint16Array y = newU16(call.env(), dstSize(g));
+    runForward(forwardPlan(g, bias.present() ? kHasBias : 0), x.data, w.data, bias.data, data(y));
     return y;
   });
 }
@@ -549,64 +640,27 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
 }
 
 // conv2dBackward(x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) -> { dx, dw, db }
-// Backward-data and backward-weights in one call: in bf16, dy is rounded once and both
-// primitives read that copy when they describe it alike (they do: both follow
-// withLayout), instead of once each.
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
   Call call(info, "conv2dBackward");
   return call.run([&]() -> Napi::Value {
     const F32Arg x = call.f32(0, "x");
     const F32Arg dy = call.f32(2, "dy");
-    const F32Arg w = call.f32(3, "w");
-    const bool withBias = call.boolean(6, "withBias");
-    const bool needDx = call.boolean(7, "needDx");
-    const bool needDw = call.boolean(8, "needDw");
     const ConvGeometry g = geometry(call, call.shape(1, "xShape", 4), call.shape(4, "wShape", 4),
                                     convAttrs(call, 5));
-    call.expectLength(x, srcSize(g), "x");
-    call.expectLength(dy, dstSize(g), "dy");
-    call.expectLength(w, weightsSize(g), "w");
+    return runBackward(call, g, StorageArg{x.data, x.length, false}, dy.data, dy.length);
+  });
+}
 
-    auto& s = cpuStream();
-    Napi::Object out = Napi::Object::New(call.env());
-    out.Set("dx", call.env().Null());
-    out.Set("dw", call.env().Null());
-    out.Set("db", call.env().Null());
-    const Input* boundDy = nullptr;  // backward-data's dy, once bound (and rounded, in bf16)
-    if (needDx) {
-      BackwardDataPlan& p = backwardDataPlan(g);
-      Napi::Float32Array dx = newF32(call.env(), srcSize(g));
-      p.userWeights.set_data_handle(w.data);
-      p.packWeights.execute(s, p.userWeights, p.weights);
-      p.diffDst.bind(s, dy.data, 1);
-      boundDy = &p.diffDst;
-      p.diffSrc.set_data_handle(data(dx));
-      bindScratchpad(p.scratch);
-      p.prim.execute(s, p.args);
-      out.Set("dx", dx);
-    }
-    if (needDw) {
-      BackwardWeightsPlan& p = backwardWeightsPlan(g, withBias);
-      Napi::Float32Array dw = newF32(call.env(), weightsSize(g));
-      p.src.bind(s, x.data, 0);
-      if (boundDy != nullptr) {
-        p.diffDst.bindAs(s, dy.data, 1, *boundDy);
-      } else {
-        p.diffDst.bind(s, dy.data, 1);
-      }
-      if (withBias) {
-        Napi::Float32Array db = newF32(call.env(), static_cast<size_t>(g.o));
-        p.diffBias.set_data_handle(data(db));
-        out.Set("db", db);
-      }
-      bindScratchpad(p.scratch);
-      p.prim.execute(s, p.args);
-      p.userDiffWeights.set_data_handle(data(dw));
-      p.unpackWeights.execute(s, p.diffWeights, p.userDiffWeights);
-      out.Set("dw", dw);
-    }
-    s.wait();
-    return out;
+// conv2dBackwardBf16(x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) -> { dx, dw, db }:
+// the gradients of conv2dBf16, from dy bfloat16, with dx bfloat16 (dw, db float32).
+Napi::Value Conv2dBackwardBf16(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBackwardBf16");
+  return call.run([&]() -> Napi::Value {
+    const StorageArg x = call.storage(0, "x");
+    const U16Arg dy = call.u16(2, "dy");
+    const ConvGeometry g = bf16Storage(geometry(call, call.shape(1, "xShape", 4), call.shape(4, "wShape", 4),
+                                                convAttrs(call, 5)), x.bf16);
+    return runBackward(call, g, x, dy.data, dy.length);
   });
 }
 

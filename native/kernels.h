@@ -16,9 +16,13 @@ namespace resnet {
   X(conv2d, Conv2d)                                               \
   X(prepareConv2d, PrepareConv2d)                                 \
   X(conv2dBackward, Conv2dBackward)                               \
+  X(conv2dBf16, Conv2dBf16)                                       \
+  X(conv2dBackwardBf16, Conv2dBackwardBf16)                       \
   X(batchNormTraining, BatchNormTraining)                         \
   X(batchNormInference, BatchNormInference)                       \
   X(batchNormBackward, BatchNormBackward)                         \
+  X(batchNormTrainingBf16, BatchNormTrainingBf16)                 \
+  X(batchNormBackwardBf16, BatchNormBackwardBf16)                 \
   X(batchNormInferenceBackward, BatchNormInferenceBackward)       \
   X(batchNormRunningStatsInPlace, BatchNormRunningStatsInPlace)   \
   X(relu, Relu)                                                   \
@@ -29,6 +33,12 @@ namespace resnet {
   X(scale, Scale)                                                 \
   X(sum, Sum)                                                     \
   X(fill, Fill)                                                   \
+  X(toBf16, ToBf16)                                               \
+  X(fromBf16, FromBf16)                                           \
+  X(addBf16, AddBf16)                                             \
+  X(addReluBf16, AddReluBf16)                                     \
+  X(reluBackwardBf16, ReluBackwardBf16)                           \
+  X(addInPlaceBf16, AddInPlaceBf16)                               \
   X(padChannelsSubsample, PadChannelsSubsample)                   \
   X(padChannelsSubsampleBackward, PadChannelsSubsampleBackward)   \
   X(maxPool2d, MaxPool2d)                                         \
@@ -49,8 +59,9 @@ RESNET_KERNELS(RESNET_DECLARE_KERNEL)
 #undef RESNET_DECLARE_KERNEL
 
 // Runtime controls, outside the Backend interface (src/backend/native-binding.ts).
-// The precision of the convolution kernels: 'fp32', or 'bf16' (inputs rounded to
-// bfloat16, float32 accumulation and outputs); bf16 only where cpuHasNativeBf16().
+// The precision of the float32 convolution kernels (conv2d, prepareConv2d, conv2dBackward):
+// 'fp32', or 'bf16' (inputs rounded to bfloat16, float32 accumulation and outputs); bf16
+// only where cpuHasNativeBf16(). The bf16-storage kernels (conv2dBf16, ...) are bf16 always.
 Napi::Value SetConvPrecision(const Napi::CallbackInfo& info);
 Napi::Value GetConvPrecision(const Napi::CallbackInfo& info);
 // Whether oneDNN's effective ISA has native bf16 dot products (AVX512_BF16 or AMX).

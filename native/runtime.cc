@@ -107,6 +107,37 @@ F32Arg Call::f32OrNull(size_t i, const char* name) const {
   return f32(i, name);
 }
 
+U16Arg Call::u16(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+    throw ArgumentError(std::string(name) + " must be a Uint16Array (bfloat16 values)");
+  }
+  auto a = v.As<Napi::Uint16Array>();
+  return U16Arg{a.Data(), a.ElementLength()};
+}
+
+U16Arg Call::u16OrNull(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (v.IsNull() || v.IsUndefined()) return U16Arg{};
+  return u16(i, name);
+}
+
+StorageArg Call::storage(size_t i, const char* name) const {
+  Napi::Value v = arg(i);
+  if (v.IsTypedArray()) {
+    const napi_typedarray_type t = v.As<Napi::TypedArray>().TypedArrayType();
+    if (t == napi_float32_array) {
+      auto a = v.As<Napi::Float32Array>();
+      return StorageArg{a.Data(), a.ElementLength(), false};
+    }
+    if (t == napi_uint16_array) {
+      auto a = v.As<Napi::Uint16Array>();
+      return StorageArg{a.Data(), a.ElementLength(), true};
+    }
+  }
+  throw ArgumentError(std::string(name) + " must be a Float32Array or a Uint16Array (bfloat16 values)");
+}
+
 I32Arg Call::i32(size_t i, const char* name) const {
   Napi::Value v = arg(i);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
@@ -169,6 +200,20 @@ void Call::expectLength(const I32Arg& a, size_t expected, const char* name) cons
   }
 }
 
+void Call::expectLength(const U16Arg& a, size_t expected, const char* name) const {
+  if (a.length != expected) {
+    throw ArgumentError(std::string(name) + " has " + std::to_string(a.length) + " elements, expected " +
+                        std::to_string(expected));
+  }
+}
+
+void Call::expectLength(const StorageArg& a, size_t expected, const char* name) const {
+  if (a.length != expected) {
+    throw ArgumentError(std::string(name) + " has " + std::to_string(a.length) + " elements, expected " +
+                        std::to_string(expected));
+  }
+}
+
 void Call::fail(const std::string& reason) const {
   std::string msg = std::string("native ") + kernel_ + ": " + reason;
   if (!where_.empty()) msg += " (" + where_ + ")";
@@ -201,10 +246,11 @@ struct Scratch {
   int depth = 0;
   bool poison = false;
 
-  // A view of n floats, or an empty value when the scratch is closed or full.
-  bool take(Napi::Env env, size_t n, Napi::Float32Array* out) {
+  // A view of n elements, or an empty value when the scratch is closed or full.
+  template <typename T>
+  bool take(Napi::Env env, size_t n, Napi::TypedArrayOf<T>* out) {
     if (depth == 0 || n == 0) return false;
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
     while (chunk < chunks.size() && offset + bytes > sizes[chunk]) {
       ++chunk;
       offset = 0;
@@ -217,7 +263,7 @@ struct Scratch {
       sizes.push_back(size);
       total += size;
     }
-    *out = Napi::Float32Array::New(env, n, chunks[chunk].Value(), offset);
+    *out = Napi::TypedArrayOf<T>::New(env, n, chunks[chunk].Value(), offset);
     offset += bytes;
     used += bytes;
     return true;
@@ -282,12 +328,20 @@ Napi::Float32Array newF32(Napi::Env env, size_t n) {
   return Napi::Float32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
 }
 
+Napi::Uint16Array newU16(Napi::Env env, size_t n) {
+  Napi::Uint16Array view;
+  if (scratchOf(env).take(env, n, &view)) return view;
+  auto buf = Napi::Buffer<uint8_t>::New(env, n * sizeof(uint16_t));
+  return Napi::Uint16Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
+}
+
 Napi::Int32Array newI32(Napi::Env env, size_t n) {
   auto buf = Napi::Buffer<uint8_t>::New(env, n * sizeof(int32_t));
   return Napi::Int32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
 }
 
 float* data(Napi::Float32Array a) { return a.Data(); }
+uint16_t* data(Napi::Uint16Array a) { return a.Data(); }
 
 std::string cacheKey(std::initializer_list<int64_t> parts) {
   std::string key;

@@ -44,6 +44,22 @@ struct F32Arg {
   bool present() const { return data != nullptr || length != 0; }
 };
 
+// bfloat16 values as their bit patterns (the upper halves of float32s) in a Uint16Array.
+struct U16Arg {
+  uint16_t* data = nullptr;
+  size_t length = 0;
+  bool present() const { return data != nullptr || length != 0; }
+};
+
+// A tensor's storage: a Float32Array, or a Uint16Array of bfloat16 values.
+struct StorageArg {
+  void* data = nullptr;
+  size_t length = 0;
+  bool bf16 = false;
+  const float* f32() const { return static_cast<const float*>(data); }
+  const uint16_t* u16() const { return static_cast<const uint16_t*>(data); }
+};
+
 struct I32Arg {
   int32_t* data = nullptr;
   size_t length = 0;
@@ -61,6 +77,10 @@ class Call {
   // null or undefined gives an absent argument.
   F32Arg f32OrNull(size_t i, const char* name) const;
   I32Arg i32(size_t i, const char* name) const;
+  U16Arg u16(size_t i, const char* name) const;
+  U16Arg u16OrNull(size_t i, const char* name) const;
+  // A Float32Array or a Uint16Array (bfloat16).
+  StorageArg storage(size_t i, const char* name) const;
   // An array of `rank` positive integers (a shape).
   dims shape(size_t i, const char* name, size_t rank) const { return ints(i, name, rank, 1); }
   // An array of `rank` integers, each at least `min`.
@@ -81,6 +101,8 @@ class Call {
   // Throws ArgumentError unless `arg` holds exactly `expected` elements.
   void expectLength(const F32Arg& arg, size_t expected, const char* name) const;
   void expectLength(const I32Arg& arg, size_t expected, const char* name) const;
+  void expectLength(const U16Arg& arg, size_t expected, const char* name) const;
+  void expectLength(const StorageArg& arg, size_t expected, const char* name) const;
 
   // Text appended to error messages, e.g. "x [1,7,7,3], w [5,3,3,3]".
   void describe(std::string text) { where_ = std::move(text); }
@@ -134,8 +156,11 @@ void scratchRelease(Napi::Env env);
 void scratchPoison(Napi::Env env, bool on);
 ScratchStats scratchStats(Napi::Env env);
 Napi::Int32Array newI32(Napi::Env env, size_t n);
+// As newF32, for n bfloat16 values (bit patterns).
+Napi::Uint16Array newU16(Napi::Env env, size_t n);
 
 float* data(Napi::Float32Array a);
+uint16_t* data(Napi::Uint16Array a);
 
 // Cache key made of integers; primitives are cached per distinct key, so the caches
 // are bounded by the number of distinct layer shapes a program uses.

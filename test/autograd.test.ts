@@ -2,7 +2,7 @@
 // survives ResNet-1001 depths, noGrad records nothing, and misuse fails clearly.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { F, isGradEnabled, noGrad, Tensor, tensor } from '../src/index.js';
+import { backend, F, isGradEnabled, noGrad, Tensor, tensor } from '../src/index.js';
 import { assertClose } from './helpers/fixtures.js';
 
 function leaf(values: number[]): Tensor {
@@ -49,6 +49,43 @@ describe('gradient accumulation', () => {
     y.backward(g);
     g.data[0] = 100;
     assertClose(x.grad!.data, [0.25, 4], 'gradient of x');
+  });
+});
+
+describe('bfloat16 tensors', () => {
+  // Values exact in bfloat16 (8 significant bits), so the expected sums are exact too.
+  const bf16 = (values: number[], requiresGrad = false): Tensor =>
+    new Tensor(backend().toBf16(Float32Array.from(values)), [values.length], requiresGrad);
+
+  it('read as float32 through data, keep their dtype through add, detach and clone', () => {
+    const a = bf16([1.5, -2, 0.375]);
+    assert.equal(a.dtype, 'bfloat16');
+    assert.deepEqual(a.data, Float32Array.from([1.5, -2, 0.375]));
+    const s = F.add(a, tensor([0.5, 1, 0.125]));
+    assert.equal(s.dtype, 'bfloat16', 'bf16 + float32 stays bf16');
+    assert.deepEqual(s.data, Float32Array.from([2, -1, 0.5]));
+    assert.equal(F.addRelu(a, a).dtype, 'bfloat16');
+    assert.equal(a.detach().dtype, 'bfloat16');
+    assert.deepEqual(a.clone().storage, a.storage);
+    assert.equal(F.mulScalar(a, 2).dtype, 'float32', 'ops without a bf16 kernel read float32 and write it');
+  });
+
+  it('get gradients of their own dtype, converted where float32 and bfloat16 ops meet', () => {
+    // y = sum(relu(a + b) * 3 + a): a bf16 leaf, b float32; addRelu runs in bf16, mulScalar in float32.
+    const a = bf16([1.5, -0.5, 2], true);
+    const b = tensor([0.5, -1, 0.25], [3], true);
+    F.sum(F.add(F.mulScalar(F.addRelu(a, b), 3), a)).backward();
+    assert.equal(a.grad!.dtype, 'bfloat16');
+    assert.equal(b.grad!.dtype, 'float32');
+    assert.deepEqual(a.grad!.data, Float32Array.from([4, 1, 4]));
+    assert.deepEqual(b.grad!.data, Float32Array.from([3, 0, 3]));
+  });
+
+  it('round a gradient to bfloat16 where the tensor is bfloat16', () => {
+    const a = bf16([1, 2, 3], true);
+    F.sum(F.mulScalar(a, 1 / 3)).backward();
+    // 1/3 in bfloat16: 0.333984375 (bits 0x3eab).
+    assert.deepEqual(a.grad!.data, Float32Array.from([0.333984375, 0.333984375, 0.333984375]));
   });
 });
 

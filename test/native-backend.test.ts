@@ -323,6 +323,101 @@ for (const n of [1000, 100_003]) {
   });
 }
 
+// bfloat16 storage: each kernel is its float32 kernel on the widened inputs, rounded once
+// (src/backend/bf16.ts, the reference's rows). The element-wise ones do the same float32
+// operation and round to nearest even, so they agree bit for bit; batch norm sums in
+// another order than the reference, so a result lying near the midpoint of two
+// bfloat16 values may round the other way: one unit in the last place (at most 2^-7
+// relative: 8 significant bits) beyond the float32 tolerance, on a few elements only.
+const ULP_BF16: Tolerance = { atol: CHAINED.atol, rtol: CHAINED.rtol + 2 ** -7 };
+
+function widen(a: Uint16Array): Float32Array {
+  return ref.fromBf16(a);
+}
+
+/** Native bf16 values against the reference's: within ULP_BF16, and bit-equal on all but `maxOff` of them. */
+function assertBf16Close(actual: Uint16Array, expected: Uint16Array, what: string, maxOff = 0.01): void {
+  assertClose(widen(actual), widen(expected), what, ULP_BF16);
+  let off = 0;
+  for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) off++;
+  assert.ok(off <= maxOff * expected.length, `${what}: ${off} of ${expected.length} values differ from the reference's rounding`);
+}
+
+for (const n of [1000, 100_003]) {
+  test(`bf16 storage: conversions and element-wise kernels equal the reference bit for bit, ${n} elements`, () => {
+    const nb = native();
+    const a = randn(n);
+    const b = randn(n);
+    const a16 = ref.toBf16(a);
+    const b16 = ref.toBf16(b);
+    assert.deepEqual(nb.toBf16(a), a16);
+    assert.deepEqual(nb.fromBf16(a16), ref.fromBf16(a16));
+    // Every bfloat16 value is a float32 exactly: the round trip gives the same bits back.
+    assert.deepEqual(nb.toBf16(nb.fromBf16(a16)), a16);
+    assert.deepEqual(nb.addBf16(a16, b16), ref.addBf16(a16, b16));
+    assert.deepEqual(nb.addBf16(a16, b), ref.addBf16(a16, b), 'bf16 + float32');
+    assert.deepEqual(nb.addBf16(a, b16), ref.addBf16(a, b16), 'float32 + bf16');
+    assert.deepEqual(nb.addReluBf16(a16, b16), ref.addReluBf16(a16, b16));
+    assert.deepEqual(nb.addReluBf16(b, a16), ref.addReluBf16(b, a16), 'float32 + bf16, ReLU');
+    assert.deepEqual(nb.reluBackwardBf16(b16, a16), ref.reluBackwardBf16(b16, a16));
+    const acc1 = a16.slice();
+    const acc2 = a16.slice();
+    nb.addInPlaceBf16(acc1, b16);
+    ref.addInPlaceBf16(acc2, b16);
+    assert.deepEqual(acc1, acc2);
+  });
+}
+
+test('bf16 storage: rounding to nearest even, NaN, infinities and ReLU\'s mask at the edges', () => {
+  const nb = native();
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7 (ties to even: 1); 1 + 3 * 2^-8 halfway to 1 + 2^-6 (even: up).
+  const x = Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, -0, Number.NaN, Infinity, -Infinity,
+    3.3895313892515355e38]);
+  const want = [0x3f80, 0x3f82, 0x3f81, 0x8000, null, 0x7f80, 0xff80, 0x7f7f];
+  const got = nb.toBf16(x);
+  want.forEach((w, i) => {
+    if (w === null) assert.ok(Number.isNaN(widen(got)[i]!), `NaN stays NaN, got bits ${got[i]!.toString(16)}`);
+    else assert.equal(got[i], w, `value ${x[i]}: bits ${got[i]!.toString(16)}, expected ${w.toString(16)}`);
+  });
+  assert.deepEqual(got.map((v, i) => (Number.isNaN(x[i]!) ? 0 : v)), ref.toBf16(x).map((v, i) => (Number.isNaN(x[i]!) ? 0 : v)));
+  const y = nb.toBf16(Float32Array.from([0, -0, Number.NaN, 1e-30, -1e-30, Infinity, -Infinity, 2]));
+  const dy = nb.toBf16(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+  assert.deepEqual(widen(nb.reluBackwardBf16(dy, y)), Float32Array.from([0, 0, 0, 4, 0, 6, 0, 8]));
+  assert.deepEqual(nb.reluBackwardBf16(dy, y), ref.reluBackwardBf16(dy, y));
+});
+
+// Channel counts below 64 that divide it run folded (several rows per vector loop) with
+// the rows left over one at a time: odd row counts exercise both parts.
+for (const s of [[2, 5, 7, 16], [3, 9, 5, 32], [2, 3, 5, 64], [1, 7, 3, 5], [4, 9, 9, 8], [2, 11, 3, 96]] as Shape4[]) {
+  test(`batch norm training forward and backward on bf16 storage = the reference, x [${s.join(',')}]`, () => {
+    const nb = native();
+    const c = s[3];
+    const x = ref.toBf16(uniform(numel(s), -2, 3));
+    const dy = ref.toBf16(randn(numel(s)));
+    const gamma = uniform(c, 0.5, 1.5);
+    const beta = randn(c);
+    for (const relu of [false, true]) {
+      const got = nb.batchNormTrainingBf16(x, s, gamma, beta, 1e-5, relu);
+      const want = ref.batchNormTrainingBf16(x, s, gamma, beta, 1e-5, relu);
+      assertBf16Close(got.y, want.y, `y (relu ${relu})`);
+      assertClose(got.mean, want.mean, 'mean', CHAINED);
+      assertClose(got.variance, want.variance, 'variance', CHAINED);
+      const g = nb.batchNormBackwardBf16(dy, x, s, gamma, want.mean, want.variance, 1e-5, relu ? want.y : null);
+      const gw = ref.batchNormBackwardBf16(dy, x, s, gamma, want.mean, want.variance, 1e-5, relu ? want.y : null);
+      assertBf16Close(g.dx, gw.dx, `dx (relu ${relu})`);
+      assertClose(g.dgamma, gw.dgamma, 'dgamma', CHAINED);
+      assertClose(g.dbeta, gw.dbeta, 'dbeta', CHAINED);
+      // The float32 kernels fold their rows the same way: they too match the reference.
+      const y32 = nb.batchNormTraining(widen(x), s, gamma, beta, 1e-5, relu);
+      assertClose(y32.y, ref.batchNormTraining(widen(x), s, gamma, beta, 1e-5, relu).y, `float32 y (relu ${relu})`, CHAINED);
+      const g32 = nb.batchNormBackward(widen(dy), widen(x), s, gamma, want.mean, want.variance, 1e-5, relu ? widen(want.y) : null);
+      const gw32 = ref.batchNormBackward(widen(dy), widen(x), s, gamma, want.mean, want.variance, 1e-5, relu ? widen(want.y) : null);
+      assertClose(g32.dx, gw32.dx, `float32 dx (relu ${relu})`, CHAINED);
+      assertClose(g32.dgamma, gw32.dgamma, `float32 dgamma (relu ${relu})`, CHAINED);
+    }
+  });
+}
+
 test('relu of zeros, negative zero and NaN follows the reference', () => {
   const nb = native();
   const x = Float32Array.from([0, -0, Number.NaN, -1, 1, Infinity, -Infinity]);

@@ -19,11 +19,11 @@
 // rounding of the inputs (bf16 outputs alone would give sqrt(0.60^2 + 0.42^2)u = 0.73u;
 // bf16 accumulation far more).
 //
-// A network's parameter gradients go through P bf16 convolutions (forward, backward-data
-// and backward-weights of the layers between the parameter and the loss); taking each
-// one's error as independent, of relative size 0.60u, the gradient's relative L2 error is
-// about 0.60u sqrt(P). The test allows 3x that (batch norm and the ReLU masks amplify
-// some of it) and asks for at least 0.1u, so that a run that never used bf16 fails.
+// A network in bf16 also keeps its activations and their gradients bfloat16 between the
+// convolutions (batch norm, the residual add and ReLU read and write bfloat16): each of
+// those kernels is its float32 kernel on the widened inputs, rounded once
+// (src/backend/bf16.ts). The native kernels are held to that, and a network's gradients
+// to the same network run on those emulated kernels.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
@@ -32,6 +32,7 @@ import type { Backend, Conv2dAttrs, Shape4 } from '../src/backend/backend.js';
 import { bf16Unavailable, precision, setBackend, setPrecision } from '../src/backend/index.js';
 import { loadNativeBackend, nativeCpu } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
+import { bf16Kernels, roundToBf16, widenBf16 } from '../src/backend/bf16.js';
 import { conv2dOutShape, numel } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
 import { cifarResNet, compileInference } from '../src/models/index.js';
@@ -54,13 +55,7 @@ function randn(n: number): Float32Array {
 }
 /** Rounds to the nearest bfloat16 (ties to even), kept in float32: what the kernels read in bf16. */
 function roundBf16(a: Float32Array): Float32Array {
-  const out = new Float32Array(a);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) {
-    const b = bits[i]!;
-    bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
-  return out;
+  return widenBf16(roundToBf16(a));
 }
 
 /** The native backend in float32 with the convolutions' inputs rounded to bf16 first (bf16 emulated). */
@@ -74,6 +69,13 @@ const emulated: Backend = {
   conv2dBackward: (x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) =>
     native.conv2dBackward(roundBf16(x), xShape, roundBf16(dy), roundBf16(w), wShape, attrs, withBias, needDx, needDw),
 };
+
+/**
+ * The native backend with its bf16 storage kernels computed by its float32 ones on the
+ * widened values, rounded once (bf16 storage emulated; in bf16 precision the float32
+ * convolutions round their inputs, already bf16 values, so they compute what conv2dBf16 does).
+ */
+const emulatedStorage: Backend = { ...native, ...bf16Kernels(native) };
 
 /** A backend's dx alone and its dW and dBias alone, each from its own call. */
 function backwardData(be: Backend, dy: Float32Array, w: Float32Array, wShape: Shape4, xShape: Shape4, attrs: Conv2dAttrs): Float32Array {
@@ -224,11 +226,57 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
     });
   }
 
-  it('a small network\'s parameter gradients: bf16 = float32 on bf16-rounded conv inputs, and differ from float32 by that rounding', () => {
+  for (const g of GEOMETRIES) {
+    it(`bf16 storage convolution (bf16 y, dy, dx) = float32 on the rounded inputs, rounded: ${label(g)}`, () => {
+      const xShape: Shape4 = [g.n, g.h, g.w, g.c];
+      const wShape: Shape4 = [g.o, g.c, g.k, g.k];
+      const attrs: Conv2dAttrs = { strideH: g.stride, strideW: g.stride, padH: g.pad, padW: g.pad };
+      const x = randn(numel(xShape));
+      const w = randn(numel(wShape));
+      const dy16 = ref.toBf16(randn(numel(conv2dOutShape(xShape, wShape, attrs))));
+      const x16 = ref.toBf16(x);
+      setBackend(native);
+      const y16 = native.conv2dBf16(x16, xShape, w, wShape, null, attrs);
+      // A float32 x is rounded first: the same bits as giving it rounded.
+      assert.deepEqual(native.conv2dBf16(x, xShape, w, wShape, null, attrs), y16);
+      const both = native.conv2dBackwardBf16(x16, xShape, dy16, w, wShape, attrs, true, true, true);
+      const dwOnly = native.conv2dBackwardBf16(x, xShape, dy16, w, wShape, attrs, true, false, true);
+      assert.equal(dwOnly.dx, null);
+      assert.deepEqual(dwOnly.dw, both.dw, 'dW from a float32 x, rounded inside');
+      // Float32 kernels on the bf16 values (exact in float32): only the order of the sums differs.
+      const x32 = ref.fromBf16(x16);
+      const w32 = ref.fromBf16(ref.toBf16(w));
+      const dy32 = ref.fromBf16(dy16);
+      const yEm = native.conv2d(x32, xShape, w32, wShape, null, attrs);
+      const dxEm = backwardData(native, dy32, w32, wShape, xShape, attrs);
+      const dwEm = backwardWeights(native, x32, xShape, dy32, wShape, attrs, true);
+      const check = (what: string, got: Float32Array, want: Float32Array, absSum: Float32Array, k: number, rounded: boolean): void => {
+        const gK = (k * 2 ** -24) / (1 - k * 2 ** -24);
+        let off = 0;
+        for (let i = 0; i < want.length; i++) {
+          const bound = 2 * gK * (1 + U) ** 2 * absSum[i]! + (rounded ? U * Math.abs(want[i]!) : 0);
+          assert.ok(Math.abs(got[i]! - want[i]!) <= bound, `${what}: element ${i} is ${got[i]}, float32 on the bf16 values ${want[i]} (bound ${bound})`);
+          if (rounded && got[i] !== ref.fromBf16(ref.toBf16(Float32Array.of(want[i]!)))[0]) off++;
+        }
+        // Rounded outputs: the same bfloat16 as rounding float32's result, but where the two sums straddle a midpoint.
+        assert.ok(off <= 0.01 * want.length, `${what}: ${off} of ${want.length} values round differently`);
+      };
+      check('y', ref.fromBf16(y16), yEm, ref.conv2d(abs(x32), xShape, abs(w32), wShape, null, attrs), g.c * g.k * g.k, true);
+      check('dx', ref.fromBf16(both.dx!), dxEm, backwardData(ref, abs(dy32), abs(w32), wShape, xShape, attrs), g.o * g.k * g.k, true);
+      const yShape = conv2dOutShape(xShape, wShape, attrs);
+      check('dW', both.dw!, dwEm.dw, backwardWeights(ref, abs(x32), xShape, abs(dy32), wShape, attrs, false).dw,
+        g.n * yShape[1] * yShape[2], false);
+      check('dBias', both.db!, dwEm.db!, ref.sumRows(abs(dy32), numel(yShape) / g.o, g.o), numel(yShape) / g.o, false);
+    });
+  }
+
+  it('a small network\'s parameter gradients: bf16 = float32 kernels on bf16-rounded values, and differ from float32 by that rounding', () => {
     setBackend(native);
     const g32 = networkGradients();
-    setBackend(emulated);
-    const gEm = networkGradients();
+    const gEm = inBf16(() => {
+      setBackend(emulatedStorage);
+      return networkGradients();
+    });
     const g16 = inBf16(networkGradients);
     let totalBf16 = 0;
     let totalRounding = 0;
@@ -238,7 +286,7 @@ describe('bf16 precision on this CPU', { timeout: 300_000 }, () => {
       const vsEmulated = relL2(b, em, a);
       const vsFp32 = relL2(b, a, a);
       const rounding = relL2(em, a, a);
-      assert.ok(vsEmulated <= U / 2, `${name}: ${(vsEmulated / U).toFixed(3)}u from float32 on bf16-rounded conv inputs (limit 0.5u)`);
+      assert.ok(vsEmulated <= U / 2, `${name}: ${(vsEmulated / U).toFixed(3)}u from float32 kernels on bf16-rounded values (limit 0.5u)`);
       totalBf16 += vsFp32;
       totalRounding += rounding;
     }

@@ -11,6 +11,13 @@
 
 export type Shape4 = readonly [number, number, number, number];
 
+/**
+ * A tensor's values: float32, or bfloat16 as a Uint16Array of bit patterns (the upper
+ * halves of the float32s they stand for). Kernels with `Bf16` in their name read and write
+ * bfloat16, compute in float32 and round each result to nearest even.
+ */
+export type Storage = Float32Array | Uint16Array;
+
 /** Attributes of a 2-D convolution (dilation 1, groups 1). */
 export interface Conv2dAttrs {
   readonly strideH: number;
@@ -48,12 +55,32 @@ export interface Conv2dGrads {
   db: Float32Array | null;
 }
 
+/** The gradients of conv2dBf16: dx bfloat16, dW and dBias float32. */
+export interface Conv2dBf16Grads {
+  dx: Uint16Array | null;
+  dw: Float32Array | null;
+  db: Float32Array | null;
+}
+
 export interface BatchNormTrainingResult {
   readonly y: Float32Array;
   /** Per-channel batch mean. */
   readonly mean: Float32Array;
   /** Per-channel biased batch variance (the one used for normalising). */
   readonly variance: Float32Array;
+}
+
+export interface BatchNormTrainingBf16Result {
+  /** bfloat16, as x. */
+  readonly y: Uint16Array;
+  readonly mean: Float32Array;
+  readonly variance: Float32Array;
+}
+
+export interface BatchNormBf16Grads {
+  readonly dx: Uint16Array;
+  readonly dgamma: Float32Array;
+  readonly dbeta: Float32Array;
 }
 
 export interface BatchNormGrads {
@@ -195,6 +222,27 @@ export const KERNELS = {
 
   /** PyTorch's SGD update, in place on `param` and `momentumBuf`. */
   sgdStep: kernel<(param: Float32Array, grad: Float32Array, momentumBuf: Float32Array | null, attrs: SgdAttrs) => void>(),
+
+  // bfloat16 storage (precision 'bf16'): the activations and their gradients between the
+  // convolutions, half the bytes of float32. Each is its float32 kernel above on the
+  // widened inputs, rounded once (src/backend/bf16.ts writes that out for the reference).
+  toBf16: kernel<(x: Float32Array) => Uint16Array>(),
+  fromBf16: kernel<(x: Uint16Array) => Float32Array>(),
+  /** conv2d on bf16-rounded x (as given, or a Float32Array rounded) and weights; y bfloat16. */
+  conv2dBf16: kernel<(x: Storage, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null,
+    attrs: Conv2dAttrs) => Uint16Array>(),
+  /** The gradients of conv2dBf16 from a bfloat16 dy: dx bfloat16, dW and dBias float32. */
+  conv2dBackwardBf16: kernel<(x: Storage, xShape: Shape4, dy: Uint16Array, w: Float32Array, wShape: Shape4,
+    attrs: Conv2dAttrs, withBias: boolean, needDx: boolean, needDw: boolean) => Conv2dBf16Grads>(),
+  batchNormTrainingBf16: kernel<(x: Uint16Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array,
+    eps: number, relu: boolean) => BatchNormTrainingBf16Result>(),
+  batchNormBackwardBf16: kernel<(dy: Uint16Array, x: Uint16Array, xShape: Shape4, gamma: Float32Array,
+    mean: Float32Array, variance: Float32Array, eps: number, y: Uint16Array | null) => BatchNormBf16Grads>(),
+  /** a + b, either input float32 or bfloat16. */
+  addBf16: kernel<(a: Storage, b: Storage) => Uint16Array>(),
+  addReluBf16: kernel<(a: Storage, b: Storage) => Uint16Array>(),
+  reluBackwardBf16: kernel<(dy: Uint16Array, y: Uint16Array) => Uint16Array>(),
+  addInPlaceBf16: kernel<(a: Uint16Array, b: Uint16Array) => void>(),
 } as const;
 
 export type KernelName = keyof typeof KERNELS;

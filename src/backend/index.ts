@@ -72,9 +72,11 @@ export function availableBackends(): BackendName[] {
 /**
  * Compute precision. 'fp32': everything in float32. 'bf16' (mixed precision, as
  * PyTorch's CPU autocast): the convolutions (forward, backward-data, backward-weights)
- * read their inputs rounded to bfloat16 and accumulate in float32; tensors, master
- * weights, batch norm, loss and optimizer stay float32. 'auto': bf16 where the native
- * backend runs on a CPU with native bf16 instructions, fp32 elsewhere.
+ * read bfloat16 and accumulate in float32, and write bfloat16 tensors, which batch norm
+ * (training), its ReLU and the residual add keep bfloat16 (src/tensor/ops.ts); master
+ * weights and their gradients, batch-norm statistics, loss and optimizer stay float32.
+ * 'auto': bf16 where the native backend runs on a CPU with native bf16 instructions,
+ * fp32 elsewhere.
  */
 export const PRECISIONS = ['fp32', 'bf16', 'auto'] as const;
 export type PrecisionChoice = (typeof PRECISIONS)[number];

@@ -32,7 +32,7 @@ export function nativeCpu(): { isa: string; bf16: boolean } {
   return { isa: b.cpuIsa, bf16: b.nativeBf16 };
 }
 
-/** Precision of the native convolutions (the other kernels always compute in float32). */
+/** Precision of the native float32 convolutions (conv2d, prepareConv2d, conv2dBackward), and so of the ops (precision()). */
 export function setNativeConvPrecision(precision: 'fp32' | 'bf16'): void {
   loadNativeBinding().setConvPrecision(precision);
 }

@@ -6,6 +6,7 @@ import type {
   Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, Conv2dGrads, ConvPostOps, MaxPoolResult,
   Pool2dAttrs, PreparedConv2d, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
 } from './backend.js';
+import { bf16Kernels } from './bf16.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
 
 function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
@@ -504,4 +505,5 @@ export const referenceBackend: Backend = {
   padChannelsSubsample, padChannelsSubsampleBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward,
   matmul, sumRows, logSoftmax, logSoftmaxBackward, softmaxCrossEntropy, sgdStep,
+  ...bf16Kernels({ conv2d, conv2dBackward, batchNormTraining, batchNormBackward, add, addRelu, reluBackward }),
 };

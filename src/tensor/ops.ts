@@ -1,7 +1,12 @@
 // Differentiable ops. Each op checks its shapes, runs one backend kernel forward and
 // records, right beside it, its gradient expressed in backend kernels.
+//
+// bf16 precision: a convolution's output is bfloat16, and batch norm (training) and the
+// residual add keep bfloat16 inputs bfloat16, so the activations and their gradients
+// between convolutions take half the bytes. Every other op reads a bfloat16 input as
+// float32 (`Tensor.data`) and writes float32.
 import type { Conv2dAttrs, Pool2dAttrs, Shape4 } from '../backend/backend.js';
-import { backend } from '../backend/index.js';
+import { backend, precision } from '../backend/index.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../backend/shapes.js';
 import { formatShape, fromOp, Tensor } from './tensor.js';
 
@@ -51,11 +56,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     throw shapeError(op, `input ${formatShape(xs)} is too small for kernel ${ws[2]}x${ws[3]} with padding ${padH},${padW}`);
   }
   const be = backend();
-  const y = be.conv2d(x.data, xs, weight.data, ws, bias ? bias.data : null, attrs);
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  const needW = (): boolean => weight.requiresGrad || (bias?.requiresGrad ?? false);
+  if (precision() === 'bf16') {
+    const y = be.conv2dBf16(x.storage, xs, weight.data, ws, bias ? bias.data : null, attrs);
+    return fromOp(op, y, ys, inputs, (dy) => {
+      const g = be.conv2dBackwardBf16(x.storage, xs, dy, weight.data, ws, attrs, bias !== null, x.requiresGrad, needW());
+      return [g.dx, g.dw, g.db];
+    }, { attrs: { ...attrs } });
+  }
+  const y = be.conv2d(x.data, xs, weight.data, ws, bias ? bias.data : null, attrs);
   return fromOp(op, y, ys, inputs, (dy) => {
-    const needW = weight.requiresGrad || (bias?.requiresGrad ?? false);
-    const g = be.conv2dBackward(x.data, xs, dy, weight.data, ws, attrs, bias !== null, x.requiresGrad, needW);
+    const g = be.conv2dBackward(x.data, xs, dy, weight.data, ws, attrs, bias !== null, x.requiresGrad, needW());
     return [g.dx, g.dw, g.db];
   }, { attrs: { ...attrs } });
 }
@@ -99,14 +111,27 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor, runningVar: Tensor, 
   if (count <= 1) {
     throw shapeError(op, `expected more than 1 value per channel in training mode, got input ${formatShape(xs)}`);
   }
+  const updateRunningStats = (mean: Float32Array, variance: Float32Array): void => {
+    be.batchNormRunningStatsInPlace(runningMean.data, runningVar.data, mean, variance, opts.momentum ?? 0.1, count);
+    runningMean.markModified();
+    runningVar.markModified();
+  };
+  const trace = { attrs: { eps, relu, training: true }, inputs: [x, weight, bias, runningMean, runningVar] };
+  const xb = x.storage;
+  if (xb instanceof Uint16Array) {
+    const r = be.batchNormTrainingBf16(xb, xs, weight.data, bias.data, eps, relu);
+    updateRunningStats(r.mean, r.variance);
+    return fromOp(op, r.y, xs, [x, weight, bias], (dy) => {
+      const g = be.batchNormBackwardBf16(dy, xb, xs, weight.data, r.mean, r.variance, eps, relu ? r.y : null);
+      return [g.dx, g.dgamma, g.dbeta];
+    }, trace);
+  }
   const r = be.batchNormTraining(x.data, xs, weight.data, bias.data, eps, relu);
-  be.batchNormRunningStatsInPlace(runningMean.data, runningVar.data, r.mean, r.variance, opts.momentum ?? 0.1, count);
-  runningMean.markModified();
-  runningVar.markModified();
+  updateRunningStats(r.mean, r.variance);
   return fromOp(op, r.y, xs, [x, weight, bias], (dy) => {
     const g = be.batchNormBackward(dy, x.data, xs, weight.data, r.mean, r.variance, eps, relu ? r.y : null);
     return [g.dx, g.dgamma, g.dbeta];
-  }, { attrs: { eps, relu, training: true }, inputs: [x, weight, bias, runningMean, runningVar] });
+  }, trace);
 }
 
 // ------------------------------------------------------------- elementwise
@@ -117,9 +142,15 @@ export function relu(x: Tensor): Tensor {
   return fromOp('relu', y, x.shape, [x], (dy) => [be.reluBackward(dy, y)]);
 }
 
+/** Whether an element-wise op on these inputs computes in bfloat16 storage (either one is). */
+function anyBf16(a: Tensor, b: Tensor): boolean {
+  return a.storage instanceof Uint16Array || b.storage instanceof Uint16Array;
+}
+
 export function add(a: Tensor, b: Tensor): Tensor {
   sameShape('add', a, b);
   const be = backend();
+  if (anyBf16(a, b)) return fromOp('add', be.addBf16(a.storage, b.storage), a.shape, [a, b], (dy) => [dy, dy]);
   return fromOp('add', be.add(a.data, b.data), a.shape, [a, b], (dy) => [dy, dy]);
 }
 
@@ -127,6 +158,13 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function addRelu(a: Tensor, b: Tensor): Tensor {
   sameShape('addRelu', a, b);
   const be = backend();
+  if (anyBf16(a, b)) {
+    const y = be.addReluBf16(a.storage, b.storage);
+    return fromOp('addRelu', y, a.shape, [a, b], (dy) => {
+      const g = be.reluBackwardBf16(dy, y);
+      return [g, g];
+    });
+  }
   const y = be.addRelu(a.data, b.data);
   return fromOp('addRelu', y, a.shape, [a, b], (dy) => {
     const g = be.reluBackward(dy, y);
@@ -207,7 +245,7 @@ export function globalAvgPool(x: Tensor): Tensor {
 
 // ------------------------------------------------------------- shape
 
-/** Same values, new shape (one dimension may be -1). Shares storage with x. */
+/** Same values, new shape (one dimension may be -1). Shares storage (and dtype) with x. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const known = shape.filter((d) => d !== -1);
   const inferred = shape.length - known.length;
@@ -217,7 +255,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (numel(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
     throw shapeError('reshape', `cannot view ${formatShape(x.shape)} (${x.size} values) as ${formatShape(shape)}`);
   }
-  return fromOp('reshape', x.data, resolved, [x], (dy) => [dy]);
+  return fromOp('reshape', x.storage, resolved, [x], (dy) => [dy]);
 }
 
 /** [N, ...] -> [N, prod(...)]. */

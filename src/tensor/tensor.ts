@@ -1,14 +1,33 @@
-// float32 Tensor with tape-based reverse-mode autograd. Each differentiable op
-// records a GradNode on its output (its inputs and a closure mapping the output's
-// gradient to the inputs' gradients); `backward()` walks the graph iteratively in
-// reverse topological order, so a 3000-op-deep ResNet-1001 does not overflow the
-// stack, and sums the gradients of a tensor used twice (a residual input).
+// Tensor with tape-based reverse-mode autograd. Each differentiable op records a
+// GradNode on its output (its inputs and a closure mapping the output's gradient to the
+// inputs' gradients); `backward()` walks the graph iteratively in reverse topological
+// order, so a 3000-op-deep ResNet-1001 does not overflow the stack, and sums the
+// gradients of a tensor used twice (a residual input). Values are float32, or bfloat16
+// for the activations of a network in bf16 precision (see `dtype`); a gradient always has
+// the dtype of its tensor.
+import type { Storage } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { numel } from '../backend/shapes.js';
 import { defaultRng, Rng } from './random.js';
 
-/** Maps the gradient of an op's output to the gradients of its inputs (null: none). */
-export type BackwardFn = (gradOutput: Float32Array) => readonly (Float32Array | null)[];
+/**
+ * Maps the gradient of an op's output (in the output's dtype) to the gradients of its
+ * inputs (null: none), each float32 or bfloat16: it is converted to its input's dtype.
+ */
+export type BackwardFn<G extends Storage = Storage> = (gradOutput: G) => readonly (Storage | null)[];
+
+/** Element types of a tensor's values. */
+export type DType = 'float32' | 'bfloat16';
+
+export function dtypeOf(s: Storage): DType {
+  return s instanceof Uint16Array ? 'bfloat16' : 'float32';
+}
+
+/** `s` in `dtype` (itself when it already is). */
+export function toDtype(s: Storage, dtype: DType): Storage {
+  if (dtypeOf(s) === dtype) return s;
+  return s instanceof Uint16Array ? backend().fromBf16(s) : backend().toBf16(s);
+}
 
 export interface GradNode {
   readonly op: string;
@@ -39,8 +58,13 @@ export function formatShape(shape: readonly number[]): string {
 
 export class Tensor {
   readonly shape: readonly number[];
-  /** Contiguous row-major storage; 4-D activations are NHWC. */
-  readonly data: Float32Array;
+  /**
+   * Contiguous row-major values; 4-D activations are NHWC. A Uint16Array holds bfloat16
+   * bit patterns (an activation in bf16 precision).
+   */
+  readonly storage: Storage;
+  /** The float32 copy of bfloat16 values, made when first read through `data`. */
+  private widened: Float32Array | null = null;
   requiresGrad: boolean;
   grad: Tensor | null = null;
   /** The op that produced this tensor, while its graph is alive. */
@@ -52,20 +76,34 @@ export class Tensor {
    */
   private writes = 0;
 
-  constructor(data: Float32Array, shape: readonly number[], requiresGrad = false) {
+  constructor(data: Storage, shape: readonly number[], requiresGrad = false) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: invalid shape ${formatShape(shape)}`);
     }
     if (data.length !== numel(shape)) {
       throw new Error(`Tensor: ${data.length} values do not fill shape ${formatShape(shape)} (${numel(shape)} values)`);
     }
-    this.data = data;
+    this.storage = data;
     this.shape = Object.freeze([...shape]);
     this.requiresGrad = requiresGrad;
   }
 
   get size(): number {
-    return this.data.length;
+    return this.storage.length;
+  }
+
+  get dtype(): DType {
+    return dtypeOf(this.storage);
+  }
+
+  /**
+   * The values as float32: the storage itself, or (bfloat16) its exact float32 copy, which
+   * writes do not reach (`assign` writes either).
+   */
+  get data(): Float32Array {
+    if (this.storage instanceof Float32Array) return this.storage;
+    this.widened ??= backend().fromBf16(this.storage);
+    return this.widened;
   }
 
   get ndim(): number {
@@ -84,10 +122,15 @@ export class Tensor {
 
   /** Overwrite the values with `values` (same length) in place. */
   assign(values: ArrayLike<number>): void {
-    if (values.length !== this.data.length) {
-      throw new Error(`assign: ${values.length} values for a tensor of shape ${formatShape(this.shape)} (${this.data.length} values)`);
+    if (values.length !== this.size) {
+      throw new Error(`assign: ${values.length} values for a tensor of shape ${formatShape(this.shape)} (${this.size} values)`);
     }
-    this.data.set(values);
+    if (this.storage instanceof Float32Array) {
+      this.storage.set(values);
+    } else {
+      this.storage.set(backend().toBf16(Float32Array.from(values)));
+      this.widened = null;
+    }
     this.writes++;
   }
 
@@ -98,20 +141,20 @@ export class Tensor {
 
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.data.length !== 1) {
-      throw new Error(`item(): tensor of shape ${formatShape(this.shape)} has ${this.data.length} values, expected 1`);
+    if (this.size !== 1) {
+      throw new Error(`item(): tensor of shape ${formatShape(this.shape)} has ${this.size} values, expected 1`);
     }
     return this.data[0]!;
   }
 
   /** The same values, cut off from the graph. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape);
+    return new Tensor(this.storage, this.shape);
   }
 
-  /** A deep copy (values and shape), not part of any graph. */
+  /** A deep copy (values, dtype and shape), not part of any graph. */
   clone(): Tensor {
-    return new Tensor(this.data.slice(), this.shape);
+    return new Tensor(this.storage.slice(), this.shape);
   }
 
   /**
@@ -122,24 +165,25 @@ export class Tensor {
     if (!this.requiresGrad) {
       throw new Error('backward(): this tensor does not require grad (no input had requiresGrad, or it was made under noGrad)');
     }
-    let seed: Float32Array;
+    let seed: Storage;
     if (gradient) {
       if (gradient.size !== this.size) {
         throw new Error(`backward(): gradient shape ${formatShape(gradient.shape)} does not match tensor shape ${formatShape(this.shape)}`);
       }
-      seed = gradient.data;
+      seed = toDtype(gradient.storage, this.dtype);
     } else {
       if (this.size !== 1) {
         throw new Error(`backward(): implicit gradient needs a one-value tensor, got shape ${formatShape(this.shape)}; pass a gradient`);
       }
-      seed = new Float32Array([1]);
+      seed = toDtype(new Float32Array([1]), this.dtype);
     }
     runBackward(this, seed);
   }
 
   toString(): string {
     const head = Array.from(this.data.subarray(0, 6), (v) => v.toPrecision(4)).join(', ');
-    return `Tensor(${formatShape(this.shape)}, [${head}${this.size > 6 ? ', ...' : ''}])`;
+    const type = this.dtype === 'float32' ? '' : `, ${this.dtype}`;
+    return `Tensor(${formatShape(this.shape)}${type}, [${head}${this.size > 6 ? ', ...' : ''}])`;
   }
 }
 
@@ -180,23 +224,37 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order;
 }
 
-function runBackward(root: Tensor, seed: Float32Array): void {
+function runBackward(root: Tensor, seed: Storage): void {
   const be = backend();
   const order = topologicalOrder(root);
-  const grads = new Map<Tensor, Float32Array>([[root, seed]]);
+  const grads = new Map<Tensor, Storage>([[root, seed]]);
   // Gradient arrays handed out by backward closures may alias each other (add passes
   // its gradient to both inputs), so a sum is only done in place on an array we own.
-  const owned = new Set<Float32Array>();
-  const accumulate = (t: Tensor, g: Float32Array): void => {
+  const owned = new Set<Storage>();
+  // Every gradient is converted to its tensor's dtype here, so each op's backward
+  // receives its output's dtype.
+  const accumulate = (t: Tensor, given: Storage): void => {
+    const g = toDtype(given, t.dtype);
+    if (g !== given) owned.add(g);
     const prev = grads.get(t);
     if (!prev) {
       grads.set(t, g);
-    } else if (owned.has(prev)) {
-      be.addInPlace(prev, g);
-    } else {
-      const sum = be.add(prev, g);
-      owned.add(sum);
-      grads.set(t, sum);
+    } else if (prev instanceof Uint16Array && g instanceof Uint16Array) {
+      if (owned.has(prev)) {
+        be.addInPlaceBf16(prev, g);
+      } else {
+        const sum = be.addBf16(prev, g);
+        owned.add(sum);
+        grads.set(t, sum);
+      }
+    } else if (prev instanceof Float32Array && g instanceof Float32Array) {
+      if (owned.has(prev)) {
+        be.addInPlace(prev, g);
+      } else {
+        const sum = be.add(prev, g);
+        owned.add(sum);
+        grads.set(t, sum);
+      }
     }
   };
   for (let i = order.length - 1; i >= 0; i--) {
@@ -216,8 +274,10 @@ function runBackward(root: Tensor, seed: Float32Array): void {
       });
       t.node = null;
       freedGraph.add(t);
+    } else if (t.grad && t.grad.storage instanceof Float32Array && g instanceof Float32Array) {
+      be.addInPlace(t.grad.storage, g);
     } else if (t.grad) {
-      be.addInPlace(t.grad.data, g);
+      t.grad = new Tensor(be.addBf16(t.grad.storage, g).slice(), t.shape);
     } else {
       // Always a copy: `g` may live in a kernel scratch (withScratch) that the step reuses.
       t.grad = new Tensor(g.slice(), t.shape);
@@ -260,13 +320,14 @@ export function observeOps<T>(observer: (r: OpRecord) => void, fn: () => T): T {
  * Wrap a kernel's output as a tensor and, when any input needs a gradient and grad
  * mode is on, record how to differentiate it.
  */
-export function fromOp(op: string, data: Float32Array, shape: readonly number[],
-  inputs: readonly Tensor[], backwardFn: BackwardFn, trace: OpTrace = {}): Tensor {
+export function fromOp<S extends Storage>(op: string, data: S, shape: readonly number[],
+  inputs: readonly Tensor[], backwardFn: BackwardFn<S>, trace: OpTrace = {}): Tensor {
   const out = new Tensor(data, shape);
   opObserver?.({ op, attrs: trace.attrs ?? {}, inputs: trace.inputs ?? inputs, output: out });
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward: backwardFn };
+    // runBackward hands each op a gradient of its output's dtype, which is S's.
+    out.node = { op, inputs, backward: backwardFn as BackwardFn };
   }
   return out;
 }

@@ -85,7 +85,7 @@ export interface TrainConfig {
   convertImages: boolean;
   /** CIFAR-100: train on the 20 superclasses. */
   coarse: boolean;
-  /** Precision of the convolutions: fp32, bf16 (mixed precision) or auto (bf16 where the CPU has it natively). */
+  /** Compute precision: fp32, bf16 (mixed precision) or auto (bf16 where the CPU has it natively). */
   precision: PrecisionChoice;
   /** Train and evaluate on these classes only (relabelled 0, 1, ... in this order); null: all. */
   classes: number[] | null;
@@ -329,9 +329,9 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   channels: optional(numberField('int', 'n', 'image folders: 1 (greyscale) or 3 (RGB) (default: the first image\'s)', { min: 1, max: 3 })),
   convertImages: boolField('image folders: convert images of another channel count instead of rejecting them'),
   coarse: boolField('CIFAR-100: train on the 20 superclasses'),
-  precision: choiceField('p', PRECISIONS, 'compute precision of the convolutions: fp32, bf16 (bfloat16 inputs with float32 ' +
-    'accumulation; weights, batch norm, loss and optimizer stay float32; needs a CPU with avx512_bf16 or amx_bf16) ' +
-    'or auto (bf16 where the CPU has it)'),
+  precision: choiceField('p', PRECISIONS, 'compute precision: fp32, bf16 (bfloat16 convolutions with float32 ' +
+    'accumulation and bfloat16 activations between them; weights, batch-norm statistics, loss and optimizer stay float32; ' +
+    'needs a CPU with avx512_bf16 or amx_bf16) or auto (bf16 where the CPU has it)'),
   classes: optional(numbersField('list', 'train and evaluate on these classes only, e.g. 5,6,7,8,9 (relabelled 0, 1, ... in this order)', { min: 0 })),
   perClass: optional(numberField('int', 'n', 'train on n images of each class drawn at random', { min: 1 })),
   weights: optional(stringField('file', 'start from these weights: .pth or .safetensors (torchvision or timm names) or a model file; ' +
