@@ -227,6 +227,17 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   });
 }
 
+namespace {
+// { dx, dgamma, dbeta }, the result of the backward kernels.
+Napi::Object gradsObject(Napi::Env env, Napi::Value dx, Napi::Value dgamma, Napi::Value dbeta) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dx", dx);
+  out.Set("dgamma", dgamma);
+  out.Set("dbeta", dbeta);
+  return out;
+}
+}  // namespace
+
 // The arguments batchNormBackward and batchNormInferenceBackward share:
 // (dy, x, xShape, gamma, mean, variance, eps, y | null), checked.
 struct BnBackwardArgs {
@@ -299,11 +310,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     Napi::Float32Array dbeta = newF32(env, c);
     trainingBackward(b.dy.data, b.x.data, b.y.data, data(dx), b.g, b.gamma.data, b.mean.data, b.variance.data,
                      data(dgamma), data(dbeta));
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("dx", dx);
-    out.Set("dgamma", dgamma);
-    out.Set("dbeta", dbeta);
-    return out;
+    return gradsObject(env, dx, dgamma, dbeta);
   });
 }
 
@@ -332,11 +339,7 @@ Napi::Value BatchNormBackwardBf16(const Napi::CallbackInfo& info) {
     Napi::Float32Array dbeta = newF32(env, c);
     trainingBackward(dy.data, x.data, y.data, data(dx), g, gamma.data, mean.data, variance.data, data(dgamma),
                      data(dbeta));
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("dx", dx);
-    out.Set("dgamma", dgamma);
-    out.Set("dbeta", dbeta);
-    return out;
+    return gradsObject(env, dx, dgamma, dbeta);
   });
 }
 
@@ -387,11 +390,7 @@ Napi::Value BatchNormInferenceBackward(const Napi::CallbackInfo& info) {
       pdg[k] = static_cast<float>(sgx * invStd[k]);
       pdb[k] = static_cast<float>(sg);
     }
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("dx", dx);
-    out.Set("dgamma", dgamma);
-    out.Set("dbeta", dbeta);
-    return out;
+    return gradsObject(env, dx, dgamma, dbeta);
   });
 }
 

@@ -386,8 +386,8 @@ test('bf16 storage: rounding to nearest even, NaN, infinities and ReLU\'s mask a
   assert.deepEqual(nb.reluBackwardBf16(dy, y), ref.reluBackwardBf16(dy, y));
 });
 
-// Channel counts below 64 that divide it run folded (several rows per vector loop) with
-// the rows left over one at a time: odd row counts exercise both parts.
+// Channel counts below 64 that divide it run folded in bfloat16 (several rows per vector
+// loop) with the rows left over one at a time: odd row counts exercise both parts.
 for (const s of [[2, 5, 7, 16], [3, 9, 5, 32], [2, 3, 5, 64], [1, 7, 3, 5], [4, 9, 9, 8], [2, 11, 3, 96]] as Shape4[]) {
   test(`batch norm training forward and backward on bf16 storage = the reference, x [${s.join(',')}]`, () => {
     const nb = native();
@@ -407,7 +407,7 @@ for (const s of [[2, 5, 7, 16], [3, 9, 5, 32], [2, 3, 5, 64], [1, 7, 3, 5], [4, 
       assertBf16Close(g.dx, gw.dx, `dx (relu ${relu})`);
       assertClose(g.dgamma, gw.dgamma, 'dgamma', CHAINED);
       assertClose(g.dbeta, gw.dbeta, 'dbeta', CHAINED);
-      // The float32 kernels fold their rows the same way: they too match the reference.
+      // The float32 kernels on the same (widened) values, which do not fold their rows.
       const y32 = nb.batchNormTraining(widen(x), s, gamma, beta, 1e-5, relu);
       assertClose(y32.y, ref.batchNormTraining(widen(x), s, gamma, beta, 1e-5, relu).y, `float32 y (relu ${relu})`, CHAINED);
       const g32 = nb.batchNormBackward(widen(dy), widen(x), s, gamma, want.mean, want.variance, 1e-5, relu ? widen(want.y) : null);

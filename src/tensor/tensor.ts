@@ -237,24 +237,16 @@ function runBackward(root: Tensor, seed: Storage): void {
     const g = toDtype(given, t.dtype);
     if (g !== given) owned.add(g);
     const prev = grads.get(t);
+    // prev and g both have t's dtype.
     if (!prev) {
       grads.set(t, g);
-    } else if (prev instanceof Uint16Array && g instanceof Uint16Array) {
-      if (owned.has(prev)) {
-        be.addInPlaceBf16(prev, g);
-      } else {
-        const sum = be.addBf16(prev, g);
-        owned.add(sum);
-        grads.set(t, sum);
-      }
-    } else if (prev instanceof Float32Array && g instanceof Float32Array) {
-      if (owned.has(prev)) {
-        be.addInPlace(prev, g);
-      } else {
-        const sum = be.add(prev, g);
-        owned.add(sum);
-        grads.set(t, sum);
-      }
+    } else if (owned.has(prev)) {
+      if (prev instanceof Uint16Array) be.addInPlaceBf16(prev, g as Uint16Array);
+      else be.addInPlace(prev, g as Float32Array);
+    } else {
+      const sum = prev instanceof Uint16Array ? be.addBf16(prev, g) : be.add(prev, g as Float32Array);
+      owned.add(sum);
+      grads.set(t, sum);
     }
   };
   for (let i = order.length - 1; i >= 0; i--) {
