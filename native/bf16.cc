@@ -13,9 +13,6 @@
 namespace resnet {
 namespace {
 
-// Below this many elements the fork/join of a parallel region costs more than it saves.
-constexpr int64_t kGrain = 1 << 15;
-
 RESNET_MULTIVERSION_BF16 void narrowRange(const float* __restrict x, uint16_t* __restrict y, int64_t i, int64_t end) {
   for (; i < end; ++i) y[i] = narrow(x[i]);
 }
@@ -58,7 +55,7 @@ __attribute__((always_inline)) inline void addLoop(const A* __restrict a, const 
 }
 
 RESNET_MULTIVERSION_BF16 void addRange(const uint16_t* a, const uint16_t* b, uint16_t* o, int64_t i, int64_t end,
-                                  bool relu) {
+                                       bool relu) {
   addLoop(a, b, o, i, end, relu);
 }
 RESNET_MULTIVERSION_BF16 void addRange(const uint16_t* a, const float* b, uint16_t* o, int64_t i, int64_t end,
@@ -74,7 +71,7 @@ RESNET_MULTIVERSION_BF16 void addInPlaceRange(uint16_t* a, const uint16_t* __res
 }
 
 RESNET_MULTIVERSION_BF16 void reluBackwardRange(const uint16_t* __restrict dy, const uint16_t* __restrict y,
-                                           uint16_t* __restrict dx, int64_t i, int64_t end) {
+                                                uint16_t* __restrict dx, int64_t i, int64_t end) {
   // y > 0 as a bfloat16 is 1 <= bits <= 0x7f80 (sign clear, not zero, not NaN): one
   // unsigned compare and a mask, so the loop vectorises.
   for (; i < end; ++i) {
@@ -93,7 +90,7 @@ Napi::Value addBf16(const Napi::CallbackInfo& info, const char* kernel, bool rel
     Napi::Uint16Array out = newU16(call.env(), a.length);
     uint16_t* po = data(out);
     if (!a.bf16 && b.bf16) std::swap(a, b);  // addition commutes: bf16 first
-    parallelFor(static_cast<int64_t>(a.length), kGrain, [&](int64_t begin, int64_t end) {
+    parallelFor(static_cast<int64_t>(a.length), kElementwiseGrain, [&](int64_t begin, int64_t end) {
       if (a.bf16 && b.bf16) {
         addRange(a.u16(), b.u16(), po, begin, end, relu);
       } else if (a.bf16) {
@@ -110,7 +107,7 @@ Napi::Value addBf16(const Napi::CallbackInfo& info, const char* kernel, bool rel
 
 void roundToBf16(const float* x, uint16_t* y, int64_t n) {
   const bool native = cpuHasNativeBf16();
-  parallelFor(n, kGrain, [=](int64_t begin, int64_t end) {
+  parallelFor(n, kElementwiseGrain, [=](int64_t begin, int64_t end) {
     if (native) {
       narrowRangeBf16(x, y, begin, end);
     } else {
@@ -120,7 +117,7 @@ void roundToBf16(const float* x, uint16_t* y, int64_t n) {
 }
 
 void widenBf16(const uint16_t* x, float* y, int64_t n) {
-  parallelFor(n, kGrain, [=](int64_t begin, int64_t end) { widenRange(x, y, begin, end); });
+  parallelFor(n, kElementwiseGrain, [=](int64_t begin, int64_t end) { widenRange(x, y, begin, end); });
 }
 
 // toBf16(x) -> x rounded to bfloat16
@@ -160,7 +157,7 @@ Napi::Value ReluBackwardBf16(const Napi::CallbackInfo& info) {
     call.expectLength(y, dy.length, "y");
     Napi::Uint16Array dx = newU16(call.env(), dy.length);
     uint16_t* pdx = data(dx);
-    parallelFor(static_cast<int64_t>(dy.length), kGrain,
+    parallelFor(static_cast<int64_t>(dy.length), kElementwiseGrain,
                 [&](int64_t begin, int64_t end) { reluBackwardRange(dy.data, y.data, pdx, begin, end); });
     return dx;
   });
@@ -173,7 +170,7 @@ Napi::Value AddInPlaceBf16(const Napi::CallbackInfo& info) {
     const U16Arg a = call.u16(0, "a");
     const U16Arg b = call.u16(1, "b");
     call.expectLength(b, a.length, "b");
-    parallelFor(static_cast<int64_t>(a.length), kGrain,
+    parallelFor(static_cast<int64_t>(a.length), kElementwiseGrain,
                 [&](int64_t begin, int64_t end) { addInPlaceRange(a.data, b.data, begin, end); });
     return call.env().Undefined();
   });

@@ -9,12 +9,9 @@
 namespace resnet {
 namespace {
 
-// Below this many elements the fork/join of a parallel region costs more than it saves.
-constexpr int64_t kGrain = 1 << 15;
-
 template <typename Op>
 void forEach(size_t n, Op op) {
-  parallelFor(static_cast<int64_t>(n), kGrain, [&](int64_t begin, int64_t end) {
+  parallelFor(static_cast<int64_t>(n), kElementwiseGrain, [&](int64_t begin, int64_t end) {
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) op(i);
   });
@@ -146,7 +143,7 @@ Napi::Value Sum(const Napi::CallbackInfo& info) {
     const float* px = x.data;
     const int64_t n = static_cast<int64_t>(x.length);
     double total = 0.0;
-#pragma omp parallel for reduction(+ : total) if (n > kGrain)
+#pragma omp parallel for reduction(+ : total) if (n > kElementwiseGrain)
     for (int64_t i = 0; i < n; ++i) total += px[i];
     return Napi::Number::New(call.env(), total);
   });

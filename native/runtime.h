@@ -168,6 +168,10 @@ std::string cacheKey(std::initializer_list<int64_t> parts);
 
 int64_t product(const dims& d);
 
+// Elements below which an element-wise pass runs on one thread: the fork/join of a
+// parallel region costs more than it saves.
+constexpr int64_t kElementwiseGrain = 1 << 15;
+
 // Runs `body(i)` for i in [0, n), split across the OpenMP threads when n is large
 // enough for the fork to pay off.
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
