@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { setBackend } from '../src/backend/index.js';
+import type { Backend } from '../src/backend/backend.js';
+import { getBackend, setBackend } from '../src/backend/index.js';
 import { DataLoader, InMemoryDataset } from '../src/data/index.js';
 import {
   BasicBlock, Bottleneck, compileInference, compileInferenceOrForward, create, list, PlainBlock,
@@ -14,7 +15,7 @@ import {
   UnsupportedModelError,
 } from '../src/models/index.js';
 import { BatchNorm2d, Conv2d, Linear, Module } from '../src/nn/index.js';
-import { crossEntropy } from '../src/tensor/ops.js';
+import { add, addRelu, crossEntropy, flatten, globalAvgPool, relu } from '../src/tensor/ops.js';
 import { SGD } from '../src/optim/sgd.js';
 import { ModelEma } from '../src/train/ema.js';
 import { Rng } from '../src/tensor/random.js';
@@ -257,6 +258,75 @@ test('module trees: any block the ops trace compiles; a tensor built outside the
   });
   calibrateBatchNorms(custom, x, 53);
   assertClose(compileInference(custom)(x), evalForward(custom, x), 'a block the library does not know');
+});
+
+/**
+ * Residual adds whose buffer the convolution may write its output over or may not: the
+ * caller's input (never), a value read again later (not yet), its last reader (yes).
+ */
+class SharedResidual extends Module {
+  readonly conv0: Conv2d;
+  readonly conv0b: Conv2d;
+  readonly stem: Conv2d;
+  readonly mid: Conv2d;
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly fc: Linear;
+
+  constructor(rng: Rng) {
+    super();
+    this.conv0 = new Conv2d(2, 2, 1, { rng });
+    this.conv0b = new Conv2d(2, 2, 3, { padding: 1, rng });
+    this.stem = new Conv2d(2, 4, 3, { padding: 1, rng });
+    this.mid = new Conv2d(4, 4, 1, { rng });
+    this.conv1 = new Conv2d(4, 4, 3, { padding: 1, rng });
+    this.bn1 = new BatchNorm2d(4);
+    this.conv2 = new Conv2d(4, 4, 3, { padding: 1, rng });
+    this.bn2 = new BatchNorm2d(4);
+    this.fc = new Linear(4, 3, { rng });
+  }
+
+  forward(x: Tensor): Tensor {
+    // Each residual differs from its convolution's input, so only the rule decides.
+    const a = addRelu(this.conv0b.forward(this.conv0.forward(x)), x);
+    const r = relu(this.stem.forward(a));
+    const y = addRelu(this.bn1.forward(this.conv1.forward(relu(this.mid.forward(r)))), r);
+    const z = add(this.bn2.forward(this.conv2.forward(y)), r);
+    return this.fc.forward(flatten(globalAvgPool(z)));
+  }
+}
+
+test('the residual add writes over the residual only after its last reader, never over the caller\'s input', () => {
+  const model = new SharedResidual(new Rng(61));
+  const x = images(3, 6, 2, 62);
+  calibrateBatchNorms(model, x, 63);
+  for (const b of BACKENDS) {
+    const base = getBackend(b);
+    let inPlace = 0;
+    let sums = 0;
+    const counting: Backend = {
+      ...base,
+      prepareConv2d: (w, wShape, bias, attrs) => {
+        const run = base.prepareConv2d(w, wShape, bias, attrs);
+        return (input, shape, post) => {
+          if (post?.sum) sums++;
+          if (post?.inPlace) inPlace++;
+          return run(input, shape, post);
+        };
+      },
+    };
+    setBackend(b);
+    const want = evalForward(model, x);
+    const input = x.data.slice();
+    setBackend(counting);
+    assertClose(compileInference(model, { chunk: 2 })(x), want, `on ${b}, chunks of 2`);
+    assert.deepEqual(x.data, input, `on ${b}: the input is left untouched`);
+    // Per chunk (two): three residual adds, one of them (z's) over its residual's buffer.
+    assert.deepEqual([sums, inPlace], [6, 2], `on ${b}`);
+  }
+  setBackend('reference');
 });
 
 test('bad input: NCHW and a wrong chunk size are named', () => {

@@ -189,6 +189,40 @@ test('prepared conv2d: every post-op, several input shapes on one preparation, i
   }
 });
 
+test('conv2d and prepared conv2d in place: the output written over post.sum, as the copy would be', () => {
+  const nb = native();
+  // The 64 -> 64 3x3 case runs as Winograd in the prepared path (its own residual route).
+  const winograd: ConvCase = { name: '3x3 C64 (Winograd when prepared)', x: [2, 6, 6, 64], w: [64, 64, 3, 3], a: attrs(1, 1) };
+  for (const be of [nb, ref]) {
+    for (const c of [convCases[0]!, convCases[4]!, convCases[5]!, convCases[9]!, winograd]) {
+      const x = randn(numel(c.x));
+      const w = randn(numel(c.w), 0.3);
+      const bias = randn(c.w[0]);
+      const residual = randn(numel(conv2dOutShape(c.x, c.w, c.a)));
+      for (const relu of [false, true]) {
+        const label = `${be === nb ? 'native' : 'reference'}, ${c.name}, relu ${relu}`;
+        const want = be.conv2d(x, c.x, w, c.w, bias, c.a, { sum: residual, relu });
+        const sum = residual.slice();
+        const got = be.conv2d(x, c.x, w, c.w, bias, c.a, { sum, relu, inPlace: true });
+        assert.equal(got, sum, `${label}: conv2d returns post.sum`);
+        assertClose(got, want, `${label}: conv2d`);
+        const prepared = residual.slice();
+        const run = be.prepareConv2d(w, c.w, bias, c.a);
+        assert.equal(run(x, c.x, { sum: prepared, relu, inPlace: true }), prepared, `${label}: prepared returns post.sum`);
+        assertClose(prepared, want, `${label}: prepared`);
+      }
+    }
+    const c = convCases[5]!;
+    const x = randn(numel(c.x));
+    const w = randn(numel(c.w));
+    const name = be === nb ? /native conv2d: post\.inPlace needs post\.sum/ : /post\.inPlace needs post\.sum/;
+    assert.throws(() => be.conv2d(x, c.x, w, c.w, null, c.a, { inPlace: true }), name);
+    // 1x1 C32 -> C16 over the same memory: x's first half is the output's whole.
+    assert.throws(() => be.prepareConv2d(w, c.w, null, c.a)(x, c.x, { sum: x.subarray(0, x.length / 2), inPlace: true }),
+      /post\.inPlace: x shares memory with post\.sum/);
+  }
+});
+
 test('prepared conv2d checks its arguments', () => {
   const nb = native();
   const c = convCases[0]!;

@@ -41,6 +41,11 @@ export interface ConvPostOps {
   /** Added to the convolution output before `relu` (the residual add). Same shape as the output. */
   readonly sum?: Float32Array;
   readonly relu?: boolean;
+  /**
+   * Write the output over `sum` and return it, instead of a new array (the caller no
+   * longer needs the residual): saves copying it. `x` must not share memory with `sum`.
+   */
+  readonly inPlace?: boolean;
 }
 
 /**

@@ -9,12 +9,22 @@ import type {
 import { bf16Kernels } from './bf16.js';
 import { conv2dOutShape, pool2dOutShape, subsampleSize } from './shapes.js';
 
+/** post.sum, checked usable as the output of a convolution of x written in place. */
+function inPlaceTarget(x: Float32Array, sum: Float32Array | undefined, size: number): Float32Array {
+  if (!sum) throw new Error('conv2d: post.inPlace needs post.sum, the array to write the output over');
+  if (sum.length !== size) throw new Error(`conv2d: post.sum has ${sum.length} elements, the output ${size}`);
+  const overlap = x.buffer === sum.buffer && x.byteOffset < sum.byteOffset + sum.byteLength && sum.byteOffset < x.byteOffset + x.byteLength;
+  if (overlap) throw new Error('conv2d: post.inPlace: x shares memory with post.sum; pass a copy of one');
+  return sum;
+}
+
 function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4,
   bias: Float32Array | null, a: Conv2dAttrs, post?: ConvPostOps): Float32Array {
   const [n, h, wd, c] = xShape;
   const [o, , kh, kw] = wShape;
   const [, oh, ow] = conv2dOutShape(xShape, wShape, a);
-  const y = new Float32Array(n * oh * ow * o);
+  // In place, each output element overwrites the residual it alone reads.
+  const y = post?.inPlace ? inPlaceTarget(x, post.sum, n * oh * ow * o) : new Float32Array(n * oh * ow * o);
   // Weights as [KH, KW, C, O] so the innermost loop walks contiguous memory.
   const wt = new Float32Array(w.length);
   for (let oc = 0; oc < o; oc++)

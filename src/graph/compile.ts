@@ -8,7 +8,9 @@
 // layer to the next, no activation is big enough to be mapped fresh from the system
 // (page faults on every call) each time it is made, and each kernel call brings each
 // thread enough work to pay for waking it (threads wait passively between calls).
-// Each activation is dropped after its last reader.
+// Each activation is dropped after its last reader, and a convolution whose residual
+// add reads a buffer nothing reads after it writes its output over that buffer
+// (`post.inPlace`) instead of copying the residual into a new one.
 //
 // A compiled network is never stale: it remembers the version (Tensor.version) of every
 // parameter and buffer it read and the module tree it traced, checks them on each call
@@ -91,6 +93,8 @@ interface Program {
   readonly steps: readonly Step[];
   /** Per step, the values no later step reads (dropped after it). */
   readonly dead: readonly number[][];
+  /** Per step, whether a convolution may write its output over its residual (`sum`), which nothing reads after it. */
+  readonly inPlace: readonly boolean[];
   readonly state: readonly Tensor[];
   /** Bytes per image of the largest activation (for the default chunk). */
   readonly largest: number;
@@ -120,7 +124,28 @@ function program(model: Module, imageShape: readonly number[]): Program {
   for (const [v, i] of lastUse) if (graph.values[v]!.kind !== 'input') dead[i]!.push(v);
   const state = graph.values.flatMap((v) => (v.tensor ? [v.tensor] : []));
   const largest = Math.max(...graph.values.map((v) => v.shape.slice(1).reduce((p, d) => p * d, 1))) * Float32Array.BYTES_PER_ELEMENT;
-  return { graph, steps, dead, state, largest };
+  return { graph, steps, dead, inPlace: inPlaceSums(graph, steps), state, largest };
+}
+
+/**
+ * Per step, whether it is a convolution whose residual buffer it may overwrite: a
+ * buffer a node made (never the caller's input), read by no later step under any name
+ * (a reshape shares its input's buffer), not the network's output, and not the buffer
+ * the convolution reads.
+ */
+function inPlaceSums(graph: Graph, steps: readonly Step[]): boolean[] {
+  const root: number[] = graph.values.map((_, v) => v);
+  for (const s of steps) if (s.kind === 'node' && s.node.op === 'reshape') root[s.node.output] = root[s.node.inputs[0]!]!;
+  const lastRead = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const v of stepInputs(s)) lastRead.set(root[v]!, i);
+  });
+  lastRead.set(root[graph.output]!, steps.length);
+  return steps.map((s, i) => {
+    if (s.kind !== 'conv' || s.sum === null) return false;
+    const r = root[s.sum]!;
+    return graph.values[r]!.kind === 'node' && lastRead.get(r) === i && r !== root[s.conv.inputs[0]!];
+  });
 }
 
 function stepInputs(s: Step): number[] {
@@ -135,7 +160,7 @@ function stepInputs(s: Step): number[] {
 function lower(p: Program): Kernel[] {
   const g = p.graph;
   const shapeOf = (v: number, n: number): number[] => [n, ...g.values[v]!.shape.slice(1)];
-  return p.steps.map((s): Kernel => {
+  return p.steps.map((s, i): Kernel => {
     if (s.kind === 'conv') {
       const w = convWeights(g, s.conv);
       if (!w) throw unsupported(s.conv, 'computes its weights in forward()');
@@ -150,8 +175,9 @@ function lower(p: Program): Kernel[] {
       };
       const x = s.conv.inputs[0]!;
       const { sum, relu, output } = s;
+      const inPlace = p.inPlace[i]!;
       return (be, env, n) => {
-        const post = sum === null ? { relu } : { sum: env[sum]!, relu };
+        const post = sum === null ? { relu } : { sum: env[sum]!, relu, inPlace };
         env[output] = runConv(be, env[x]!, shape4(shapeOf(x, n)), conv, post);
       };
     }
