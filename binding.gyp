@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/runtime.cc",
         "native/conv.cc",
+        "native/conv16.cc",
         "native/batchnorm.cc",
         "native/bnorm_loops.cc",
         "native/bf16.cc",
