@@ -249,6 +249,31 @@ bool conv16Fits(const ConvGeometry& g) {
          g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph == 1 && g.pw == 1;
 }
 
+// The bf16 convolutions of 16 channels in and out, 3x3 stride 1 pad 1, run its bf16
+// variant (AVX512_BF16, which a bf16 geometry implies).
+bool conv16Bf16Fits(const ConvGeometry& g) {
+  return g.bf16() && blocksBy16() && g.c == 16 && g.o == 16 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 &&
+         g.ph == 1 && g.pw == 1;
+}
+
+// n values as bf16: `values` where they are bf16, else rounded into staging slot `slot`.
+const uint16_t* asBf16(const void* values, bool isBf16, size_t n, int slot) {
+  if (isBf16) return static_cast<const uint16_t*>(values);
+  auto* staging = static_cast<uint16_t*>(stagingBuffer(slot, n * sizeof(uint16_t)));
+  roundToBf16(static_cast<const float*>(values), staging, static_cast<int64_t>(n));
+  return staging;
+}
+
+// conv16Bf16 on the caller's arrays, the weights packed for this call.
+void runConv16Bf16(const ConvGeometry& g, const void* x, bool xBf16, const float* w, bool backward, const float* bias,
+                   const float* residual, void* y, bool relu) {
+  thread_local uint16_t packed[kConv16Bf16WeightsSize];
+  packConv16WeightsBf16(w, backward, packed);
+  const int64_t h = backward ? g.oh : g.h, width = backward ? g.ow : g.w;
+  conv16Bf16(asBf16(x, xBf16, static_cast<size_t>(g.n * h * width * 16), 0), g.n, h, width, packed, bias, residual, y,
+             g.store16, relu);
+}
+
 ForwardPlan makeForwardPlan(const ConvGeometry& geometry, int64_t flags) {
   ConvGeometry g = geometry;
   const bool bias = flags & kHasBias;
@@ -482,7 +507,11 @@ Napi::Value runBackward(Call& call, const ConvGeometry& g, const StorageArg& x, 
   out.Set("dw", env.Null());
   out.Set("db", env.Null());
   const Input* boundDy = nullptr;  // backward-data's dy, once bound (and rounded, in bf16)
-  if (needDx && conv16Fits(g) && g.c == 16) {
+  if (needDx && conv16Bf16Fits(g)) {
+    void* dx = nullptr;
+    out.Set("dx", newOutput(env, srcSize(g), g.store16, &dx));
+    runConv16Bf16(g, dy, g.store16, w.data, true, nullptr, nullptr, dx, false);
+  } else if (needDx && conv16Fits(g) && g.c == 16) {
     void* dx = nullptr;
     out.Set("dx", newOutput(env, srcSize(g), false, &dx));
     thread_local float packed[conv16WeightsSize(16)];
@@ -546,6 +575,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     if (inPlace) checkInPlace(x, sum);
 
     Napi::Float32Array y = inPlace ? postSum(info, 6) : newF32(call.env(), dstSize(g));
+    if (conv16Bf16Fits(g)) {
+      runConv16Bf16(g, x.data, false, w.data, false, bias.data, sum.data, data(y), relu);
+      return y;
+    }
     if (conv16Fits(g)) {
       thread_local float packed[conv16WeightsSize(16)];
       packConv16Weights(w.data, g.c, packed);
@@ -573,6 +606,10 @@ Napi::Value Conv2dBf16(const Napi::CallbackInfo& info) {
     call.expectLength(w, weightsSize(g), "w");
     if (bias.present()) call.expectLength(bias, static_cast<size_t>(g.o), "bias");
     Napi::Uint16Array y = newU16(call.env(), dstSize(g));
+    if (conv16Bf16Fits(g)) {
+      runConv16Bf16(g, x.data, x.bf16, w.data, false, bias.data, nullptr, data(y), false);
+      return y;
+    }
     runForward(forwardPlan(g, bias.present() ? kHasBias : 0), x.data, w.data, bias.data, data(y));
     return y;
   });
@@ -590,8 +627,17 @@ struct PreparedConv {
   bool hasBias = false;
   std::unordered_map<std::string, ForwardPlan> plans;
   std::vector<memory> packed;
-  // The weights in conv16's layout, where it runs (packed on first use).
+  // The weights in conv16's layout, where it runs (packed on first use), and in bf16.
   std::vector<float> packed16;
+  std::vector<uint16_t> packed16Bf16;
+
+  const uint16_t* conv16Bf16Weights() {
+    if (packed16Bf16.empty()) {
+      packed16Bf16.resize(kConv16Bf16WeightsSize);
+      packConv16WeightsBf16(weights.Value().Data(), false, packed16Bf16.data());
+    }
+    return packed16Bf16.data();
+  }
 
   const float* conv16Weights() {
     if (packed16.empty()) {
@@ -660,6 +706,11 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
             if (sum.present()) run.expectLength(sum, dstSize(g), "sum");
             if (inPlace) checkInPlace(x, sum);
             Napi::Float32Array y = inPlace ? postSum(runInfo, 2) : newF32(run.env(), dstSize(g));
+            if (conv16Bf16Fits(g)) {
+              conv16Bf16(asBf16(x.data, false, srcSize(g), 0), g.n, g.h, g.w, state->conv16Bf16Weights(),
+                         state->hasBias ? state->bias.data() : nullptr, sum.data, data(y), false, relu);
+              return y;
+            }
             if (conv16Fits(g)) {
               conv16(x.data, g.n, g.h, g.w, g.c, state->conv16Weights(), state->hasBias ? state->bias.data() : nullptr,
                      sum.data, data(y), relu);

@@ -1,22 +1,25 @@
 // The float32 3x3 stride-1 pad-1 convolution to 16 channels from 16 (ResNet-20/56/110's
-// first stage and their plain twins) or from 1 or 3 (their stem) as our own AVX-512
-// kernel: oneDNN 2.6 runs it
-// well below the machine's peak, because with 16 output channels each input value it
-// broadcasts feeds a single 16-wide multiply-add (one load per FMA). Here one broadcast
-// feeds the three output pixels it is a tap of (kw = 0, 1, 2), with the three weight
-// vectors of that tap row in registers, and up to 16 output pixels of a row accumulate in
-// registers: (B + 2) broadcasts and 3 weight loads per 3 B FMAs.
+// first stage and their plain twins) or from 1 or 3 (their stem), and its bf16 variant
+// for 16 -> 16, as our own AVX-512 kernels. oneDNN 2.6 runs these layers well below the
+// machine's peak, because with 16 output channels each input value it broadcasts feeds a
+// single 16-wide multiply-add (one load per FMA). Here one broadcast feeds the three
+// output pixels it is a tap of (kw = 0, 1, 2), with the three weight vectors of that tap
+// row in registers, and up to 16 output pixels of a row accumulate in registers: (B + 2)
+// broadcasts and 3 weight loads per 3 B FMAs.
 //
 // One layer, 16 -> 16 channels, bias + residual + ReLU, two threads, Zen 5 (a C++ probe
 // against libdnnl, median of 41 calls): 32x32, batch 64, 0.77 ms against oneDNN's
 // jit:avx512_core on nChw16c 1.12-1.54 ms; 28x28, batch 64, 0.59 against 0.67 ms; one
-// thread, 32x32, 1.59 against 2.46 ms.
+// thread, 32x32, 1.59 against 2.46 ms. In bf16 (28x28, batch 64, one thread) 0.56
+// against oneDNN's jit_bf16 0.59-0.62 ms.
 #include "conv16.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
+#include "bf16.h"
 #include "runtime.h"
 
 namespace resnet {
@@ -117,6 +120,103 @@ RESNET_AVX512 void rows(const float* x, int64_t h, int64_t w, const float* wp, c
   }
 }
 
+// The same in bfloat16: x bf16, weights bf16 as pairs of input channels per output
+// channel ([kh][kw][ic / 2][oc][2]), each vdpbf16ps adding two input channels' products
+// into float32 accumulators (as oneDNN's avx512_core_bf16 kernels do); y rounded to bf16
+// or float32.
+#define RESNET_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+template <int B, bool L, bool R, bool Y16>
+RESNET_AVX512_BF16 void blockBf16(const uint16_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow0, const uint16_t* wp,
+                                  __m512 bias, const float* res, void* y, bool relu) {
+  __m512 acc[B];
+  for (int b = 0; b < B; b++) acc[b] = bias;
+  for (int kh = 0; kh < 3; kh++) {
+    const int64_t ih = oh + kh - 1;
+    if (ih < 0 || ih >= h) continue;
+    const uint16_t* xr = x + (ih * w + ow0 - 1) * 16;
+    const uint16_t* wk = wp + kh * 3 * 256;
+#pragma GCC unroll 1
+    for (int i = 0; i < 8; i++) {
+      const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wk + i * 32);
+      const __m512bh w1 = (__m512bh)_mm512_loadu_si512(wk + 256 + i * 32);
+      const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wk + 512 + i * 32);
+#pragma GCC unroll 40
+      for (int q = 0; q < B + 2; q++) {
+        if ((L && q == 0) || (R && q == B + 1)) continue;
+        int32_t pair;
+        std::memcpy(&pair, xr + q * 16 + 2 * i, sizeof pair);
+        const __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+        if (q < B) acc[q] = _mm512_dpbf16_ps(acc[q], xv, w0);
+        if (q >= 1 && q - 1 < B) acc[q - 1] = _mm512_dpbf16_ps(acc[q - 1], xv, w1);
+        if (q >= 2) acc[q - 2] = _mm512_dpbf16_ps(acc[q - 2], xv, w2);
+      }
+    }
+  }
+  for (int b = 0; b < B; b++) {
+    __m512 v = acc[b];
+    if (res != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(res + b * 16));
+    if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    if (Y16) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(y) + b * 16), (__m256i)_mm512_cvtneps_pbh(v));
+    } else {
+      _mm512_storeu_ps(static_cast<float*>(y) + b * 16, v);
+    }
+  }
+}
+
+using BlockBf16Fn = void (*)(const uint16_t*, int64_t, int64_t, int64_t, int64_t, const uint16_t*, __m512, const float*,
+                             void*, bool);
+
+template <bool Y16, int B>
+struct BlocksBf16 {
+  static constexpr BlockBf16Fn edges[4] = {blockBf16<B, false, false, Y16>, blockBf16<B, true, false, Y16>,
+                                           blockBf16<B, false, true, Y16>, blockBf16<B, true, true, Y16>};
+};
+
+template <bool Y16>
+struct TableBf16 {
+  static constexpr const BlockBf16Fn* byWidth[kMaxBlock + 1] = {
+      nullptr,
+      BlocksBf16<Y16, 1>::edges,
+      BlocksBf16<Y16, 2>::edges,
+      BlocksBf16<Y16, 3>::edges,
+      BlocksBf16<Y16, 4>::edges,
+      BlocksBf16<Y16, 5>::edges,
+      BlocksBf16<Y16, 6>::edges,
+      BlocksBf16<Y16, 7>::edges,
+      BlocksBf16<Y16, 8>::edges,
+      BlocksBf16<Y16, 9>::edges,
+      BlocksBf16<Y16, 10>::edges,
+      BlocksBf16<Y16, 11>::edges,
+      BlocksBf16<Y16, 12>::edges,
+      BlocksBf16<Y16, 13>::edges,
+      BlocksBf16<Y16, 14>::edges,
+      BlocksBf16<Y16, 15>::edges,
+      BlocksBf16<Y16, 16>::edges};
+};
+
+template <bool Y16>
+RESNET_AVX512_BF16 void rowsBf16(const uint16_t* x, int64_t h, int64_t w, const uint16_t* wp, const float* bias,
+                                 const float* residual, void* y, bool relu, int64_t begin, int64_t end) {
+  const __m512 bv = bias != nullptr ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+  const int64_t count = (w + kMaxBlock - 1) / kMaxBlock;
+  const int64_t per = (w + count - 1) / count;
+  const size_t ySize = Y16 ? sizeof(uint16_t) : sizeof(float);
+  for (int64_t r = begin; r < end; r++) {
+    const int64_t image = r / h, oh = r % h;
+    const uint16_t* xi = x + image * h * w * 16;
+    const int64_t row = r * w * 16;
+    for (int64_t ow0 = 0; ow0 < w; ow0 += per) {
+      const int64_t b = std::min(per, w - ow0);
+      const int edges = (ow0 == 0 ? 1 : 0) | (ow0 + b == w ? 2 : 0);
+      TableBf16<Y16>::byWidth[b][edges](xi, h, w, oh, ow0, wp, bv,
+                                        residual != nullptr ? residual + row + ow0 * 16 : nullptr,
+                                        static_cast<char*>(y) + (row + ow0 * 16) * ySize, relu);
+    }
+  }
+}
+
 }  // namespace
 
 bool conv16Channels(int64_t c) { return c == 1 || c == 3 || c == 16; }
@@ -143,6 +243,28 @@ void conv16(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, const fl
   auto run = c == 16 ? rows<16> : c == 3 ? rows<3> : rows<1>;
   // A row of 32 pixels is about 150k FLOPs at 16 input channels: 32 rows a thread at
   // least, so that a small call does not pay for waking the other threads.
+  parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { run(x, h, w, packed, bias, residual, y, relu, begin, end); });
+}
+
+void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed) {
+  // Forward: pair i of input channels c = 2i + j of output channel o. Backward (dx = conv(dy,
+  // w')): input channel o', output channel c', tap k of w' = tap 8 - k of w, w'[c'][o'] = w[o'][c'].
+  for (int64_t k = 0; k < 9; k++) {
+    for (int64_t i = 0; i < 8; i++) {
+      for (int64_t o = 0; o < 16; o++) {
+        for (int64_t j = 0; j < 2; j++) {
+          const int64_t in = 2 * i + j;
+          const float v = backward ? oihw[(in * 16 + o) * 9 + 8 - k] : oihw[(o * 16 + in) * 9 + k];
+          packed[((k * 8 + i) * 16 + o) * 2 + j] = narrow(v);
+        }
+      }
+    }
+  }
+}
+
+void conv16Bf16(const uint16_t* x, int64_t n, int64_t h, int64_t w, const uint16_t* packed, const float* bias,
+                const float* residual, void* y, bool yBf16, bool relu) {
+  auto run = yBf16 ? rowsBf16<true> : rowsBf16<false>;
   parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { run(x, h, w, packed, bias, residual, y, relu, begin, end); });
 }
 

@@ -25,4 +25,14 @@ void packConv16BackwardWeights(const float* oihw, float* packed);
 void conv16(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, const float* packed, const float* bias,
             const float* residual, float* y, bool relu);
 
+// The bfloat16 kernel, 16 -> 16 channels only: x bf16 (callers round float32 first),
+// float32 accumulation, y rounded to bf16 (yBf16) or float32; bias and residual float32.
+// Needs AVX512_BF16 (conv.cc: cpuHasNativeBf16).
+constexpr int64_t kConv16Bf16WeightsSize = 9 * 16 * 16;
+// OIHW weights [16][16][3][3] rounded to bf16 in the kernel's layout [kh][kw][ic / 2][oc][2];
+// `backward`: those of the backward-data convolution over dy (filters mirrored, in and out swapped).
+void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed);
+void conv16Bf16(const uint16_t* x, int64_t n, int64_t h, int64_t w, const uint16_t* packed, const float* bias,
+                const float* residual, void* y, bool yBf16, bool relu);
+
 }  // namespace resnet

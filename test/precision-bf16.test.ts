@@ -130,6 +130,8 @@ const GEOMETRIES: Geometry[] = [
   // Over 32K values, so the rounding to bf16 is split across threads, each part ending
   // short of a whole vector (x 33,744 values at 16 channels, dy 50,616 at 24).
   { n: 3, h: 37, w: 19, c: 16, o: 24, k: 3, stride: 1, pad: 1 },
+  // 16 -> 16, 3x3 stride 1 runs native/conv16.cc's bf16 kernel: a row of 33 in three blocks of 11.
+  { n: 2, h: 5, w: 33, c: 16, o: 16, k: 3, stride: 1, pad: 1 },
 ];
 
 function label(g: Geometry): string {
