@@ -26,195 +26,146 @@ namespace resnet {
 namespace {
 
 #define RESNET_AVX512 __attribute__((target("avx512f")))
+#define RESNET_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-// One block of B output pixels of row oh, from column ow0: L and R say whether the block
-// touches the left or right padding (its tap column q = 0 or q = B + 1 is outside x).
-// x is one image [h][w][C], wp the packed weights [kh][kw][C][16].
-template <int C, int B, bool L, bool R>
-RESNET_AVX512 void block(const float* x, int64_t h, int64_t w, int64_t oh, int64_t ow0, const float* wp, __m512 bias,
-                         const float* res, float* y, bool relu) {
-  __m512 acc[B];
-  for (int b = 0; b < B; b++) acc[b] = bias;
-  for (int kh = 0; kh < 3; kh++) {
-    const int64_t ih = oh + kh - 1;
-    if (ih < 0 || ih >= h) continue;
-    // Tap column q (0 .. B + 1) of the block is input column ow0 + q - 1.
-    const float* xr = x + (ih * w + ow0 - 1) * C;
-    const float* wk = wp + kh * 3 * C * 16;
-#pragma GCC unroll 1
-    for (int ic = 0; ic < C; ic++) {
-      const __m512 w0 = _mm512_loadu_ps(wk + ic * 16);
-      const __m512 w1 = _mm512_loadu_ps(wk + (C + ic) * 16);
-      const __m512 w2 = _mm512_loadu_ps(wk + (2 * C + ic) * 16);
-#pragma GCC unroll 40
-      for (int q = 0; q < B + 2; q++) {
-        if ((L && q == 0) || (R && q == B + 1)) continue;
-        const __m512 xv = _mm512_set1_ps(xr[q * C + ic]);
-        if (q < B) acc[q] = _mm512_fmadd_ps(xv, w0, acc[q]);
-        if (q >= 1 && q - 1 < B) acc[q - 1] = _mm512_fmadd_ps(xv, w1, acc[q - 1]);
-        if (q >= 2) acc[q - 2] = _mm512_fmadd_ps(xv, w2, acc[q - 2]);
-      }
-    }
-  }
-  // res may be y itself (the output written over the residual): each pixel is read
-  // before it is written.
-  for (int b = 0; b < B; b++) {
-    __m512 v = acc[b];
-    if (res != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(res + b * 16));
-    if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-    _mm512_storeu_ps(y + b * 16, v);
-  }
+// The end of a block: the residual added, ReLU, stored as float32 or rounded to bf16. res
+// may be y itself (the output written over the residual): each pixel is read before it
+// is written.
+RESNET_AVX512 inline __m512 finish(__m512 v, const float* res, bool relu) {
+  if (res != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(res));
+  return relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v;
+}
+RESNET_AVX512 inline void store(float* y, __m512 v) { _mm512_storeu_ps(y, v); }
+RESNET_AVX512_BF16 inline void store(uint16_t* y, __m512 v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y), (__m256i)_mm512_cvtneps_pbh(v));
 }
 
-using BlockFn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, __m512, const float*, float*,
-                         bool);
+// The two arithmetics. Each has In and Out (x's and y's elements), kIn input channels and
+// block<B, L, R>: B output pixels of row oh from column ow0, where L and R say whether the
+// block touches the left or right padding (its tap column q = 0 or q = B + 1 is outside
+// x). x is one image [h][w][kIn].
+//
+// Float32, from C channels: weights [kh][kw][C][16], one FMA per tap.
+template <int C>
+struct F32 {
+  using In = float;
+  using Out = float;
+  static constexpr int kIn = C;
 
-template <int C, int B>
-struct Blocks {
-  static constexpr BlockFn edges[4] = {block<C, B, false, false>, block<C, B, true, false>, block<C, B, false, true>,
-                                       block<C, B, true, true>};
+  template <int B, bool L, bool R>
+  RESNET_AVX512 static void block(const float* x, int64_t h, int64_t w, int64_t oh, int64_t ow0, const float* wp,
+                                 __m512 bias, const float* res, float* y, bool relu) {
+    __m512 acc[B];
+    for (int b = 0; b < B; b++) acc[b] = bias;
+    for (int kh = 0; kh < 3; kh++) {
+      const int64_t ih = oh + kh - 1;
+      if (ih < 0 || ih >= h) continue;
+      // Tap column q (0 .. B + 1) of the block is input column ow0 + q - 1.
+      const float* xr = x + (ih * w + ow0 - 1) * C;
+      const float* wk = wp + kh * 3 * C * 16;
+#pragma GCC unroll 1
+      for (int ic = 0; ic < C; ic++) {
+        const __m512 w0 = _mm512_loadu_ps(wk + ic * 16);
+        const __m512 w1 = _mm512_loadu_ps(wk + (C + ic) * 16);
+        const __m512 w2 = _mm512_loadu_ps(wk + (2 * C + ic) * 16);
+#pragma GCC unroll 40
+        for (int q = 0; q < B + 2; q++) {
+          if ((L && q == 0) || (R && q == B + 1)) continue;
+          const __m512 xv = _mm512_set1_ps(xr[q * C + ic]);
+          if (q < B) acc[q] = _mm512_fmadd_ps(xv, w0, acc[q]);
+          if (q >= 1 && q - 1 < B) acc[q - 1] = _mm512_fmadd_ps(xv, w1, acc[q - 1]);
+          if (q >= 2) acc[q - 2] = _mm512_fmadd_ps(xv, w2, acc[q - 2]);
+        }
+      }
+    }
+    for (int b = 0; b < B; b++) store(y + b * 16, finish(acc[b], res == nullptr ? nullptr : res + b * 16, relu));
+  }
 };
+
+// bfloat16, 16 -> 16 channels: x bf16, weights bf16 as pairs of input channels per output
+// channel ([kh][kw][ic / 2][oc][2]), each vdpbf16ps adding two input channels' products
+// into the float32 accumulators (as oneDNN's avx512_core_bf16 kernels do); y bf16 or float32.
+template <class Y>
+struct Bf16 {
+  using In = uint16_t;
+  using Out = Y;
+  static constexpr int kIn = 16;
+
+  template <int B, bool L, bool R>
+  RESNET_AVX512_BF16 static void block(const uint16_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow0,
+                                      const uint16_t* wp, __m512 bias, const float* res, Y* y, bool relu) {
+    __m512 acc[B];
+    for (int b = 0; b < B; b++) acc[b] = bias;
+    for (int kh = 0; kh < 3; kh++) {
+      const int64_t ih = oh + kh - 1;
+      if (ih < 0 || ih >= h) continue;
+      const uint16_t* xr = x + (ih * w + ow0 - 1) * 16;
+      const uint16_t* wk = wp + kh * 3 * 256;
+#pragma GCC unroll 1
+      for (int i = 0; i < 8; i++) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wk + i * 32);
+        const __m512bh w1 = (__m512bh)_mm512_loadu_si512(wk + 256 + i * 32);
+        const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wk + 512 + i * 32);
+#pragma GCC unroll 40
+        for (int q = 0; q < B + 2; q++) {
+          if ((L && q == 0) || (R && q == B + 1)) continue;
+          int32_t pair;
+          std::memcpy(&pair, xr + q * 16 + 2 * i, sizeof pair);
+          const __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+          if (q < B) acc[q] = _mm512_dpbf16_ps(acc[q], xv, w0);
+          if (q >= 1 && q - 1 < B) acc[q - 1] = _mm512_dpbf16_ps(acc[q - 1], xv, w1);
+          if (q >= 2) acc[q - 2] = _mm512_dpbf16_ps(acc[q - 2], xv, w2);
+        }
+      }
+    }
+    for (int b = 0; b < B; b++) store(y + b * 16, finish(acc[b], res == nullptr ? nullptr : res + b * 16, relu));
+  }
+};
+
+template <class K>
+using BlockFn = void (*)(const typename K::In*, int64_t, int64_t, int64_t, int64_t, const typename K::In*, __m512,
+                         const float*, typename K::Out*, bool);
 
 constexpr int kMaxBlock = 16;
 
-// The blocks of C input channels by width (1 .. kMaxBlock) and edges.
-template <int C>
-struct Table {
-  static constexpr const BlockFn* byWidth[kMaxBlock + 1] = {
-      nullptr,
-      Blocks<C, 1>::edges,
-      Blocks<C, 2>::edges,
-      Blocks<C, 3>::edges,
-      Blocks<C, 4>::edges,
-      Blocks<C, 5>::edges,
-      Blocks<C, 6>::edges,
-      Blocks<C, 7>::edges,
-      Blocks<C, 8>::edges,
-      Blocks<C, 9>::edges,
-      Blocks<C, 10>::edges,
-      Blocks<C, 11>::edges,
-      Blocks<C, 12>::edges,
-      Blocks<C, 13>::edges,
-      Blocks<C, 14>::edges,
-      Blocks<C, 15>::edges,
-      Blocks<C, 16>::edges};
-};
+// A kind's blocks of B pixels by their edges (none, left, right, both), and by width.
+template <class K, int B>
+constexpr BlockFn<K> kEdges[4] = {K::template block<B, false, false>, K::template block<B, true, false>,
+                                  K::template block<B, false, true>, K::template block<B, true, true>};
+template <class K>
+constexpr const BlockFn<K>* kByWidth[kMaxBlock + 1] = {
+    nullptr,        kEdges<K, 1>,  kEdges<K, 2>,  kEdges<K, 3>,  kEdges<K, 4>,  kEdges<K, 5>,
+    kEdges<K, 6>,   kEdges<K, 7>,  kEdges<K, 8>,  kEdges<K, 9>,  kEdges<K, 10>, kEdges<K, 11>,
+    kEdges<K, 12>,  kEdges<K, 13>, kEdges<K, 14>, kEdges<K, 15>, kEdges<K, 16>};
 
-template <int C>
-RESNET_AVX512 void rows(const float* x, int64_t h, int64_t w, const float* wp, const float* bias,
-                        const float* residual, float* y, bool relu, int64_t begin, int64_t end) {
+// Output rows begin .. end (image * h + oh) of the convolution, a row in blocks of equal
+// width, at most kMaxBlock pixels: 32 -> 16 + 16, 28 -> 14 + 14.
+template <class K>
+RESNET_AVX512 void rows(const typename K::In* x, int64_t h, int64_t w, const typename K::In* wp, const float* bias,
+                        const float* residual, typename K::Out* y, bool relu, int64_t begin, int64_t end) {
   const __m512 bv = bias != nullptr ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-  // Blocks of equal width, at most kMaxBlock pixels: 32 -> 16 + 16, 28 -> 14 + 14.
   const int64_t count = (w + kMaxBlock - 1) / kMaxBlock;
   const int64_t per = (w + count - 1) / count;
   for (int64_t r = begin; r < end; r++) {
     const int64_t image = r / h, oh = r % h;
-    const float* xi = x + image * h * w * C;
+    const typename K::In* xi = x + image * h * w * K::kIn;
     const int64_t row = r * w * 16;
     for (int64_t ow0 = 0; ow0 < w; ow0 += per) {
       const int64_t b = std::min(per, w - ow0);
       const int edges = (ow0 == 0 ? 1 : 0) | (ow0 + b == w ? 2 : 0);
-      Table<C>::byWidth[b][edges](xi, h, w, oh, ow0, wp, bv, residual != nullptr ? residual + row + ow0 * 16 : nullptr,
-                        y + row + ow0 * 16, relu);
+      kByWidth<K>[b][edges](xi, h, w, oh, ow0, wp, bv, residual != nullptr ? residual + row + ow0 * 16 : nullptr,
+                            y + row + ow0 * 16, relu);
     }
   }
 }
 
-// The same in bfloat16: x bf16, weights bf16 as pairs of input channels per output
-// channel ([kh][kw][ic / 2][oc][2]), each vdpbf16ps adding two input channels' products
-// into float32 accumulators (as oneDNN's avx512_core_bf16 kernels do); y rounded to bf16
-// or float32.
-#define RESNET_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-
-template <int B, bool L, bool R, bool Y16>
-RESNET_AVX512_BF16 void blockBf16(const uint16_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow0, const uint16_t* wp,
-                                  __m512 bias, const float* res, void* y, bool relu) {
-  __m512 acc[B];
-  for (int b = 0; b < B; b++) acc[b] = bias;
-  for (int kh = 0; kh < 3; kh++) {
-    const int64_t ih = oh + kh - 1;
-    if (ih < 0 || ih >= h) continue;
-    const uint16_t* xr = x + (ih * w + ow0 - 1) * 16;
-    const uint16_t* wk = wp + kh * 3 * 256;
-#pragma GCC unroll 1
-    for (int i = 0; i < 8; i++) {
-      const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wk + i * 32);
-      const __m512bh w1 = (__m512bh)_mm512_loadu_si512(wk + 256 + i * 32);
-      const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wk + 512 + i * 32);
-#pragma GCC unroll 40
-      for (int q = 0; q < B + 2; q++) {
-        if ((L && q == 0) || (R && q == B + 1)) continue;
-        int32_t pair;
-        std::memcpy(&pair, xr + q * 16 + 2 * i, sizeof pair);
-        const __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
-        if (q < B) acc[q] = _mm512_dpbf16_ps(acc[q], xv, w0);
-        if (q >= 1 && q - 1 < B) acc[q - 1] = _mm512_dpbf16_ps(acc[q - 1], xv, w1);
-        if (q >= 2) acc[q - 2] = _mm512_dpbf16_ps(acc[q - 2], xv, w2);
-      }
-    }
-  }
-  for (int b = 0; b < B; b++) {
-    __m512 v = acc[b];
-    if (res != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(res + b * 16));
-    if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-    if (Y16) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(y) + b * 16), (__m256i)_mm512_cvtneps_pbh(v));
-    } else {
-      _mm512_storeu_ps(static_cast<float*>(y) + b * 16, v);
-    }
-  }
-}
-
-using BlockBf16Fn = void (*)(const uint16_t*, int64_t, int64_t, int64_t, int64_t, const uint16_t*, __m512, const float*,
-                             void*, bool);
-
-template <bool Y16, int B>
-struct BlocksBf16 {
-  static constexpr BlockBf16Fn edges[4] = {blockBf16<B, false, false, Y16>, blockBf16<B, true, false, Y16>,
-                                           blockBf16<B, false, true, Y16>, blockBf16<B, true, true, Y16>};
-};
-
-template <bool Y16>
-struct TableBf16 {
-  static constexpr const BlockBf16Fn* byWidth[kMaxBlock + 1] = {
-      nullptr,
-      BlocksBf16<Y16, 1>::edges,
-      BlocksBf16<Y16, 2>::edges,
-      BlocksBf16<Y16, 3>::edges,
-      BlocksBf16<Y16, 4>::edges,
-      BlocksBf16<Y16, 5>::edges,
-      BlocksBf16<Y16, 6>::edges,
-      BlocksBf16<Y16, 7>::edges,
-      BlocksBf16<Y16, 8>::edges,
-      BlocksBf16<Y16, 9>::edges,
-      BlocksBf16<Y16, 10>::edges,
-      BlocksBf16<Y16, 11>::edges,
-      BlocksBf16<Y16, 12>::edges,
-      BlocksBf16<Y16, 13>::edges,
-      BlocksBf16<Y16, 14>::edges,
-      BlocksBf16<Y16, 15>::edges,
-      BlocksBf16<Y16, 16>::edges};
-};
-
-template <bool Y16>
-RESNET_AVX512_BF16 void rowsBf16(const uint16_t* x, int64_t h, int64_t w, const uint16_t* wp, const float* bias,
-                                 const float* residual, void* y, bool relu, int64_t begin, int64_t end) {
-  const __m512 bv = bias != nullptr ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-  const int64_t count = (w + kMaxBlock - 1) / kMaxBlock;
-  const int64_t per = (w + count - 1) / count;
-  const size_t ySize = Y16 ? sizeof(uint16_t) : sizeof(float);
-  for (int64_t r = begin; r < end; r++) {
-    const int64_t image = r / h, oh = r % h;
-    const uint16_t* xi = x + image * h * w * 16;
-    const int64_t row = r * w * 16;
-    for (int64_t ow0 = 0; ow0 < w; ow0 += per) {
-      const int64_t b = std::min(per, w - ow0);
-      const int edges = (ow0 == 0 ? 1 : 0) | (ow0 + b == w ? 2 : 0);
-      TableBf16<Y16>::byWidth[b][edges](xi, h, w, oh, ow0, wp, bv,
-                                        residual != nullptr ? residual + row + ow0 * 16 : nullptr,
-                                        static_cast<char*>(y) + (row + ow0 * 16) * ySize, relu);
-    }
-  }
+// All rows of n images on the backend's threads. A row of 32 pixels is about 150k FLOPs
+// at 16 input channels: 32 rows a thread at least, so that a small call does not pay for
+// waking the other threads.
+template <class K>
+void run(const typename K::In* x, int64_t n, int64_t h, int64_t w, const typename K::In* wp, const float* bias,
+         const float* residual, typename K::Out* y, bool relu) {
+  parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { rows<K>(x, h, w, wp, bias, residual, y, relu, begin, end); });
 }
 
 }  // namespace
@@ -240,10 +191,8 @@ void packConv16BackwardWeights(const float* oihw, float* packed) {
 
 void conv16(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, const float* packed, const float* bias,
             const float* residual, float* y, bool relu) {
-  auto run = c == 16 ? rows<16> : c == 3 ? rows<3> : rows<1>;
-  // A row of 32 pixels is about 150k FLOPs at 16 input channels: 32 rows a thread at
-  // least, so that a small call does not pay for waking the other threads.
-  parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { run(x, h, w, packed, bias, residual, y, relu, begin, end); });
+  auto kernel = c == 16 ? run<F32<16>> : c == 3 ? run<F32<3>> : run<F32<1>>;
+  kernel(x, n, h, w, packed, bias, residual, y, relu);
 }
 
 void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed) {
@@ -264,8 +213,11 @@ void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed) {
 
 void conv16Bf16(const uint16_t* x, int64_t n, int64_t h, int64_t w, const uint16_t* packed, const float* bias,
                 const float* residual, void* y, bool yBf16, bool relu) {
-  auto run = yBf16 ? rowsBf16<true> : rowsBf16<false>;
-  parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { run(x, h, w, packed, bias, residual, y, relu, begin, end); });
+  if (yBf16) {
+    run<Bf16<uint16_t>>(x, n, h, w, packed, bias, residual, static_cast<uint16_t*>(y), relu);
+  } else {
+    run<Bf16<float>>(x, n, h, w, packed, bias, residual, static_cast<float*>(y), relu);
+  }
 }
 
 }  // namespace resnet
