@@ -111,9 +111,9 @@ const convCases: ConvCase[] = [
   { name: '5x5 pad 2, C16, batch 3, 9x7', x: [3, 9, 7, 16], w: [16, 16, 5, 5], a: attrs(1, 2) },
   { name: '1x1 stride 2, C16, 7x7', x: [2, 7, 7, 16], w: [16, 16, 1, 1], a: attrs(2, 0) },
   { name: '3x3 stride (2,1) pad (0,1), C16, 7x6', x: [1, 7, 6, 16], w: [16, 16, 3, 3], a: attrs([2, 1], [0, 1]) },
-  // Float32 3x3 stride-1 pad-1 16 -> 16 forward runs native/conv16.cc on AVX-512, a row in blocks of at most 16
-  // pixels: ResNet-20's 32 wide (16 + 16), a row of one pixel, blocks on one edge each (9 + 8), and a middle
-  // block on neither (11 + 11 + 11), each with rows beyond the top and bottom.
+  // Float32 3x3 stride-1 pad-1 16 -> 16 (forward and backward-data) runs native/conv16.cc on AVX-512, a row in
+  // blocks of at most 16 pixels: ResNet-20's 32 wide (16 + 16), a row of one pixel, blocks on one edge each (9 + 8),
+  // and a middle block on neither (11 + 11 + 11), each with rows beyond the top and bottom.
   { name: '3x3 C16, 6x32 (two blocks of 16)', x: [1, 6, 32, 16], w: [16, 16, 3, 3], a: attrs(1, 1) },
   { name: '3x3 C16, 3x1 (one pixel a row)', x: [2, 3, 1, 16], w: [16, 16, 3, 3], a: attrs(1, 1) },
   { name: '3x3 C16, 1x17 (blocks of 9 and 8)', x: [2, 1, 17, 16], w: [16, 16, 3, 3], a: attrs(1, 1) },
