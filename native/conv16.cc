@@ -165,26 +165,29 @@ RESNET_AVX512 void rows(const typename K::In* x, int64_t h, int64_t w, const typ
 template <class K>
 void run(const typename K::In* x, int64_t n, int64_t h, int64_t w, const typename K::In* wp, const float* bias,
          const float* residual, typename K::Out* y, bool relu) {
-  parallelFor(n * h, 32, [&](int64_t begin, int64_t end) { rows<K>(x, h, w, wp, bias, residual, y, relu, begin, end); });
+  parallelFor(n * h, 32,
+              [&](int64_t begin, int64_t end) { rows<K>(x, h, w, wp, bias, residual, y, relu, begin, end); });
 }
 
 }  // namespace
 
 bool conv16Channels(int64_t c) { return c == 1 || c == 3 || c == 16; }
 
-void packConv16Weights(const float* oihw, int64_t c, float* packed) {
-  for (int64_t o = 0; o < 16; o++) {
-    for (int64_t i = 0; i < c; i++) {
-      for (int64_t k = 0; k < 9; k++) packed[(k * c + i) * 16 + o] = oihw[(o * c + i) * 9 + k];
-    }
-  }
+namespace {
+
+// The weight of tap k (kh * 3 + kw) from input channel `in` to output channel `out`: of
+// w [16][c][3][3] forward; backward (dx = conv(dy, w'), c = 16), of w' [c][16][3][3] with
+// w'[c'][o'][kh][kw] = w[o'][c'][2 - kh][2 - kw], so tap k of w' is tap 8 - k of w.
+float tap(const float* oihw, int64_t c, bool backward, int64_t in, int64_t out, int64_t k) {
+  return backward ? oihw[(in * c + out) * 9 + 8 - k] : oihw[(out * c + in) * 9 + k];
 }
 
-void packConv16BackwardWeights(const float* oihw, float* packed) {
-  // dx = conv(dy, w'), w'[c][o][kh][kw] = w[o][c][2 - kh][2 - kw]: tap k of w' is tap 8 - k of w.
-  for (int64_t o = 0; o < 16; o++) {
-    for (int64_t c = 0; c < 16; c++) {
-      for (int64_t k = 0; k < 9; k++) packed[(k * 16 + o) * 16 + c] = oihw[(o * 16 + c) * 9 + 8 - k];
+}  // namespace
+
+void packConv16Weights(const float* oihw, int64_t c, bool backward, float* packed) {
+  for (int64_t k = 0; k < 9; k++) {
+    for (int64_t in = 0; in < c; in++) {
+      for (int64_t out = 0; out < 16; out++) packed[(k * c + in) * 16 + out] = tap(oihw, c, backward, in, out, k);
     }
   }
 }
@@ -196,15 +199,12 @@ void conv16(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, const fl
 }
 
 void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed) {
-  // Forward: pair i of input channels c = 2i + j of output channel o. Backward (dx = conv(dy,
-  // w')): input channel o', output channel c', tap k of w' = tap 8 - k of w, w'[c'][o'] = w[o'][c'].
+  // Pair i of input channels 2i and 2i + 1, per output channel.
   for (int64_t k = 0; k < 9; k++) {
     for (int64_t i = 0; i < 8; i++) {
-      for (int64_t o = 0; o < 16; o++) {
+      for (int64_t out = 0; out < 16; out++) {
         for (int64_t j = 0; j < 2; j++) {
-          const int64_t in = 2 * i + j;
-          const float v = backward ? oihw[(in * 16 + o) * 9 + 8 - k] : oihw[(o * 16 + in) * 9 + k];
-          packed[((k * 8 + i) * 16 + o) * 2 + j] = narrow(v);
+          packed[((k * 8 + i) * 16 + out) * 2 + j] = narrow(tap(oihw, 16, backward, 2 * i + j, out, k));
         }
       }
     }

@@ -13,12 +13,10 @@ bool conv16Channels(int64_t c);
 // The packed weights' size for c input channels: 9 * c * 16.
 constexpr int64_t conv16WeightsSize(int64_t c) { return 9 * c * 16; }
 
-// OIHW weights [16][c][3][3] -> the kernel's layout [kh][kw][ic][oc].
-void packConv16Weights(const float* oihw, int64_t c, float* packed);
-
-// The 16 -> 16 channel weights for the gradient: backward-data of a 3x3 stride-1 pad-1
-// convolution is one too, over dy, with each filter mirrored and in and out swapped.
-void packConv16BackwardWeights(const float* oihw, float* packed);
+// OIHW weights [16][c][3][3] -> the kernel's layout [kh][kw][ic][oc]. `backward` (c = 16):
+// those of the backward-data convolution, which is one of the same kind over dy with each
+// filter mirrored and in and out swapped.
+void packConv16Weights(const float* oihw, int64_t c, bool backward, float* packed);
 
 // y = relu?(conv(x) + bias + residual) over x [n][h][w][c]; bias and residual may be
 // null, residual may be y itself (the output written over it), x must not overlap y.
@@ -30,7 +28,7 @@ void conv16(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, const fl
 // Needs AVX512_BF16 (conv.cc: cpuHasNativeBf16).
 constexpr int64_t kConv16Bf16WeightsSize = 9 * 16 * 16;
 // OIHW weights [16][16][3][3] rounded to bf16 in the kernel's layout [kh][kw][ic / 2][oc][2];
-// `backward`: those of the backward-data convolution over dy (filters mirrored, in and out swapped).
+// `backward` as for packConv16Weights.
 void packConv16WeightsBf16(const float* oihw, bool backward, uint16_t* packed);
 void conv16Bf16(const uint16_t* x, int64_t n, int64_t h, int64_t w, const uint16_t* packed, const float* bias,
                 const float* residual, void* y, bool yBf16, bool relu);
