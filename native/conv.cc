@@ -624,23 +624,44 @@ Napi::Value Conv2dBf16(const Napi::CallbackInfo& info) {
 namespace {
 
 // The state behind one prepareConv2d: the caller's OIHW weights (held, read only when a
-// packed layout is first needed), the bias, and per input shape and post-ops the plan,
-// all plans sharing one packed copy of the weights per layout oneDNN picks.
+// packed layout is first needed) with their per-output-channel scale, the bias, and per
+// input shape and post-ops the plan, all plans sharing one packed copy of the weights per
+// layout oneDNN picks.
 struct PreparedConv {
   Napi::Reference<Napi::Float32Array> weights;
   dims wShape, attrs;
   std::vector<float> bias;
   bool hasBias = false;
+  // Multiplies each output channel's weights as they are packed (a batch norm folded in);
+  // empty: none.
+  std::vector<float> scale;
   std::unordered_map<std::string, ForwardPlan> plans;
   std::vector<memory> packed;
   // The weights in conv16's layout, where it runs (packed on first use), and in bf16.
   std::vector<float> packed16;
   std::vector<uint16_t> packed16Bf16;
 
+  // Calls pack with the OIHW weights the convolution computes with: the caller's array, or
+  // with a scale a scaled copy that lives only for the call.
+  template <typename Pack>
+  void withWeights(Pack&& pack) {
+    const float* w = weights.Value().Data();
+    if (scale.empty()) {
+      pack(w);
+      return;
+    }
+    const size_t per = static_cast<size_t>(product(wShape) / wShape[0]);
+    std::vector<float> scaled(per * scale.size());
+    for (size_t o = 0; o < scale.size(); ++o) {
+      for (size_t i = o * per; i < (o + 1) * per; ++i) scaled[i] = w[i] * scale[o];
+    }
+    pack(scaled.data());
+  }
+
   const uint16_t* conv16Bf16Weights() {
     if (packed16Bf16.empty()) {
       packed16Bf16.resize(kConv16Bf16WeightsSize);
-      packConv16WeightsBf16(weights.Value().Data(), false, packed16Bf16.data());
+      withWeights([&](const float* w) { packConv16WeightsBf16(w, false, packed16Bf16.data()); });
     }
     return packed16Bf16.data();
   }
@@ -648,7 +669,7 @@ struct PreparedConv {
   const float* conv16Weights() {
     if (packed16.empty()) {
       packed16.resize(conv16WeightsSize(wShape[1]));
-      packConv16Weights(weights.Value().Data(), wShape[1], false, packed16.data());
+      withWeights([&](const float* w) { packConv16Weights(w, wShape[1], false, packed16.data()); });
     }
     return packed16.data();
   }
@@ -661,9 +682,11 @@ struct PreparedConv {
     const memory::desc want = p.weights.get_desc();
     auto same = std::find_if(packed.begin(), packed.end(), [&](const memory& m) { return m.get_desc() == want; });
     if (same == packed.end()) {
-      p.userWeights.set_data_handle(weights.Value().Data());
-      p.packWeights.execute(cpuStream(), p.userWeights, p.weights);
-      cpuStream().wait();
+      withWeights([&](const float* w) {
+        p.userWeights.set_data_handle(const_cast<float*>(w));
+        p.packWeights.execute(cpuStream(), p.userWeights, p.weights);
+        cpuStream().wait();
+      });
       packed.push_back(p.weights);
     } else {
       p.weights = *same;
@@ -679,21 +702,24 @@ struct PreparedConv {
 
 }  // namespace
 
-// prepareConv2d(w, wShape, bias | null, attrs) -> run(x, xShape, post?: { sum?, relu? }) -> y
-// conv2d with the weights and bias given once: the weights are packed once per layout
-// (not on every call), and each input shape keeps its primitive. The caller must not
-// change w afterwards.
+// prepareConv2d(w, wShape, bias | null, attrs, scale? | null) -> run(x, xShape, post?: { sum?, relu? }) -> y
+// conv2d with the weights and bias given once: the weights (each output channel times
+// scale[o] where given) are packed once per layout (not on every call), and each input
+// shape keeps its primitive. The caller must not change w afterwards.
 Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
   Call call(info, "prepareConv2d");
   return call.run([&]() -> Napi::Value {
     auto state = std::make_shared<PreparedConv>();
     const F32Arg bias = call.f32OrNull(2, "bias");
+    const F32Arg scale = call.absent(4) ? F32Arg{} : call.f32OrNull(4, "scale");
     call.f32(0, "w");
     state->wShape = call.shape(1, "wShape", 4);
     state->attrs = convAttrs(call, 3);
     call.describe("w " + shapeText(state->wShape));
     call.expectLength(call.f32(0, "w"), static_cast<size_t>(product(state->wShape)), "w");
     if (bias.present()) call.expectLength(bias, static_cast<size_t>(state->wShape[0]), "bias");
+    if (scale.present()) call.expectLength(scale, static_cast<size_t>(state->wShape[0]), "scale");
+    state->scale.assign(scale.data, scale.data + scale.length);
     state->weights = Napi::Persistent(info[0].As<Napi::Float32Array>());
     state->hasBias = bias.present();
     state->bias.assign(bias.data, bias.data + bias.length);

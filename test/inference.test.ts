@@ -159,9 +159,9 @@ test('every block kind with every shortcut, both stems, batch 19', () => {
   }
 });
 
-test('the default chunk (set by the threads) over a batch of 70: a full chunk of 64 and a partial one', () => {
+test('the default chunk (set by the threads) over a batch of 130: a full chunk of 128 and a partial one', () => {
   const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
-  const x = images(70, 7, 2, 41);
+  const x = images(130, 7, 2, 41);
   calibrateBatchNorms(model, x, 42);
   for (const b of BACKENDS) {
     setBackend(b);
@@ -308,8 +308,8 @@ test('the residual add writes over the residual only after its last reader, neve
     let sums = 0;
     const counting: Backend = {
       ...base,
-      prepareConv2d: (w, wShape, bias, attrs) => {
-        const run = base.prepareConv2d(w, wShape, bias, attrs);
+      prepareConv2d: (w, wShape, bias, attrs, scale) => {
+        const run = base.prepareConv2d(w, wShape, bias, attrs, scale);
         return (input, shape, post) => {
           if (post?.sum) sums++;
           if (post?.inPlace) inPlace++;
@@ -325,6 +325,30 @@ test('the residual add writes over the residual only after its last reader, neve
     assert.deepEqual(x.data, input, `on ${b}: the input is left untouched`);
     // Per chunk (two): three residual adds, one of them (z's) over its residual's buffer.
     assert.deepEqual([sums, inPlace], [6, 2], `on ${b}`);
+  }
+  setBackend('reference');
+});
+
+test('the convolutions read the model\'s own weights: a folded batch norm is a scale, not a scaled copy', () => {
+  const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'cifar' });
+  const x = images(3, 6, 2, 71);
+  calibrateBatchNorms(model, x, 72);
+  const own = new Set(model.parameters().map((p) => p.data));
+  for (const b of BACKENDS) {
+    const base = getBackend(b);
+    const seen: { own: boolean; scale: boolean }[] = [];
+    const watching: Backend = {
+      ...base,
+      prepareConv2d: (w, wShape, bias, attrs, scale) => {
+        seen.push({ own: own.has(w), scale: scale instanceof Float32Array && scale.length === wShape[0] });
+        return base.prepareConv2d(w, wShape, bias, attrs, scale);
+      },
+    };
+    setBackend(b);
+    const want = evalForward(model, x);
+    setBackend(watching);
+    assertClose(compileInference(model)(x), want, `on ${b}`);
+    assert.ok(seen.length > 0 && seen.every((s) => s.own && s.scale), `on ${b}: ${JSON.stringify(seen)}`);
   }
   setBackend('reference');
 });

@@ -177,13 +177,22 @@ test('conv2d uses the weights of each call (cached plans, fresh weights)', () =>
   }
 });
 
+/** OIHW weights with output channel o taken times scale[o], written out here (what prepareConv2d's scale means). */
+function scaledWeights(w: Float32Array, wShape: Shape4, scale: Float32Array): Float32Array {
+  const per = numel(wShape) / wShape[0];
+  return w.map((v, i) => v * scale[Math.floor(i / per)]!);
+}
+
 test('prepared conv2d: every post-op, several input shapes on one preparation, inputs left untouched', () => {
   const nb = native();
   for (const c of convCases) {
     const w = randn(numel(c.w), 0.3);
-    for (const bias of [null, randn(c.w[0])]) {
-      const run = nb.prepareConv2d(w, c.w, bias, c.a);
-      const want = ref.prepareConv2d(w, c.w, bias, c.a);
+    const wCopy = w.slice();
+    for (const [bias, scale] of [[null, null], [randn(c.w[0]), null], [randn(c.w[0]), randn(c.w[0])]] as const) {
+      // With a scale (a batch norm folded in): as the plain convolution of the scaled weights.
+      const run = nb.prepareConv2d(w, c.w, bias, c.a, scale);
+      const want = ref.prepareConv2d(scale ? scaledWeights(w, c.w, scale) : w, c.w, bias, c.a);
+      assert.deepEqual(w, wCopy, 'the weights are left untouched');
       // The batch changes between calls (a last, smaller chunk), and the first shape comes back.
       for (const n of [c.x[0], c.x[0] + 1, c.x[0]]) {
         const xs: Shape4 = [n, c.x[1], c.x[2], c.x[3]];
@@ -191,7 +200,7 @@ test('prepared conv2d: every post-op, several input shapes on one preparation, i
         const sum = randn(numel(conv2dOutShape(xs, c.w, c.a)));
         const sumCopy = sum.slice();
         for (const post of [undefined, { relu: true }, { sum }, { sum, relu: true }]) {
-          const label = `${c.name}, batch ${n}, bias ${bias !== null}, post ${JSON.stringify({ sum: post?.sum !== undefined, relu: post?.relu ?? false })}`;
+          const label = `${c.name}, batch ${n}, bias ${bias !== null}, scale ${scale !== null}, post ${JSON.stringify({ sum: post?.sum !== undefined, relu: post?.relu ?? false })}`;
           assertClose(run(x, xs, post), want(x, xs, post), label);
         }
         assert.deepEqual(sum, sumCopy, 'the residual is left untouched');
@@ -221,6 +230,11 @@ test('conv2d and prepared conv2d in place: the output written over post.sum, as 
         const run = be.prepareConv2d(w, c.w, bias, c.a);
         assert.equal(run(x, c.x, { sum: prepared, relu, inPlace: true }), prepared, `${label}: prepared returns post.sum`);
         assertClose(prepared, want, `${label}: prepared`);
+        const scale = randn(c.w[0], 0.5);
+        const scaled = residual.slice();
+        be.prepareConv2d(w, c.w, bias, c.a, scale)(x, c.x, { sum: scaled, relu, inPlace: true });
+        assertClose(scaled, be.conv2d(x, c.x, scaledWeights(w, c.w, scale), c.w, bias, c.a, { sum: residual, relu }),
+          `${label}: prepared with a scale`);
       }
     }
     const c = convCases[5]!;
@@ -238,6 +252,8 @@ test('prepared conv2d checks its arguments', () => {
   const nb = native();
   const c = convCases[0]!;
   assert.throws(() => nb.prepareConv2d(new Float32Array(5), c.w, null, c.a), /native prepareConv2d: w has 5 elements, expected 2304/);
+  assert.throws(() => nb.prepareConv2d(randn(numel(c.w)), c.w, null, c.a, new Float32Array(3)),
+    /native prepareConv2d: scale has 3 elements, expected 16/);
   const run = nb.prepareConv2d(randn(numel(c.w)), c.w, null, c.a);
   assert.throws(() => run(new Float32Array(numel(c.x)), [2, 8, 8, 8], undefined),
     /native preparedConv2d: weights take 16 input channels but x has 8/);

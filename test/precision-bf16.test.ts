@@ -31,7 +31,7 @@ import { describe, it } from 'node:test';
 import type { Backend, Conv2dAttrs, Shape4 } from '../src/backend/backend.js';
 import { bf16Unavailable, precision, setBackend, setPrecision } from '../src/backend/index.js';
 import { loadNativeBackend, nativeCpu } from '../src/backend/native.js';
-import { referenceBackend as ref } from '../src/backend/reference.js';
+import { referenceBackend as ref, scaleOutputChannels } from '../src/backend/reference.js';
 import { bf16Kernels, roundToBf16, widenBf16 } from '../src/backend/bf16.js';
 import { conv2dOutShape, numel } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
@@ -62,8 +62,8 @@ function roundBf16(a: Float32Array): Float32Array {
 const emulated: Backend = {
   ...native,
   conv2d: (x, xShape, w, wShape, bias, attrs, post) => native.conv2d(roundBf16(x), xShape, roundBf16(w), wShape, bias, attrs, post),
-  prepareConv2d: (w, wShape, bias, attrs) => {
-    const run = native.prepareConv2d(roundBf16(w), wShape, bias, attrs);
+  prepareConv2d: (w, wShape, bias, attrs, scale) => {
+    const run = native.prepareConv2d(roundBf16(scale ? scaleOutputChannels(w, wShape[0], scale) : w), wShape, bias, attrs);
     return (x, xShape, post) => run(roundBf16(x), xShape, post);
   },
   conv2dBackward: (x, xShape, dy, w, wShape, attrs, withBias, needDx, needDw) =>

@@ -144,11 +144,13 @@ export const KERNELS = {
     bias: Float32Array | null, attrs: Conv2dAttrs, post?: ConvPostOps) => Float32Array>(),
   /**
    * conv2d with the weights and bias given once, for inference: a backend may pack the
-   * weights into its own layout once and keep per-shape state. `w` must not change
-   * afterwards.
+   * weights into its own layout once and keep per-shape state. `scale`, when given,
+   * multiplies each output channel's weights (w[o] * scale[o], rounded to float32: a
+   * batch norm folded in) as they are packed, so a caller folding one holds no scaled
+   * copy. `w` must not change afterwards.
    */
   prepareConv2d: kernel<(w: Float32Array, wShape: Shape4, bias: Float32Array | null,
-    attrs: Conv2dAttrs) => PreparedConv2d>(),
+    attrs: Conv2dAttrs, scale?: Float32Array | null) => PreparedConv2d>(),
   /**
    * The gradients of conv2d: dx (NHWC) when `needDx`, dW (OIHW) when `needDw` and dBias
    * when also `withBias`; null for each one not asked for. One call for both, so a

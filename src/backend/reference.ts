@@ -65,8 +65,21 @@ function conv2d(x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4
   return y;
 }
 
-function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs): PreparedConv2d {
-  return (x, xShape, post) => conv2d(x, xShape, w, wShape, bias, a, post);
+/** OIHW weights with each output channel's taken times `scale[o]` (rounded to float32): prepareConv2d's `scale`. */
+export function scaleOutputChannels(w: Float32Array, outChannels: number, scale: Float32Array): Float32Array {
+  const per = w.length / outChannels;
+  const out = new Float32Array(w.length);
+  for (let o = 0; o < outChannels; o++) {
+    const s = scale[o]!;
+    for (let i = o * per; i < (o + 1) * per; i++) out[i] = w[i]! * s;
+  }
+  return out;
+}
+
+function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs,
+  scale?: Float32Array | null): PreparedConv2d {
+  const weights = scale ? scaleOutputChannels(w, wShape[0], scale) : w;
+  return (x, xShape, post) => conv2d(x, xShape, weights, wShape, bias, a, post);
 }
 
 function conv2dBackward(x: Float32Array, xShape: Shape4, dy: Float32Array, w: Float32Array, wShape: Shape4,

@@ -3,11 +3,15 @@
 // residual add run as convolution post-ops, the remaining batch norms with their ReLU
 // in one kernel. Nothing couples the images of a batch, so the batch goes through the
 // whole network a chunk of images at a time, sized by the threads: each thread's share
-// of a chunk's largest activation stays within 2 MB (32 small images a thread, at most
-// 64 in a chunk; one 224x224 image). A chunk's activations then stay in cache from one
-// layer to the next, no activation is big enough to be mapped fresh from the system
-// (page faults on every call) each time it is made, and each kernel call brings each
-// thread enough work to pay for waking it (threads wait passively between calls).
+// of a chunk's largest activation stays within 4 MB (64 small images a thread, at most
+// 128 in a chunk; two 224x224 images on two threads), so that each kernel call brings
+// each thread enough work to pay for waking it (threads wait passively between calls)
+// and each weight is read once per chunk, while the activations stay within the caches
+// shared by the cores. A chunk's activations are carved from the kernel scratch
+// (withScratch) and reused by the next chunk and the next call: no garbage for V8 to
+// collect, no memory mapped fresh from the system (page faults) on every call. The
+// weights are the model's own arrays, a folded batch norm a per-channel scale the
+// backend applies as it packs them (Backend.prepareConv2d): no scaled copy is kept.
 // Each activation is dropped after its last reader, and a convolution whose residual
 // add reads a buffer nothing reads after it writes its output over that buffer
 // (`post.inPlace`) instead of copying the residual into a new one.
@@ -18,8 +22,8 @@
 // changed: after an optimizer step, loadStateDict, a weight-average swap, a training
 // forward pass (running statistics) or a new head.
 import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
-import { backend } from '../backend/index.js';
-import { foldBatchNorm } from '../nn/fold.js';
+import { backend, withScratch } from '../backend/index.js';
+import { batchNormFold } from '../nn/fold.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, Tensor, zeros } from '../tensor/tensor.js';
 import { batchNormStatistics, convWeights, fuse, type Step, stateTensor } from './passes.js';
@@ -38,8 +42,8 @@ export interface InferenceOptions {
 }
 
 /** The default chunk keeps each thread's share of its largest activation within this. */
-const CHUNK_BYTES_PER_THREAD = 2 << 20;
-const MAX_CHUNK = 64;
+const CHUNK_BYTES_PER_THREAD = 4 << 20;
+const MAX_CHUNK = 128;
 
 /** The default chunk for a network whose largest activation has `largest` bytes per image. */
 function defaultChunk(largest: number, threads: number): number {
@@ -58,11 +62,16 @@ const TRACE_BATCH = 2;
 type Env = (Float32Array | undefined)[];
 type Kernel = (be: Backend, env: Env, n: number) => void;
 
-/** A convolution's weights as the compiled path holds them (BN folded in). */
+/**
+ * A convolution as the compiled path holds it: the model's own weights (never copied:
+ * a call that finds them changed lowers again) and, with a batch norm folded in, the
+ * per-channel scale they are packed with and the folded bias.
+ */
 export interface PreparedConv {
   readonly weight: Float32Array;
   readonly wShape: Shape4;
   readonly bias: Float32Array | null;
+  readonly scale: Float32Array | null;
   readonly attrs: Conv2dAttrs;
   /** The convolution prepared (weights packed once, Backend.prepareConv2d) on each backend it has run on. */
   readonly prepared: Map<Backend, PreparedConv2d>;
@@ -72,7 +81,7 @@ export interface PreparedConv {
 export function runConv(be: Backend, x: Float32Array, xShape: Shape4, conv: PreparedConv, post: ConvPostOps): Float32Array {
   let run = conv.prepared.get(be);
   if (!run) {
-    run = be.prepareConv2d(conv.weight, conv.wShape, conv.bias, conv.attrs);
+    run = be.prepareConv2d(conv.weight, conv.wShape, conv.bias, conv.attrs, conv.scale);
     conv.prepared.set(be, run);
   }
   return run(x, xShape, post);
@@ -166,10 +175,10 @@ function lower(p: Program): Kernel[] {
       if (!w) throw unsupported(s.conv, 'computes its weights in forward()');
       const stats = s.bn ? batchNormStatistics(g, s.bn) : null;
       if (s.bn && !stats) throw unsupported(s.bn, 'computes its statistics in forward()');
-      const folded = stats ? foldBatchNorm(w, stats) : { weight: w.weight.data.slice(), bias: w.bias?.data.slice() ?? null };
+      const folded = stats ? batchNormFold(w, stats) : { scale: null, bias: w.bias?.data ?? null };
       const a = s.conv.attrs;
       const conv: PreparedConv = {
-        weight: folded.weight, wShape: shape4(w.weight.shape), bias: folded.bias,
+        weight: w.weight.data, wShape: shape4(w.weight.shape), bias: folded.bias, scale: folded.scale,
         attrs: { strideH: a['strideH'] as number, strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number },
         prepared: new Map(),
       };
@@ -184,7 +193,7 @@ function lower(p: Program): Kernel[] {
     if (s.kind === 'batchNorm') {
       const stats = batchNormStatistics(g, s.bn);
       if (!stats) throw unsupported(s.bn, 'computes its statistics in forward()');
-      const [gamma, beta, mean, variance] = [stats.weight, stats.bias, stats.runningMean, stats.runningVar].map((t) => t.data.slice());
+      const [gamma, beta, mean, variance] = [stats.weight, stats.bias, stats.runningMean, stats.runningVar].map((t) => t.data);
       const x = s.bn.inputs[0]!;
       const { relu, output } = s;
       return (be, env, n) => {
@@ -226,8 +235,8 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
       const weight = stateTensor(g, node.inputs[1]);
       const bias = node.inputs.length > 2 ? stateTensor(g, node.inputs[2]) : null;
       if (!weight || (node.inputs.length > 2 && !bias)) throw unsupported(node, 'computes its weights in forward()');
-      const w = weight.data.slice();
-      const b = bias?.data.slice() ?? null;
+      const w = weight.data;
+      const b = bias?.data ?? null;
       const [outF, inF] = [weight.shape[0]!, weight.shape[1]!];
       // y = x W^T + b (torch.nn.Linear).
       return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, outF, inF, false, true, b); };
@@ -235,7 +244,7 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
     case 'matmul': {
       const weight = stateTensor(g, y);
       if (!weight) throw unsupported(node, 'multiplies two activations');
-      const w = weight.data.slice();
+      const w = weight.data;
       const [k, cols] = [weight.shape[0]!, weight.shape[1]!];
       return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, cols, k, false, false, null); };
     }
@@ -316,13 +325,15 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     const result = new Float32Array(n * outPer);
     for (let start = 0; start < n; start += chunk) {
       const m = Math.min(chunk, n - start);
-      const env: Env = [];
-      env[graph.input] = x.data.subarray(start * perImage, (start + m) * perImage);
-      c.kernels.forEach((k, i) => {
-        k(be, env, m);
-        for (const v of dead[i]!) env[v] = undefined;
+      withScratch(() => {
+        const env: Env = [];
+        env[graph.input] = x.data.subarray(start * perImage, (start + m) * perImage);
+        c.kernels.forEach((k, i) => {
+          k(be, env, m);
+          for (const v of dead[i]!) env[v] = undefined;
+        });
+        result.set(env[graph.output]!, start * outPer);
       });
-      result.set(env[graph.output]!, start * outPer);
     }
     return new Tensor(result, [n, ...outShape]);
   };

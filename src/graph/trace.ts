@@ -88,7 +88,9 @@ export function trace(model: Module, example: Tensor, opts: TraceOptions = {}): 
 
   const values: Value[] = [];
   const nodes: Node[] = [];
-  const ids = new Map<Tensor, number>();
+  // Weak: an activation the forward no longer holds is garbage while the trace runs (held
+  // here, a 224x224 ResNet-50's two example images would keep 200 MB alive to the end).
+  const ids = new WeakMap<Tensor, number>();
   const addValue = (v: Omit<Value, 'id'>): number => {
     values.push({ id: values.length, ...v });
     return values.length - 1;

@@ -2,8 +2,9 @@
 // convolution is an affine map per output channel, so the pair is one convolution:
 //   BN(W*x + b) = g (W*x + b - m) / sqrt(v + eps) + beta
 //              = (W s)*x + (beta + (b - m) s),   s = g / sqrt(v + eps)
-// (torch.nn.utils.fusion.fuse_conv_bn_weights). The scale and shift are computed in
-// float64 and rounded once to float32.
+// (torch.nn.utils.fusion.fuse_conv_bn_weights). The scale s and the shift are computed
+// in float64 and rounded once to float32; the weights are W times the rounded s.
+import { scaleOutputChannels } from '../backend/reference.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** A convolution's weight (OIHW) and optional bias, as Conv2d has them. */
@@ -28,21 +29,34 @@ export interface FoldedConv {
   readonly bias: Float32Array;
 }
 
-/** The weight and bias of one convolution equal to `bn(conv(x))` in eval mode. */
-export function foldBatchNorm(conv: ConvWeights, bn: BatchNormStatistics): FoldedConv {
+/** What folding `bn` into `conv` does, per output channel: the weights' scale s and the new bias. */
+export interface BatchNormFold {
+  readonly scale: Float32Array;
+  readonly bias: Float32Array;
+}
+
+/**
+ * The scale and bias of the convolution equal to `bn(conv(x))` in eval mode, without
+ * the scaled weights (Backend.prepareConv2d's `scale` applies it as it packs them).
+ */
+export function batchNormFold(conv: ConvWeights, bn: BatchNormStatistics): BatchNormFold {
   const out = conv.weight.shape[0]!;
   if (bn.weight.size !== out) {
     throw new Error(`foldBatchNorm: the batch norm has ${bn.weight.size} channels, the convolution before it outputs ${out}`);
   }
-  const perOut = conv.weight.size / out;
-  const w = conv.weight.data;
-  const weight = new Float32Array(conv.weight.size);
+  const scale = new Float32Array(out);
   const bias = new Float32Array(out);
   for (let o = 0; o < out; o++) {
-    const scale = bn.weight.data[o]! / Math.sqrt(bn.runningVar.data[o]! + bn.eps);
-    for (let i = o * perOut; i < (o + 1) * perOut; i++) weight[i] = w[i]! * scale;
+    const s = bn.weight.data[o]! / Math.sqrt(bn.runningVar.data[o]! + bn.eps);
+    scale[o] = s;
     const b = conv.bias ? conv.bias.data[o]! : 0;
-    bias[o] = bn.bias.data[o]! + (b - bn.runningMean.data[o]!) * scale;
+    bias[o] = bn.bias.data[o]! + (b - bn.runningMean.data[o]!) * s;
   }
-  return { weight, bias };
+  return { scale, bias };
+}
+
+/** The weight and bias of one convolution equal to `bn(conv(x))` in eval mode. */
+export function foldBatchNorm(conv: ConvWeights, bn: BatchNormStatistics): FoldedConv {
+  const { scale, bias } = batchNormFold(conv, bn);
+  return { weight: scaleOutputChannels(conv.weight.data, conv.weight.shape[0]!, scale), bias };
 }
