@@ -193,11 +193,11 @@ function lower(p: Program): Kernel[] {
     if (s.kind === 'batchNorm') {
       const stats = batchNormStatistics(g, s.bn);
       if (!stats) throw unsupported(s.bn, 'computes its statistics in forward()');
-      const [gamma, beta, mean, variance] = [stats.weight, stats.bias, stats.runningMean, stats.runningVar].map((t) => t.data);
+      const [gamma, beta, mean, variance] = [stats.weight.data, stats.bias.data, stats.runningMean.data, stats.runningVar.data];
       const x = s.bn.inputs[0]!;
       const { relu, output } = s;
       return (be, env, n) => {
-        env[output] = be.batchNormInference(env[x]!, shape4(shapeOf(x, n)), gamma!, beta!, mean!, variance!, stats.eps, relu);
+        env[output] = be.batchNormInference(env[x]!, shape4(shapeOf(x, n)), gamma, beta, mean, variance, stats.eps, relu);
       };
     }
     return nodeKernel(g, s.node, shapeOf);
