@@ -96,18 +96,20 @@ export interface OrtResult {
   readonly inference: Timing;
   /** `alongside`'s batches, timed in rounds alternated with onnxruntime-node's. */
   readonly alongside: Timing | null;
+  /** Per round, onnxruntime-node's ms per batch over `alongside`'s (above 1: ours faster). */
+  readonly ratios: readonly number[];
 }
 
 const ORT_ROUNDS = 5;
 
 /**
- * onnxruntime-node inference of an ONNX file, with all graph optimisations (BN folding,
- * fusions): the median of ORT_ROUNDS rounds. Where `alongside` is given (one batch of
- * ours), its rounds alternate with onnxruntime-node's, so that the machine's drift over
- * the run reaches both and their ratio holds.
+ * onnxruntime-node inference of an ONNX file (NCHW input of `imageSize` images), with all
+ * graph optimisations (BN folding, fusions): the median of `rounds` rounds. Where
+ * `alongside` is given (one batch of ours), its rounds alternate with onnxruntime-node's,
+ * so that the machine's drift over the run reaches both and their ratio holds.
  */
 export async function measureOnnxRuntime(path: string, w: Workload, threads: number,
-  alongside?: () => void): Promise<Outcome<OrtResult>> {
+  alongside?: () => void, imageSize: readonly [number, number] = [32, 32], rounds = ORT_ROUNDS): Promise<Outcome<OrtResult>> {
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
@@ -119,18 +121,19 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
-  const data = new Float32Array(w.batch * 3 * 32 * 32);
+  const [h, wd] = imageSize;
+  const data = new Float32Array(w.batch * 3 * h * wd);
   for (let i = 0; i < data.length; i++) data[i] = Math.sin(i);
-  const input = new ort.Tensor('float32', data, [w.batch, 3, 32, 32]);
+  const input = new ort.Tensor('float32', data, [w.batch, 3, h, wd]);
   const feeds = { [session.inputNames[0] ?? 'input']: input };
   for (let i = 0; i < w.warmup; i++) {
     await session.run(feeds);
     alongside?.();
   }
-  const perRound = Math.max(1, Math.round(w.inferSteps / ORT_ROUNDS));
+  const perRound = Math.max(1, Math.round(w.inferSteps / rounds));
   const theirs: number[] = [];
   const ours: number[] = [];
-  for (let r = 0; r < ORT_ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     let t0 = now(w.clock);
     for (let i = 0; i < perRound; i++) await session.run(feeds);
     theirs.push((now(w.clock) - t0) / perRound);
@@ -147,6 +150,7 @@ export async function measureOnnxRuntime(path: string, w: Workload, threads: num
       version: ort.env.versions.node ?? ort.env.versions.common ?? '?',
       inference: timing(median(theirs)),
       alongside: alongside ? timing(median(ours)) : null,
+      ratios: ours.map((ms, i) => theirs[i]! / ms),
     },
   };
 }

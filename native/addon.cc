@@ -67,6 +67,28 @@ Napi::Value ScratchClose(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ScratchFrameOpen(const Napi::CallbackInfo& info) {
+  scratchFrameOpen(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value ScratchFrameClose(const Napi::CallbackInfo& info) {
+  Call call(info, "scratchFrameClose");
+  return call.run([&]() -> Napi::Value {
+    scratchFrameClose(info.Env());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ScratchFloat32(const Napi::CallbackInfo& info) {
+  Call call(info, "scratchFloat32");
+  return call.run([&]() -> Napi::Value {
+    const int64_t n = call.integer(0, "n");
+    if (n < 0) throw ArgumentError("n must not be negative");
+    return newF32(info.Env(), static_cast<size_t>(n));
+  });
+}
+
 Napi::Value ScratchRelease(const Napi::CallbackInfo& info) {
   Call call(info, "scratchRelease");
   return call.run([&]() -> Napi::Value {
@@ -112,6 +134,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("getConvPrecision", GetConvPrecision);
   fn("scratchOpen", ScratchOpen);
   fn("scratchClose", ScratchClose);
+  fn("scratchFrameOpen", ScratchFrameOpen);
+  fn("scratchFrameClose", ScratchFrameClose);
+  fn("scratchFloat32", ScratchFloat32);
   fn("scratchRelease", ScratchRelease);
   fn("setScratchPoison", SetScratchPoison);
   fn("scratchStats", ScratchStatsJs);

@@ -225,20 +225,22 @@ struct ForwardPlan {
 
 constexpr int64_t kHasBias = 1, kHasSum = 2, kHasRelu = 4, kMayWinograd = 8;
 
-// Winograd convolution for 3x3 stride-1 layers of 64 float32 channels in and out, where
-// oneDNN has a kernel for it (jit_wino_4x3 / jit_fp32_wino_2x3, on nChw16c only, so the
-// input and output are reordered around it). Alone on one layer, two threads, ReLU
-// fused, the reorders included, against NHWC brgconv: 64 channels at 8x8, batch 64,
-// 0.49 against 0.69 ms; at 56x56, batch 1, 0.42 against 0.61. Wider layers gained alone
-// too (128 channels at 28x28, batch 1: 0.36 against 0.57 ms) but not in ResNet-50 (level
-// at batch 1 and 16): Winograd's transformed weights are 1.8-4x the size (up to 38 MB
-// for a 512-channel layer), read from memory for each image. At 16 and 32 channels it
-// is level or slower. Its sums are in another order than direct convolution's: used
-// only for inference (prepareConv2d), whose outputs are checked against the model's own
-// forward.
+// Winograd convolution for 3x3 stride-1 layers of 64, 128 or 256 float32 channels in and
+// out, where oneDNN has a kernel for it (jit_wino_4x3 / jit_fp32_wino_2x3, on nChw16c
+// only, so the input and output are reordered around it). Alone on one layer, two
+// threads, ReLU fused, the reorders included, against NHWC brgconv: 64 channels at 8x8,
+// batch 64, 0.49 against 0.69 ms; at 56x56, batch 1, 0.42 against 0.61; 128 channels at
+// 28x28, batch 1, 0.36 against 0.57. Its transformed weights are 1.8-4x the size, read
+// once per call: it pays in a network where the deeper layers run several images a call
+// (compileInference's growing chunks; ResNet-50 at batch 16: 0.83-0.89x onnxruntime's
+// speed with 64 channels only, 0.91-0.96x with 128 and 256). Not at 512 channels: 38 MB
+// of weights a layer and a 53 MB oneDNN scratchpad at sixteen 7x7 images, for no
+// further gain. At 16 and 32 channels it is level or slower. Its sums are in another
+// order than direct convolution's: used only for inference (prepareConv2d), whose
+// outputs are checked against the model's own forward.
 bool winogradFits(const ConvGeometry& g) {
   return !g.bf16() && blocksBy16() && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph == 1 && g.pw == 1 &&
-         g.c == 64 && g.o == 64;
+         g.c == g.o && (g.c == 64 || g.c == 128 || g.c == 256);
 }
 
 // 3x3 stride-1 pad-1 convolutions to 16 channels run our own AVX-512 kernels (conv16.cc:

@@ -269,19 +269,41 @@ struct Scratch {
     return true;
   }
 
-  void reset() {
-    if (poison) {
-      for (size_t i = 0; i <= chunk && i < chunks.size(); ++i) {
-        Napi::ArrayBuffer ab = chunks[i].Value();
-        float* p = static_cast<float*>(ab.Data());
-        const size_t end = i == chunk ? offset : sizes[i];
-        std::fill(p, p + end / sizeof(float), std::numeric_limits<float>::quiet_NaN());
-      }
+  // A frame: where the scratch stood when it opened, and the scope depth it opened.
+  struct Mark {
+    size_t chunk, offset, used;
+    int depth;
+  };
+  std::vector<Mark> frames;
+
+  // With poison on, NaN over what was carved from (c0, o0) up to (c1, o1).
+  void poisonRange(size_t c0, size_t o0, size_t c1, size_t o1) {
+    if (!poison) return;
+    for (size_t i = c0; i <= c1 && i < chunks.size(); ++i) {
+      Napi::ArrayBuffer ab = chunks[i].Value();
+      float* p = static_cast<float*>(ab.Data());
+      const size_t begin = i == c0 ? o0 : 0, end = i == c1 ? o1 : sizes[i];
+      std::fill(p + begin / sizeof(float), p + end / sizeof(float), std::numeric_limits<float>::quiet_NaN());
     }
+  }
+
+  void reset() {
+    poisonRange(0, 0, chunk, offset);
     if (used > peak) peak = used;
     chunk = 0;
     offset = 0;
     used = 0;
+  }
+
+  // Back to where the innermost frame opened: everything carved since is released.
+  void rewind() {
+    const Mark m = frames.back();
+    frames.pop_back();
+    poisonRange(m.chunk, m.offset, chunk, offset);
+    if (used > peak) peak = used;
+    chunk = m.chunk;
+    offset = m.offset;
+    used = m.used;
   }
 };
 
@@ -300,6 +322,21 @@ void scratchOpen(Napi::Env env) { ++scratchOf(env).depth; }
 void scratchClose(Napi::Env env) {
   Scratch& s = scratchOf(env);
   if (s.depth == 0) throw ArgumentError("no scratch scope is open");
+  if (!s.frames.empty() && s.frames.back().depth == s.depth) {
+    throw ArgumentError("the innermost scratch scope is a frame: close it with scratchFrameClose");
+  }
+  if (--s.depth == 0) s.reset();
+}
+
+void scratchFrameOpen(Napi::Env env) {
+  Scratch& s = scratchOf(env);
+  s.frames.push_back({s.chunk, s.offset, s.used, ++s.depth});
+}
+
+void scratchFrameClose(Napi::Env env) {
+  Scratch& s = scratchOf(env);
+  if (s.frames.empty() || s.frames.back().depth != s.depth) throw ArgumentError("the innermost scratch scope is not a frame");
+  s.rewind();
   if (--s.depth == 0) s.reset();
 }
 

@@ -151,6 +151,10 @@ struct ScratchStats {
 };
 void scratchOpen(Napi::Env env);
 void scratchClose(Napi::Env env);
+// A frame is a scope that, when it closes, releases everything carved from the scratch
+// since it opened (the scopes around it keep theirs).
+void scratchFrameOpen(Napi::Env env);
+void scratchFrameClose(Napi::Env env);
 // Frees the buffers (no scope may be open).
 void scratchRelease(Napi::Env env);
 void scratchPoison(Napi::Env env, bool on);

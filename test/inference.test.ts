@@ -8,6 +8,7 @@ import { test } from 'node:test';
 
 import type { Backend } from '../src/backend/backend.js';
 import { getBackend, setBackend } from '../src/backend/index.js';
+import { loadNativeBinding } from '../src/backend/native-binding.js';
 import { DataLoader, InMemoryDataset } from '../src/data/index.js';
 import {
   BasicBlock, Bottleneck, compileInference, compileInferenceOrForward, create, list, PlainBlock,
@@ -166,6 +167,47 @@ test('the default chunk (set by the threads) over a batch of 130: a full chunk o
   for (const b of BACKENDS) {
     setBackend(b);
     assertClose(compileInference(model)(x), evalForward(model, x), `default chunk on ${b}`);
+  }
+  setBackend('reference');
+});
+
+// Chunks per stretch of layers: with room for 3,600 bytes of activation, the ImageNet
+// stem (15x15x2 input, 1,800 bytes an image) runs two images a call; the 4x4x5 blocks
+// after the max pool (320 bytes) ten (eleven fit, rounded down to whole chunks of two);
+// the head twenty and more. A batch of 19: the blocks take 10 + 9 images, the stem
+// 2 + 2 + 2 + 2 + 2 for the first ten and 2 + 2 + 2 + 2 + 1 for the other nine. With
+// the scratch poisoned, an activation used after its chunk's frame closed reads NaN.
+test('the chunk grows along the network as the activations shrink, partial chunks at every level', () => {
+  const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'imagenet' });
+  const x = images(19, 15, 2, 81);
+  calibrateBatchNorms(model, x, 82);
+  for (const b of BACKENDS) {
+    const base = getBackend(b);
+    const batches = new Map<number, number[]>();
+    const watching: Backend = {
+      ...base,
+      prepareConv2d: (w, wShape, bias, attrs, scale) => {
+        const run = base.prepareConv2d(w, wShape, bias, attrs, scale);
+        const seen: number[] = [];
+        batches.set(batches.size, seen);
+        return (input, shape, post) => {
+          seen.push(shape[0]);
+          return run(input, shape, post);
+        };
+      },
+    };
+    setBackend(b);
+    const want = evalForward(model, x);
+    setBackend(watching);
+    if (b === 'native') loadNativeBinding().setScratchPoison(true);
+    try {
+      assertClose(compileInference(model, { chunkBytes: 3600 })(x), want, `on ${b}`);
+    } finally {
+      if (b === 'native') loadNativeBinding().setScratchPoison(false);
+    }
+    const perConv = [...batches.values()];
+    assert.deepEqual(perConv[0], [2, 2, 2, 2, 2, 2, 2, 2, 2, 1], `on ${b}: the stem`);
+    for (const seen of perConv.slice(1)) assert.deepEqual(seen, [10, 9], `on ${b}: the blocks`);
   }
   setBackend('reference');
 });
@@ -358,6 +400,7 @@ test('bad input: NCHW and a wrong chunk size are named', () => {
   const infer = compileInference(model);
   assert.throws(() => infer(new Tensor(new Float32Array(2 * 2 * 6 * 6), [2, 2, 6, 6])), /NHWC/);
   assert.throws(() => compileInference(model, { chunk: 0 }), /chunk must be a positive integer, got 0/);
+  assert.throws(() => compileInference(model, { chunkBytes: -1 }), /chunkBytes must be a positive number of bytes, got -1/);
 });
 
 test('evaluate() scores the compiled logits of the weights as they are at each call', async () => {

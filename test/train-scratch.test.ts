@@ -5,7 +5,7 @@
 // output that outlives its scope shows up as NaN in whatever read it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { backend, setBackend, withScratch } from '../src/backend/index.js';
+import { backend, scratchFloat32, setBackend, withScratch, withScratchFrame } from '../src/backend/index.js';
 import { loadNativeBinding } from '../src/backend/native-binding.js';
 import { create } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
@@ -79,6 +79,41 @@ describe('kernel scratch', () => {
     w.grad = null;
     withScratch(() => add(conv2d(x, w, null, { padding: 1 }), conv2d(x, w, null, { padding: 1 })).backward(seed));
     assert.deepEqual(w.grad!.data, once.map((v) => 2 * v));
+  });
+
+  it('a frame releases what was carved in it, and only that: the next frame reuses the same memory', () => {
+    const x = new Tensor(new Float32Array(1024).fill(3), [1024]);
+    withScratch(() => {
+      const before = relu(x).data;
+      const kept = scratchFloat32(2048);
+      assert.equal(kept.buffer, before.buffer, 'scratchFloat32 carves from the scratch inside a scope');
+      const seen: Float32Array[] = [];
+      for (let i = 0; i < 2; i++) {
+        withScratchFrame(() => {
+          const y = relu(x).data;
+          seen.push(y);
+          kept.set(y, i * 1024);
+        });
+      }
+      assert.equal(seen[0]!.byteOffset, seen[1]!.byteOffset, 'the second frame reuses the first frame\'s memory');
+      assert.ok(Number.isNaN(seen[1]![0]!), 'what a frame made reads NaN (poison) once it closes');
+      assert.deepEqual([before[0], before[1023], kept[0], kept[2047]], [3, 3, 3, 3], 'what was carved before the frames stays');
+      const after = relu(x).data;
+      assert.equal(after.byteOffset, seen[0]!.byteOffset, 'the scope carves on from where the frames began');
+    });
+    const own = scratchFloat32(8);
+    assert.equal(own.buffer.byteLength, own.byteLength, 'outside a scope: an array of its own');
+    assert.equal(binding.scratchStats().depth, 0);
+  });
+
+  it('frames and plain scopes close in order: a mismatch is named', () => {
+    withScratch(() => {
+      binding.scratchFrameOpen();
+      assert.throws(() => binding.scratchClose(), /innermost scratch scope is a frame/);
+      binding.scratchFrameClose();
+      assert.throws(() => binding.scratchFrameClose(), /innermost scratch scope is not a frame/);
+    });
+    assert.equal(binding.scratchStats().depth, 0);
   });
 
   it('refuses an async function', () => {

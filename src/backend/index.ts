@@ -145,3 +145,29 @@ export function withScratch<T>(fn: () => T): T {
   }
   return result;
 }
+
+/**
+ * Inside withScratch, run `fn` in a frame: what the kernels carve from the scratch while
+ * it runs is released when it returns (the memory carved before it stays), so that a
+ * loop of frames reuses the same memory. Nothing made in the frame may be used after
+ * it: copy what must stay into an array made before it (scratchFloat32). On the
+ * reference backend this just runs `fn`.
+ */
+export function withScratchFrame(fn: () => void): void {
+  if (backend().name !== 'native') {
+    fn();
+    return;
+  }
+  const b = loadNativeBinding();
+  b.scratchFrameOpen();
+  try {
+    fn();
+  } finally {
+    b.scratchFrameClose();
+  }
+}
+
+/** n floats, carved from the scratch inside withScratch on the native backend, else a new array (contents undefined). */
+export function scratchFloat32(n: number): Float32Array {
+  return backend().name === 'native' ? loadNativeBinding().scratchFloat32(n) : new Float32Array(n);
+}

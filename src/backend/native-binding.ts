@@ -28,6 +28,11 @@ export interface NativeBinding extends Kernels {
   /** Open / close a scratch scope on this thread (see withScratch in index.ts). */
   scratchOpen(): void;
   scratchClose(): void;
+  /** Open / close a frame: a scope whose close releases what was carved since it opened (withScratchFrame). */
+  scratchFrameOpen(): void;
+  scratchFrameClose(): void;
+  /** n floats from the scratch while a scope is open, else a new array; contents undefined. */
+  scratchFloat32(n: number): Float32Array;
   /** Free this thread's scratch buffers (no scope may be open). */
   scratchRelease(): void;
   /** When on, closing a scope fills the released scratch with NaN. */
@@ -37,7 +42,7 @@ export interface NativeBinding extends Kernels {
 
 /** The functions the addon exports besides the kernels. */
 export const CONTROLS = ['getThreads', 'setThreads', 'setConvPrecision', 'getConvPrecision', 'scratchOpen', 'scratchClose',
-  'scratchRelease', 'setScratchPoison', 'scratchStats'] as const satisfies
+  'scratchFrameOpen', 'scratchFrameClose', 'scratchFloat32', 'scratchRelease', 'setScratchPoison', 'scratchStats'] as const satisfies
   readonly (keyof NativeBinding)[];
 
 /**

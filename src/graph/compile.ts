@@ -2,16 +2,22 @@
 // passes.ts: batch norms folded into the convolutions before them, the ReLU and the
 // residual add run as convolution post-ops, the remaining batch norms with their ReLU
 // in one kernel. Nothing couples the images of a batch, so the batch goes through the
-// whole network a chunk of images at a time, sized by the threads: each thread's share
-// of a chunk's largest activation stays within 4 MB (64 small images a thread, at most
-// 128 in a chunk; two 224x224 images on two threads), so that each kernel call brings
-// each thread enough work to pay for waking it (threads wait passively between calls)
-// and each weight is read once per chunk, while the activations stay within the caches
-// shared by the cores. A chunk's activations are carved from the kernel scratch
-// (withScratch) and reused by the next chunk and the next call: no garbage for V8 to
-// collect, no memory mapped fresh from the system (page faults) on every call. The
-// weights are the model's own arrays, a folded batch norm a per-channel scale the
-// backend applies as it packs them (Backend.prepareConv2d): no scaled copy is kept.
+// network a chunk of images at a time, each stretch of layers with a chunk of its own,
+// sized by the threads: each thread's share of the stretch's largest activation stays
+// within 4 MB (64 small images a thread, at most 128 in a chunk). In ResNet-50 at
+// 224x224 on two threads that is two images in the first stages and sixteen in the
+// last, whose activations are 8x smaller and whose weights 8x larger: each weight is
+// read once per chunk, so the deep layers read theirs once per sixteen images, not once
+// per two, while the shallow layers' activations stay within the caches. Each chunk of a
+// stretch runs the stretches before it over its own images, in their smaller chunks,
+// and only what crosses between stretches is held for the larger chunk. Each kernel
+// call still brings each thread enough work to pay for waking it (threads wait
+// passively between calls). A chunk's activations are carved from the kernel scratch
+// (withScratch, withScratchFrame) and reused by the next chunk and the next call: no
+// garbage for V8 to collect, no memory mapped fresh from the system (page faults) on
+// every call. The weights are the model's own arrays, a folded batch norm a
+// per-channel scale the backend applies as it packs them (Backend.prepareConv2d): no
+// scaled copy is kept.
 // Each activation is dropped after its last reader, and a convolution whose residual
 // add reads a buffer nothing reads after it writes its output over that buffer
 // (`post.inPlace`) instead of copying the residual into a new one.
@@ -22,7 +28,7 @@
 // changed: after an optimizer step, loadStateDict, a weight-average swap, a training
 // forward pass (running statistics) or a new head.
 import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
-import { backend, withScratch } from '../backend/index.js';
+import { backend, scratchFloat32, withScratch, withScratchFrame } from '../backend/index.js';
 import { batchNormFold } from '../nn/fold.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, Tensor, zeros } from '../tensor/tensor.js';
@@ -34,20 +40,27 @@ export type InferenceFn = (x: Tensor) => Tensor;
 
 export interface InferenceOptions {
   /**
-   * Images per pass through the network; the last chunk may be smaller. Default: as many
-   * as keep the largest activation of a chunk within CHUNK_BYTES_PER_THREAD times the
-   * backend's threads, from 1 to MAX_CHUNK.
+   * Images per pass through the network, the same for every layer; the last chunk may
+   * be smaller. Default: per stretch of layers, as many as keep the stretch's largest
+   * activation within `chunkBytes`, from 1 to MAX_CHUNK, growing along the network as
+   * the activations shrink.
    */
   chunk?: number;
+  /**
+   * Bytes a chunk's largest activation may take, per stretch of layers, where `chunk` is
+   * not given: more memory for larger chunks. Default CHUNK_BYTES_PER_THREAD times the
+   * backend's threads.
+   */
+  chunkBytes?: number;
 }
 
 /** The default chunk keeps each thread's share of its largest activation within this. */
 const CHUNK_BYTES_PER_THREAD = 4 << 20;
 const MAX_CHUNK = 128;
 
-/** The default chunk for a network whose largest activation has `largest` bytes per image. */
-function defaultChunk(largest: number, threads: number): number {
-  return Math.max(1, Math.min(MAX_CHUNK, Math.floor((CHUNK_BYTES_PER_THREAD * threads) / largest)));
+/** The default chunk for a stretch whose largest activation has `largest` bytes per image. */
+function defaultChunk(largest: number, budget: number): number {
+  return Math.max(1, Math.min(MAX_CHUNK, Math.floor(budget / largest)));
 }
 
 /** The network's forward pass does something compiled inference has no kernel for. */
@@ -105,8 +118,26 @@ interface Program {
   /** Per step, whether a convolution may write its output over its residual (`sum`), which nothing reads after it. */
   readonly inPlace: readonly boolean[];
   readonly state: readonly Tensor[];
-  /** Bytes per image of the largest activation (for the default chunk). */
+  /** The network cut where a single activation is live: run in chunks of their own (segments()). */
+  readonly stretches: readonly Stretch[];
+}
+
+/**
+ * Steps [from, to), which read nothing from the steps before them but `input` (the
+ * graph's input for the first) and leave the steps after them nothing but `output`.
+ */
+interface Stretch {
+  readonly from: number;
+  readonly to: number;
+  readonly input: number;
+  readonly output: number;
+  /** Bytes per image of the largest activation the stretch reads or makes. */
   readonly largest: number;
+}
+
+/** Stretches run with one chunk: each chunk of a segment runs the segment before it over its images. */
+interface Segment extends Stretch {
+  readonly chunk: number;
 }
 
 function program(model: Module, imageShape: readonly number[]): Program {
@@ -132,8 +163,67 @@ function program(model: Module, imageShape: readonly number[]): Program {
   const dead = steps.map((): number[] => []);
   for (const [v, i] of lastUse) if (graph.values[v]!.kind !== 'input') dead[i]!.push(v);
   const state = graph.values.flatMap((v) => (v.tensor ? [v.tensor] : []));
-  const largest = Math.max(...graph.values.map((v) => v.shape.slice(1).reduce((p, d) => p * d, 1))) * Float32Array.BYTES_PER_ELEMENT;
-  return { graph, steps, dead, inPlace: inPlaceSums(graph, steps), state, largest };
+  return { graph, steps, dead, inPlace: inPlaceSums(graph, steps), state, stretches: stretches(graph, steps) };
+}
+
+/** The steps cut after each step that leaves a single activation live. */
+function stretches(graph: Graph, steps: readonly Step[]): Stretch[] {
+  const activation = (v: number): boolean => graph.values[v]!.kind === 'input' || graph.values[v]!.kind === 'node';
+  const bytes = (v: number): number => graph.values[v]!.shape.slice(1).reduce((p, d) => p * d, 1) * Float32Array.BYTES_PER_ELEMENT;
+  const lastRead = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const v of stepInputs(s)) if (activation(v)) lastRead.set(v, i);
+  });
+  lastRead.set(graph.output, steps.length);
+  const live = new Set<number>(lastRead.has(graph.input) ? [graph.input] : []);
+  const out: Stretch[] = [];
+  let from = 0, input = graph.input, largest = bytes(graph.input);
+  steps.forEach((s, i) => {
+    for (const v of stepInputs(s)) {
+      if (!activation(v)) continue;
+      largest = Math.max(largest, bytes(v));
+      if (lastRead.get(v) === i) live.delete(v);
+    }
+    largest = Math.max(largest, bytes(s.output));
+    if ((lastRead.get(s.output) ?? -1) > i) live.add(s.output);
+    if (live.size === 1 && i + 1 < steps.length) {
+      const output = live.values().next().value!;
+      out.push({ from, to: i + 1, input, output, largest });
+      [from, input, largest] = [i + 1, output, bytes(output)];
+    }
+  });
+  out.push({ from, to: steps.length, input, output: graph.output, largest });
+  return out;
+}
+
+/**
+ * The stretches joined into segments, each with its chunk: `fixed` images throughout,
+ * or per stretch the default chunk, rounded down to a multiple of the chunk before it
+ * (so that a segment's chunk runs the one before it in whole chunks) and joined to the
+ * segment before it where that leaves it no larger.
+ */
+function segments(stretches: readonly Stretch[], budget: number, fixed?: number): Segment[] {
+  const first = stretches[0]!, last = stretches[stretches.length - 1]!;
+  if (fixed !== undefined) {
+    return [{ from: 0, to: last.to, input: first.input, output: last.output, largest: 0, chunk: fixed }];
+  }
+  const out: Segment[] = [];
+  for (const st of stretches) {
+    let chunk = defaultChunk(st.largest, budget);
+    let seg: Segment = { ...st, chunk };
+    for (let prev = out.at(-1); prev; prev = out.at(-1)) {
+      chunk = Math.floor(seg.chunk / prev.chunk) * prev.chunk;
+      if (chunk > prev.chunk) {
+        seg = { ...seg, chunk };
+        break;
+      }
+      out.pop();
+      seg = { from: prev.from, to: seg.to, input: prev.input, output: seg.output, largest: Math.max(prev.largest, seg.largest),
+        chunk: Math.min(prev.chunk, seg.chunk) };
+    }
+    out.push(seg);
+  }
+  return out;
 }
 
 /**
@@ -290,6 +380,9 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
   if (opts.chunk !== undefined && (!Number.isInteger(opts.chunk) || opts.chunk < 1)) {
     throw new Error(`compileInference: chunk must be a positive integer, got ${opts.chunk}`);
   }
+  if (opts.chunkBytes !== undefined && !(Number.isFinite(opts.chunkBytes) && opts.chunkBytes > 0)) {
+    throw new Error(`compileInference: chunkBytes must be a positive number of bytes, got ${opts.chunkBytes}`);
+  }
   const byShape = new Map<string, Compiled>();
   let structure = structureOf(model);
 
@@ -318,22 +411,37 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     const c = compiled(image);
     const { graph, dead } = c.program;
     const be = backend();
-    const chunk = opts.chunk ?? defaultChunk(c.program.largest, be.threads());
+    const segs = segments(c.program.stretches, opts.chunkBytes ?? CHUNK_BYTES_PER_THREAD * be.threads(), opts.chunk);
+    const perImage = (v: number): number => graph.values[v]!.shape.slice(1).reduce((p, d) => p * d, 1);
+    const { kernels } = c;
+    // Segment j's output for images [start, start + m).
+    const run = (j: number, start: number, m: number): Float32Array => {
+      const seg = segs[j]!;
+      const env: Env = [];
+      if (j === 0) {
+        env[seg.input] = x.data.subarray(start * perImage(seg.input), (start + m) * perImage(seg.input));
+      } else if (segs[j - 1]!.chunk >= m) {
+        env[seg.input] = run(j - 1, start, m);
+      } else {
+        const per = perImage(seg.input), sub = segs[j - 1]!.chunk;
+        const input = scratchFloat32(m * per);
+        for (let s = 0; s < m; s += sub) {
+          withScratchFrame(() => input.set(run(j - 1, start + s, Math.min(sub, m - s)), s * per));
+        }
+        env[seg.input] = input;
+      }
+      for (let i = seg.from; i < seg.to; i++) {
+        kernels[i]!(be, env, m);
+        for (const v of dead[i]!) env[v] = undefined;
+      }
+      return env[seg.output]!;
+    };
     const outShape = graph.values[graph.output]!.shape.slice(1);
-    const outPer = outShape.reduce((p, d) => p * d, 1);
-    const perImage = image.reduce((p, d) => p * d, 1);
+    const outPer = perImage(graph.output);
     const result = new Float32Array(n * outPer);
+    const top = segs.length - 1, chunk = segs[top]!.chunk;
     for (let start = 0; start < n; start += chunk) {
-      const m = Math.min(chunk, n - start);
-      withScratch(() => {
-        const env: Env = [];
-        env[graph.input] = x.data.subarray(start * perImage, (start + m) * perImage);
-        c.kernels.forEach((k, i) => {
-          k(be, env, m);
-          for (const v of dead[i]!) env[v] = undefined;
-        });
-        result.set(env[graph.output]!, start * outPer);
-      });
+      withScratch(() => result.set(run(top, start, Math.min(chunk, n - start)), start * outPer));
     }
     return new Tensor(result, [n, ...outShape]);
   };
