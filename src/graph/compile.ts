@@ -166,10 +166,15 @@ function program(model: Module, imageShape: readonly number[]): Program {
   return { graph, steps, dead, inPlace: inPlaceSums(graph, steps), state, stretches: stretches(graph, steps) };
 }
 
+/** Elements per image of value v (its shape past the batch dimension). */
+function perImage(graph: Graph, v: number): number {
+  return graph.values[v]!.shape.slice(1).reduce((p, d) => p * d, 1);
+}
+
 /** The steps cut after each step that leaves a single activation live. */
 function stretches(graph: Graph, steps: readonly Step[]): Stretch[] {
   const activation = (v: number): boolean => graph.values[v]!.kind === 'input' || graph.values[v]!.kind === 'node';
-  const bytes = (v: number): number => graph.values[v]!.shape.slice(1).reduce((p, d) => p * d, 1) * Float32Array.BYTES_PER_ELEMENT;
+  const bytes = (v: number): number => perImage(graph, v) * Float32Array.BYTES_PER_ELEMENT;
   const lastRead = new Map<number, number>();
   steps.forEach((s, i) => {
     for (const v of stepInputs(s)) if (activation(v)) lastRead.set(v, i);
@@ -412,18 +417,18 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     const { graph, dead } = c.program;
     const be = backend();
     const segs = segments(c.program.stretches, opts.chunkBytes ?? CHUNK_BYTES_PER_THREAD * be.threads(), opts.chunk);
-    const perImage = (v: number): number => graph.values[v]!.shape.slice(1).reduce((p, d) => p * d, 1);
     const { kernels } = c;
     // Segment j's output for images [start, start + m).
     const run = (j: number, start: number, m: number): Float32Array => {
       const seg = segs[j]!;
       const env: Env = [];
       if (j === 0) {
-        env[seg.input] = x.data.subarray(start * perImage(seg.input), (start + m) * perImage(seg.input));
+        const per = perImage(graph, seg.input);
+        env[seg.input] = x.data.subarray(start * per, (start + m) * per);
       } else if (segs[j - 1]!.chunk >= m) {
         env[seg.input] = run(j - 1, start, m);
       } else {
-        const per = perImage(seg.input), sub = segs[j - 1]!.chunk;
+        const per = perImage(graph, seg.input), sub = segs[j - 1]!.chunk;
         const input = scratchFloat32(m * per);
         for (let s = 0; s < m; s += sub) {
           withScratchFrame(() => input.set(run(j - 1, start + s, Math.min(sub, m - s)), s * per));
@@ -437,7 +442,7 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
       return env[seg.output]!;
     };
     const outShape = graph.values[graph.output]!.shape.slice(1);
-    const outPer = perImage(graph.output);
+    const outPer = perImage(graph, graph.output);
     const result = new Float32Array(n * outPer);
     const top = segs.length - 1, chunk = segs[top]!.chunk;
     for (let start = 0; start < n; start += chunk) {
