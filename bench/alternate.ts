@@ -24,7 +24,7 @@ import { saveOnnx } from '../src/io/onnx-export.js';
 import { compileInference, create, info } from '../src/models/index.js';
 import { SHORTCUT_KINDS, type ShortcutKind } from '../src/models/shortcuts.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { measureOnnxRuntime } from './baselines.js';
+import { lastJsonLine, measureOnnxRuntime } from './baselines.js';
 
 export interface Alternated {
   readonly model: string;
@@ -43,9 +43,8 @@ export interface Alternated {
 export function measureAlternated(model: string, batch: number, rounds: number, threads: number): Alternated | { reason: string } {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), model, String(batch), String(rounds)],
     { encoding: 'utf8', env: { ...process.env, RESNET_THREADS: String(threads) } });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || last === '') return { reason: (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit status ${String(r.status)}` };
-  return JSON.parse(last) as Alternated;
+  const out = lastJsonLine(r);
+  return out.ok ? (out.value as Alternated) : { reason: out.reason };
 }
 
 function usage(why: string): never {

@@ -1,7 +1,7 @@
 // The reference points of the bench: PyTorch (through bench/torch_resnet20.py, when
 // /usr/bin/python3 has torch) and onnxruntime-node (on an ONNX export of the same
 // network made by that script).
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,15 @@ interface TorchLine {
 
 function isTorchLine(v: unknown): v is TorchLine {
   return typeof v === 'object' && v !== null && typeof Reflect.get(v, 'kind') === 'string';
+}
+
+/** A bench child's last line of output as JSON, or why there is none (its last line of error output, or its exit status). */
+export function lastJsonLine(r: SpawnSyncReturns<string>): Outcome<unknown> {
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || last === '') {
+    return { ok: false, reason: (r.stderr || r.stdout).trim().split('\n').pop() || `exit status ${String(r.status)}` };
+  }
+  return { ok: true, value: JSON.parse(last) as unknown };
 }
 
 function runTorchScript(args: string[]): Outcome<TorchLine[]> {

@@ -18,7 +18,7 @@ import { ResNet } from '../src/models/resnet.js';
 import { create as createModel } from '../src/models/registry.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
-import { packageRoot, PYTHON } from './baselines.js';
+import { lastJsonLine, packageRoot, PYTHON } from './baselines.js';
 import { median, now, type Workload } from './resnet20.js';
 
 type Clock = Workload['clock'];
@@ -117,8 +117,9 @@ function runPython(layout: 'nchw' | 'channels_last', batch: number, steps: numbe
   const env = { ...process.env, OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' };
   const r = spawnSync(PYTHON, [join(packageRoot(), 'bench', 'torch_resnet50.py'), '--threads', String(threads),
     '--batch', String(batch), '--layout', layout, '--steps', String(steps), '--clock', clock], { encoding: 'utf8', env });
-  if (r.status !== 0) return (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit status ${String(r.status)}`;
-  const v: unknown = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
+  const out = lastJsonLine(r);
+  if (!out.ok) return out.reason;
+  const v = out.value;
   if (typeof v !== 'object' || v === null) return 'the PyTorch script printed no result';
   const ms = Number(Reflect.get(v, 'ms_per_step'));
   return {
@@ -144,12 +145,9 @@ export function measureResNet50(contenders: readonly ResNet50Contender[], batch:
       }
       const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), c, String(batch), String(steps), String(threads), clock, onnxPath],
         { encoding: 'utf8' });
-      const last = r.stdout.trim().split('\n').pop() ?? '';
-      if (r.status !== 0 || last === '') {
-        return { contender: c, reason: (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit status ${String(r.status)}` };
-      }
-      const v: unknown = JSON.parse(last);
-      return isResult(v) ? v : { contender: c, reason: 'the child printed no result' };
+      const out = lastJsonLine(r);
+      if (!out.ok) return { contender: c, reason: out.reason };
+      return isResult(out.value) ? out.value : { contender: c, reason: 'the child printed no result' };
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -287,23 +287,22 @@ struct Scratch {
     }
   }
 
-  void reset() {
-    poisonRange(0, 0, chunk, offset);
+  // Back to (c, o) with `u` bytes in use: what was carved since is released.
+  void moveTo(size_t c, size_t o, size_t u) {
+    poisonRange(c, o, chunk, offset);
     if (used > peak) peak = used;
-    chunk = 0;
-    offset = 0;
-    used = 0;
+    chunk = c;
+    offset = o;
+    used = u;
   }
 
-  // Back to where the innermost frame opened: everything carved since is released.
+  void reset() { moveTo(0, 0, 0); }
+
+  // Back to where the innermost frame opened.
   void rewind() {
     const Mark m = frames.back();
     frames.pop_back();
-    poisonRange(m.chunk, m.offset, chunk, offset);
-    if (used > peak) peak = used;
-    chunk = m.chunk;
-    offset = m.offset;
-    used = m.used;
+    moveTo(m.chunk, m.offset, m.used);
   }
 };
 

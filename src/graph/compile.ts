@@ -136,7 +136,7 @@ interface Stretch {
 }
 
 /** Stretches run with one chunk: each chunk of a segment runs the segment before it over its images. */
-interface Segment extends Stretch {
+interface Segment extends Omit<Stretch, 'largest'> {
   readonly chunk: number;
 }
 
@@ -210,21 +210,19 @@ function stretches(graph: Graph, steps: readonly Step[]): Stretch[] {
 function segments(stretches: readonly Stretch[], budget: number, fixed?: number): Segment[] {
   const first = stretches[0]!, last = stretches[stretches.length - 1]!;
   if (fixed !== undefined) {
-    return [{ from: 0, to: last.to, input: first.input, output: last.output, largest: 0, chunk: fixed }];
+    return [{ from: 0, to: last.to, input: first.input, output: last.output, chunk: fixed }];
   }
   const out: Segment[] = [];
-  for (const st of stretches) {
-    let chunk = defaultChunk(st.largest, budget);
-    let seg: Segment = { ...st, chunk };
+  for (const { from, to, input, output, largest } of stretches) {
+    let seg: Segment = { from, to, input, output, chunk: defaultChunk(largest, budget) };
     for (let prev = out.at(-1); prev; prev = out.at(-1)) {
-      chunk = Math.floor(seg.chunk / prev.chunk) * prev.chunk;
+      const chunk = Math.floor(seg.chunk / prev.chunk) * prev.chunk;
       if (chunk > prev.chunk) {
         seg = { ...seg, chunk };
         break;
       }
       out.pop();
-      seg = { from: prev.from, to: seg.to, input: prev.input, output: seg.output, largest: Math.max(prev.largest, seg.largest),
-        chunk: Math.min(prev.chunk, seg.chunk) };
+      seg = { ...seg, from: prev.from, input: prev.input, chunk: Math.min(prev.chunk, seg.chunk) };
     }
     out.push(seg);
   }
