@@ -108,6 +108,7 @@ bool blocksBy16() {
 // arrays are the same either way.
 template <class Make>
 auto withLayout(ConvGeometry& g, Make make, bool blocked = true) -> decltype(make(g)) {
+  if (g.act != tag::nhwc) return make(g);  // the caller's arrays are nChw16c (prepareConv2d's layout)
   if (blocked && g.c == 16 && g.o == 16 && blocksBy16()) {
     g.act = tag::nChw16c;
     auto pd = make(g);
@@ -118,8 +119,8 @@ auto withLayout(ConvGeometry& g, Make make, bool blocked = true) -> decltype(mak
 }
 
 std::string geometryKey(const ConvGeometry& g, int64_t a, int64_t b) {
-  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.bf16(), g.x == dt::bf16, g.store16, a,
-                   b});
+  return cacheKey({g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.bf16(), g.x == dt::bf16, g.store16,
+                   g.act == tag::nChw16c, a, b});
 }
 
 memory unbound(const memory::desc& md) { return memory(md, cpuEngine(), DNNL_MEMORY_NONE); }
@@ -215,7 +216,7 @@ struct ForwardPlan {
   dnnl::reorder packWeights;
   Input src;
   memory userWeights, weights, bias, dst, scratch;
-  // Where the primitive writes another layout than the caller's NHWC (Winograd): the
+  // Where the primitive writes another layout than the caller's arrays (Winograd on NHWC ones): the
   // caller's array, the reorder out to it and, for the `sum` post-op, the reorder of
   // the residual in.
   memory userDst;
@@ -227,7 +228,8 @@ constexpr int64_t kHasBias = 1, kHasSum = 2, kHasRelu = 4, kMayWinograd = 8;
 
 // Winograd convolution for 3x3 stride-1 layers of 64, 128 or 256 float32 channels in and
 // out, where oneDNN has a kernel for it (jit_wino_4x3 / jit_fp32_wino_2x3, on nChw16c
-// only, so the input and output are reordered around it). Alone on one layer, two
+// only, so an NHWC input and output are reordered around it; compiled inference hands
+// it nChw16c, prefersBlocked). Alone on one layer, two
 // threads, ReLU fused, the reorders included, against NHWC brgconv: 64 channels at 8x8,
 // batch 64, 0.49 against 0.69 ms; at 56x56, batch 1, 0.42 against 0.61; 128 channels at
 // 28x28, batch 1, 0.36 against 0.57. Its transformed weights are 1.8-4x the size, read
@@ -238,9 +240,28 @@ constexpr int64_t kHasBias = 1, kHasSum = 2, kHasRelu = 4, kMayWinograd = 8;
 // further gain. At 16 and 32 channels it is level or slower. Its sums are in another
 // order than direct convolution's: used only for inference (prepareConv2d), whose
 // outputs are checked against the model's own forward.
+bool winogradShape(int64_t c, int64_t o, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
+  return blocksBy16() && kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph == 1 && pw == 1 && c == o &&
+         (c == 64 || c == 128 || c == 256);
+}
+
 bool winogradFits(const ConvGeometry& g) {
-  return !g.bf16() && blocksBy16() && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph == 1 && g.pw == 1 &&
-         g.c == g.o && (g.c == 64 || g.c == 128 || g.c == 256);
+  return !g.bf16() && winogradShape(g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+}
+
+// The activation layout a prepared convolution asks for (its `layout`): nChw16c for
+// 1x1 and Winograd layers on AVX-512, where oneDNN 2.6 runs them faster on it. Each
+// alone on two threads with a cold cache, jit_1x1 on nChw16c against brgconv_1x1 on
+// NHWC: 64 -> 256 channels at 56x56 with the residual `sum`, 2 images, 0.76 against
+// 1.10 ms; 128 -> 512 at 28x28, 4 images, 1.23 against 1.60; 512 -> 1024 stride 2, 4
+// images, 2.43 against 3.79; the rest level (0.86-1.03x). Winograd reads and writes
+// nChw16c only: on NHWC it needs a reorder on either side. Direct 3x3 layers stay NHWC
+// (brgconv; jit:avx512_core on nChw16c is 1.14x slower at stride 2 and 1.35x at 7x7,
+// one image), as does everything else.
+bool prefersBlocked(const dims& w, const dims& attrs) {
+  const int64_t o = w[0], c = w[1], kh = w[2], kw = w[3];
+  if (!blocksBy16() || c % 16 != 0 || o % 16 != 0) return false;
+  return (kh == 1 && kw == 1) || winogradShape(c, o, kh, kw, attrs[0], attrs[1], attrs[2], attrs[3]);
 }
 
 // 3x3 stride-1 pad-1 convolutions to 16 channels run our own AVX-512 kernels (conv16.cc:
@@ -702,12 +723,33 @@ struct PreparedConv {
   }
 };
 
+// The activation layout argument i: 'nhwc' (absent) or 'nchw16c' (as nChw16c: channel blocks of 16, each an
+// NHWC tensor of 16 channels, one after another within each image).
+tag layoutArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || info[i].IsUndefined()) return tag::nhwc;
+  const std::string v = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
+  if (v == "nhwc") return tag::nhwc;
+  if (v == "nchw16c") return tag::nChw16c;
+  throw ArgumentError("layout must be 'nhwc' or 'nchw16c'");
+}
+
+// Channels c in a layout: nChw16c holds whole blocks of 16 only.
+void checkChannels(tag layout, int64_t c, const char* what) {
+  if (layout == tag::nChw16c && c % 16 != 0) {
+    throw ArgumentError(std::string("layout 'nchw16c' needs channels in multiples of 16, ") + what + " has " +
+                        std::to_string(c));
+  }
+}
+
 }  // namespace
 
-// prepareConv2d(w, wShape, bias | null, attrs, scale? | null) -> run(x, xShape, post?: { sum?, relu? }) -> y
+// prepareConv2d(w, wShape, bias | null, attrs, scale? | null)
+//   -> run(x, xShape, post?: { sum?, relu?, inPlace? }, layout? = 'nhwc') -> y, with run.layout
 // conv2d with the weights and bias given once: the weights (each output channel times
 // scale[o] where given) are packed once per layout (not on every call), and each input
-// shape keeps its primitive. The caller must not change w afterwards.
+// shape keeps its primitive. x, post.sum and y are in `layout` (xShape is [N, H, W, C]
+// either way); run.layout is the one this convolution runs fastest on (prefersBlocked).
+// The caller must not change w afterwards.
 Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
   Call call(info, "prepareConv2d");
   return call.run([&]() -> Napi::Value {
@@ -725,7 +767,8 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
     state->weights = Napi::Persistent(info[0].As<Napi::Float32Array>());
     state->hasBias = bias.present();
     state->bias.assign(bias.data, bias.data + bias.length);
-    return Napi::Function::New(
+    const bool blocked = prefersBlocked(state->wShape, state->attrs);
+    Napi::Function fn = Napi::Function::New(
         call.env(),
         [state](const Napi::CallbackInfo& runInfo) -> Napi::Value {
           Call run(runInfo, "preparedConv2d");
@@ -735,7 +778,10 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
             const F32Arg sum = hasPost ? run.f32FieldOrNull(2, "post", "sum") : F32Arg{};
             const bool relu = hasPost && run.booleanField(2, "post", "relu", false);
             const bool inPlace = hasPost && run.booleanField(2, "post", "inPlace", false);
-            const ConvGeometry g = geometry(run, run.shape(1, "xShape", 4), state->wShape, state->attrs);
+            ConvGeometry g = geometry(run, run.shape(1, "xShape", 4), state->wShape, state->attrs);
+            g.act = layoutArg(runInfo, 3);
+            checkChannels(g.act, g.c, "x");
+            checkChannels(g.act, g.o, "y");
             run.expectLength(x, srcSize(g), "x");
             if (sum.present()) run.expectLength(sum, dstSize(g), "sum");
             if (inPlace) checkInPlace(x, sum);
@@ -777,6 +823,43 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
           });
         },
         "preparedConv2d");
+    fn.Set("layout", Napi::String::New(call.env(), blocked ? "nchw16c" : "nhwc"));
+    return fn;
+  });
+}
+
+// relayout(x, xShape, to) -> y: an activation of shape [N, H, W, C] from one layout into the other
+// ('nhwc' <-> 'nchw16c'). Each pixel's 16 channels of a block are 64 contiguous bytes in
+// both, so it is a copy of 64-byte rows in another order (oneDNN's generic reorder took
+// 3-4x as long for ResNet-50's activations).
+Napi::Value Relayout(const Napi::CallbackInfo& info) {
+  Call call(info, "relayout");
+  return call.run([&]() -> Napi::Value {
+    const F32Arg x = call.f32(0, "x");
+    const dims s = call.shape(1, "xShape", 4);
+    call.describe("x " + shapeText(s));
+    if (call.absent(2)) throw ArgumentError("layout must be 'nhwc' or 'nchw16c'");
+    const bool toBlocked = layoutArg(info, 2) == tag::nChw16c;
+    checkChannels(tag::nChw16c, s[3], "x");
+    const int64_t pixels = s[1] * s[2], blocks = s[3] / 16;
+    call.expectLength(x, static_cast<size_t>(s[0] * pixels * s[3]), "x");
+    Napi::Float32Array y = newF32(call.env(), x.length);
+    const float* src = x.data;
+    float* dst = data(y);
+    // One (image, block) plane of `pixels` rows a task: plane r holds block r % blocks of image r / blocks.
+    parallelFor(s[0] * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t plain = (r / blocks) * pixels * s[3] + (r % blocks) * 16, planar = r * pixels * 16;
+        for (int64_t p = 0; p < pixels; ++p) {
+          if (toBlocked) {
+            std::memcpy(dst + planar + p * 16, src + plain + p * s[3], 16 * sizeof(float));
+          } else {
+            std::memcpy(dst + plain + p * s[3], src + planar + p * 16, 16 * sizeof(float));
+          }
+        }
+      }
+    });
+    return y;
   });
 }
 

@@ -15,6 +15,7 @@ namespace resnet {
 #define RESNET_KERNELS(X)                                         \
   X(conv2d, Conv2d)                                               \
   X(prepareConv2d, PrepareConv2d)                                 \
+  X(relayout, Relayout)                                           \
   X(conv2dBackward, Conv2dBackward)                               \
   X(conv2dBf16, Conv2dBf16)                                       \
   X(conv2dBackwardBf16, Conv2dBackwardBf16)                       \

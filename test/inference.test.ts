@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Backend } from '../src/backend/backend.js';
+import type { ActivationLayout, Backend, ConvPostOps, Shape4 } from '../src/backend/backend.js';
 import { getBackend, setBackend } from '../src/backend/index.js';
 import { loadNativeBinding } from '../src/backend/native-binding.js';
 import { DataLoader, InMemoryDataset } from '../src/data/index.js';
@@ -208,6 +208,82 @@ test('the chunk grows along the network as the activations shrink, partial chunk
     const perConv = [...batches.values()];
     assert.deepEqual(perConv[0], [2, 2, 2, 2, 2, 2, 2, 2, 2, 1], `on ${b}: the stem`);
     for (const seen of perConv.slice(1)) assert.deepEqual(seen, [10, 9], `on ${b}: the blocks`);
+  }
+  setBackend('reference');
+});
+
+/**
+ * `base` with each convolution asking for `layout` (PreparedConv2d.layout) where `wants`
+ * says so, recording the layout of every convolution call and the channels of every
+ * relayout.
+ */
+function askingLayouts(base: Backend, wants: (wShape: readonly number[]) => boolean,
+  calls: { conv: string[]; relayout: number[] }): Backend {
+  return {
+    ...base,
+    prepareConv2d: (w, wShape, bias, attrs, scale) => {
+      const run = base.prepareConv2d(w, wShape, bias, attrs, scale);
+      const f = (input: Float32Array, shape: Shape4, post?: ConvPostOps, layout?: ActivationLayout): Float32Array => {
+        calls.conv.push(layout ?? 'nhwc');
+        return run(input, shape, post, layout);
+      };
+      return Object.assign(f, { layout: wants(wShape) ? 'nchw16c' as const : 'nhwc' as const });
+    },
+    relayout: (x, xShape, to) => {
+      calls.relayout.push(xShape[3]);
+      return base.relayout(x, xShape, to);
+    },
+  };
+}
+
+// Convolutions that run fastest on nChw16c (the native backend's 1x1 and Winograd layers
+// on AVX-512) read and write it; every other step reads NHWC, each value relaid out once
+// per chunk for the readers that want the other layout. Asked of every convolution with
+// channels in 16s, in bottleneck networks of 16-128 channels, v1 and v2 (batch norms
+// reading nChw16c outputs), with the chunk growing along the network (values crossing
+// between stretches in nChw16c), and the residual written in place over a relaid copy.
+// With 16 channels the two layouts are the same bytes: never relaid out.
+test('convolutions asking for nChw16c run on it, relaid out where a reader wants NHWC', () => {
+  const cfg = {
+    layers: [2, 1], widths: [16, 32], stem: 'imagenet', stemChannels: 16, numClasses: 4, inChannels: 3,
+    zeroInitResidual: false, shortcut: 'B',
+  } as const;
+  for (const model of [new ResNet({ ...cfg, block: Bottleneck, rng: new Rng(61) }),
+    new PreActResNet({ ...cfg, block: PreActBottleneck, rng: new Rng(61) })]) {
+    const Net = model.constructor;
+    const x = images(7, 15, 3, 62);
+    calibrateBatchNorms(model, x, 63);
+    for (const b of BACKENDS) {
+      setBackend(b);
+      const want = evalForward(model, x);
+      const calls = { conv: [] as string[], relayout: [] as number[] };
+      setBackend(askingLayouts(getBackend(b), (w) => w[0]! % 16 === 0 && w[1]! % 16 === 0, calls));
+      assertClose(compileInference(model, { chunkBytes: 6000 })(x), want, `${Net.name} on ${b}`);
+      assert.ok(calls.conv.filter((l) => l === 'nchw16c').length > calls.conv.length / 2, `${Net.name} on ${b}: mostly nChw16c`);
+      assert.ok(calls.relayout.length > 0, `${Net.name} on ${b}: relaid out`);
+      assert.ok(calls.relayout.every((c) => c !== 16), `${Net.name} on ${b}: 16 channels never relaid out`);
+    }
+  }
+  setBackend('reference');
+});
+
+// A 1x1 projection asking for nChw16c between NHWC 3x3 layers would need a relayout of its
+// input and of its output: it runs NHWC, and nothing is relaid out.
+test('a convolution asking for nChw16c between NHWC layers runs NHWC', () => {
+  const model = new ResNet({
+    layers: [1, 1], widths: [32, 64], stem: 'cifar', stemChannels: 32, numClasses: 4, inChannels: 3,
+    zeroInitResidual: false, rng: new Rng(71), block: BasicBlock, shortcut: 'B',
+  });
+  const x = images(3, 6, 3, 72);
+  calibrateBatchNorms(model, x, 73);
+  for (const b of BACKENDS) {
+    setBackend(b);
+    const want = evalForward(model, x);
+    const calls = { conv: [] as string[], relayout: [] as number[] };
+    setBackend(askingLayouts(getBackend(b), (w) => w[2] === 1 && w[3] === 1, calls));
+    assertClose(compileInference(model)(x), want, `on ${b}`);
+    assert.deepEqual(calls, { conv: Array(calls.conv.length).fill('nhwc'), relayout: [] }, `on ${b}`);
+    assert.equal(calls.conv.length, 6, `on ${b}: stem, four 3x3 and the projection`);
   }
   setBackend('reference');
 });

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 
 import { type Backend, type Conv2dAttrs, KERNEL_NAMES, type Pool2dAttrs, type SgdAttrs, type Shape4 } from '../src/backend/backend.js';
 import { CONTROLS, loadNativeBinding } from '../src/backend/native-binding.js';
-import { loadNativeBackend, nativeThreads, setNativeThreads } from '../src/backend/native.js';
+import { loadNativeBackend, nativeCpu, nativeThreads, setNativeThreads } from '../src/backend/native.js';
 import { referenceBackend as ref } from '../src/backend/reference.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../src/backend/shapes.js';
 import { Rng } from '../src/tensor/random.js';
@@ -246,6 +246,74 @@ test('conv2d and prepared conv2d in place: the output written over post.sum, as 
     assert.throws(() => be.prepareConv2d(w, c.w, null, c.a)(x, c.x, { sum: x.subarray(0, x.length / 2), inPlace: true }),
       /post\.inPlace: x shares memory with post\.sum/);
   }
+});
+
+// nChw16c index of channel ch of pixel p (of hw) in image i of an [N, H, W, C] tensor.
+const blockedIndex = (i: number, p: number, ch: number, hw: number, c: number): number =>
+  ((i * (c / 16) + Math.floor(ch / 16)) * hw + p) * 16 + (ch % 16);
+
+test('relayout: NHWC to nChw16c and back, as the reference', () => {
+  const nb = native();
+  for (const s of [[2, 3, 5, 32], [1, 1, 1, 16], [3, 4, 4, 48]] satisfies Shape4[]) {
+    const x = randn(numel(s));
+    const blocked = ref.relayout(x, s, 'nchw16c');
+    const [n, h, w, c] = s;
+    for (const [i, p, ch] of [[0, 0, 0], [n - 1, h * w - 1, c - 1], [n - 1, 1 % (h * w), 17 % c]] as const) {
+      assert.equal(blocked[blockedIndex(i, p, ch, h * w, c)], x[(i * h * w + p) * c + ch], `reference at ${i},${p},${ch}`);
+    }
+    assert.deepEqual(nb.relayout(x, s, 'nchw16c'), blocked, `native to nChw16c ${s.join('x')}`);
+    assert.deepEqual(nb.relayout(blocked, s, 'nhwc'), x, `native back ${s.join('x')}`);
+    assert.deepEqual(ref.relayout(blocked, s, 'nhwc'), x, `reference back ${s.join('x')}`);
+  }
+  assert.throws(() => nb.relayout(new Float32Array(8), [1, 1, 1, 8], 'nchw16c'),
+    /native relayout: layout 'nchw16c' needs channels in multiples of 16, x has 8/);
+  assert.throws(() => nb.relayout(new Float32Array(16), [1, 1, 1, 16], 'nchw8c' as never), /native relayout: layout must be 'nhwc' or 'nchw16c'/);
+  assert.throws(() => nb.relayout(new Float32Array(15), [1, 1, 1, 16], 'nhwc'), /native relayout: x has 15 elements, expected 16/);
+  assert.throws(() => ref.relayout(new Float32Array(8), [1, 1, 1, 8], 'nchw16c'), /needs channels in multiples of 16, x has 8/);
+});
+
+// The layouts a prepared convolution takes: x, post.sum and the output in nChw16c give the
+// NHWC results relaid out, through each kernel route (1x1, strided 1x1, direct 3x3,
+// Winograd 64 -> 64, the 16-channel kernel), with every post-op and in place.
+test('prepared conv2d on nChw16c activations, and the layout each asks for', () => {
+  const nb = native();
+  const avx512 = nativeCpu().isa.startsWith('avx512');
+  const cases: (ConvCase & { fastest: 'nhwc' | 'nchw16c' })[] = [
+    { name: '1x1 32 -> 64', x: [2, 5, 5, 32], w: [64, 32, 1, 1], a: attrs(1, 0), fastest: 'nchw16c' },
+    { name: '1x1 32 -> 48 stride 2', x: [3, 5, 5, 32], w: [48, 32, 1, 1], a: attrs(2, 0), fastest: 'nchw16c' },
+    { name: '3x3 32 -> 32', x: [2, 6, 6, 32], w: [32, 32, 3, 3], a: attrs(1, 1), fastest: 'nhwc' },
+    { name: '3x3 64 -> 64 (Winograd)', x: [2, 6, 6, 64], w: [64, 64, 3, 3], a: attrs(1, 1), fastest: 'nchw16c' },
+    { name: '3x3 16 -> 16', x: [2, 6, 6, 16], w: [16, 16, 3, 3], a: attrs(1, 1), fastest: 'nhwc' },
+  ];
+  for (const c of cases) {
+    const w = randn(numel(c.w), 0.3);
+    const bias = randn(c.w[0]);
+    const ys = conv2dOutShape(c.x, c.w, c.a);
+    const x = randn(numel(c.x));
+    const residual = randn(numel(ys));
+    const run = nb.prepareConv2d(w, c.w, bias, c.a);
+    assert.equal(run.layout, avx512 ? c.fastest : 'nhwc', `${c.name}: the layout asked for`);
+    const xB = ref.relayout(x, c.x, 'nchw16c');
+    for (const post of [undefined, { relu: true }, { sum: residual }, { sum: residual, relu: true }]) {
+      const label = `${c.name}, post ${JSON.stringify({ sum: post?.sum !== undefined, relu: post?.relu ?? false })}`;
+      const want = ref.relayout(ref.conv2d(x, c.x, w, c.w, bias, c.a, post), ys, 'nchw16c');
+      const sumB = post?.sum && ref.relayout(post.sum, ys, 'nchw16c');
+      const postB = post && { ...post, sum: sumB };
+      assertClose(run(xB, c.x, postB, 'nchw16c'), want, `native, ${label}`);
+      assertClose(ref.prepareConv2d(w, c.w, bias, c.a)(xB, c.x, postB, 'nchw16c'), want, `reference, ${label}`);
+      if (sumB) {
+        const target = sumB.slice();
+        assert.equal(run(xB, c.x, { ...postB, sum: target, inPlace: true }, 'nchw16c'), target, `native, ${label}, in place`);
+        assertClose(target, want, `native, ${label}, in place`);
+      }
+    }
+  }
+  const odd = nb.prepareConv2d(randn(8 * 8), [8, 8, 1, 1], null, attrs(1, 0));
+  assert.equal(odd.layout, 'nhwc');
+  assert.throws(() => odd(new Float32Array(8), [1, 1, 1, 8], undefined, 'nchw16c'),
+    /native preparedConv2d: layout 'nchw16c' needs channels in multiples of 16, x has 8/);
+  assert.throws(() => odd(new Float32Array(8), [1, 1, 1, 8], undefined, 'nhwc8' as never),
+    /native preparedConv2d: layout must be 'nhwc' or 'nchw16c'/);
 });
 
 test('prepared conv2d checks its arguments', () => {
@@ -522,11 +590,16 @@ for (const c of poolCases) {
     const nb = native();
     const x = randn(numel(c.x));
     const dy = randn(numel(pool2dOutShape(c.x, c.a)));
-    const got = nb.maxPool2d(x, c.x, c.a);
-    const want = ref.maxPool2d(x, c.x, c.a);
+    const got = nb.maxPool2d(x, c.x, c.a, true);
+    const want = ref.maxPool2d(x, c.x, c.a, true);
     assert.deepEqual(got.y, want.y);
     assert.deepEqual(got.argmax, want.argmax);
-    assertClose(nb.maxPool2dBackward(dy, got.argmax, c.x, c.a), ref.maxPool2dBackward(dy, want.argmax, c.x, c.a), 'max dx');
+    assertClose(nb.maxPool2dBackward(dy, got.argmax!, c.x, c.a), ref.maxPool2dBackward(dy, want.argmax!, c.x, c.a), 'max dx');
+    // Inference: the same maxima, no indices.
+    const bare = nb.maxPool2d(x, c.x, c.a, false);
+    assert.deepEqual(bare.y, want.y);
+    assert.equal(bare.argmax, null);
+    assert.equal(ref.maxPool2d(x, c.x, c.a, false).argmax, null);
     assertClose(nb.avgPool2d(x, c.x, c.a), ref.avgPool2d(x, c.x, c.a), 'avg y');
     assertClose(nb.avgPool2dBackward(dy, c.x, c.a), ref.avgPool2dBackward(dy, c.x, c.a), 'avg dx');
   });
@@ -538,10 +611,17 @@ test('max pooling keeps the first of equal maxima, and a window of -inf points i
   const x = new Float32Array(numel(s)).fill(-Infinity);
   for (let i = 0; i < 8; i++) x[i * 2] = 1;
   const a = pool(3, 2, 1);
-  const got = nb.maxPool2d(x, s, a);
-  const want = ref.maxPool2d(x, s, a);
+  const got = nb.maxPool2d(x, s, a, true);
+  const want = ref.maxPool2d(x, s, a, true);
   assert.deepEqual(got.y, want.y);
   assert.deepEqual(got.argmax, want.argmax);
+  assert.deepEqual(nb.maxPool2d(x, s, a, false).y, want.y);
+  // A NaN in a window is its maximum, with or without the indices (PyTorch).
+  x[5] = NaN;
+  const withNaN = ref.maxPool2d(x, s, a, true);
+  assert.ok(withNaN.y.some(Number.isNaN));
+  assert.deepEqual(nb.maxPool2d(x, s, a, true).y, withNaN.y);
+  assert.deepEqual(nb.maxPool2d(x, s, a, false).y, withNaN.y);
 });
 
 for (const s of [[2, 7, 7, 17], [1, 1, 1, 3], [4, 8, 8, 64]] satisfies Shape4[]) {

@@ -3,7 +3,9 @@
 // backend (the executable spec) and the native oneDNN backend.
 //
 // Conventions:
-// - 4-D activations are NHWC: [N, H, W, C], contiguous.
+// - 4-D activations are NHWC: [N, H, W, C], contiguous. Prepared convolutions and
+//   relayout also take them as nChw16c (ActivationLayout), their shape still given as
+//   [N, H, W, C].
 // - Conv weights are OIHW: [O, I, KH, KW] (PyTorch / ONNX layout).
 // - Matrices are row-major.
 // - Kernels never modify their inputs unless the name says `InPlace`; they return
@@ -49,10 +51,20 @@ export interface ConvPostOps {
 }
 
 /**
- * A convolution with its weights, bias and attributes bound (prepareConv2d): the same
- * result as conv2d(x, xShape, w, wShape, bias, attrs, post).
+ * How a 4-D activation [N, H, W, C] lies in memory: 'nhwc', or 'nchw16c' (oneDNN's
+ * nChw16c): per image, C / 16 blocks of 16 channels, each block an [H, W, 16] array, so
+ * that C must be a multiple of 16. With 16 channels the two are the same bytes.
  */
-export type PreparedConv2d = (x: Float32Array, xShape: Shape4, post?: ConvPostOps) => Float32Array;
+export type ActivationLayout = 'nhwc' | 'nchw16c';
+
+/**
+ * A convolution with its weights, bias and attributes bound (prepareConv2d): the same
+ * result as conv2d(x, xShape, w, wShape, bias, attrs, post), with x, post.sum and the
+ * output in `layout` (default 'nhwc'). `layout` on the function, where a backend sets
+ * it, is the one the convolution runs fastest on.
+ */
+export type PreparedConv2d = ((x: Float32Array, xShape: Shape4, post?: ConvPostOps,
+  layout?: ActivationLayout) => Float32Array) & { readonly layout?: ActivationLayout };
 
 export interface Conv2dGrads {
   dx: Float32Array | null;
@@ -96,8 +108,8 @@ export interface BatchNormGrads {
 
 export interface MaxPoolResult {
   readonly y: Float32Array;
-  /** Flat input index (within its image and channel plane) of each output's maximum. */
-  readonly argmax: Int32Array;
+  /** Flat input index (within its image and channel plane) of each output's maximum; null where not asked for. */
+  readonly argmax: Int32Array | null;
 }
 
 export interface SoftmaxCrossEntropyResult {
@@ -151,6 +163,8 @@ export const KERNELS = {
    */
   prepareConv2d: kernel<(w: Float32Array, wShape: Shape4, bias: Float32Array | null,
     attrs: Conv2dAttrs, scale?: Float32Array | null) => PreparedConv2d>(),
+  /** An activation of shape [N, H, W, C] (C a multiple of 16) copied from the other layout into `to`. */
+  relayout: kernel<(x: Float32Array, xShape: Shape4, to: ActivationLayout) => Float32Array>(),
   /**
    * The gradients of conv2d: dx (NHWC) when `needDx`, dW (OIHW) when `needDw` and dBias
    * when also `withBias`; null for each one not asked for. One call for both, so a
@@ -203,7 +217,8 @@ export const KERNELS = {
     padFront: number) => Float32Array>(),
 
   // Pooling (NHWC). Padding of max pool is -inf; avg pool counts padded cells (PyTorch default).
-  maxPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => MaxPoolResult>(),
+  /** With `argmax` the indices maxPool2dBackward needs; without, the maxima alone (inference). */
+  maxPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs, argmax: boolean) => MaxPoolResult>(),
   maxPool2dBackward: kernel<(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
   avgPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
   avgPool2dBackward: kernel<(dy: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),

@@ -3,7 +3,7 @@
 // native addon is unavailable. Accumulations that decide accuracy (batch statistics,
 // loss) are done in float64.
 import type {
-  Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, Conv2dGrads, ConvPostOps, MaxPoolResult,
+  ActivationLayout, Backend, BatchNormGrads, BatchNormTrainingResult, Conv2dAttrs, Conv2dGrads, ConvPostOps, MaxPoolResult,
   Pool2dAttrs, PreparedConv2d, SgdAttrs, Shape4, SoftmaxCrossEntropyResult,
 } from './backend.js';
 import { bf16Kernels } from './bf16.js';
@@ -79,7 +79,39 @@ export function scaleOutputChannels(w: Float32Array, outChannels: number, scale:
 function prepareConv2d(w: Float32Array, wShape: Shape4, bias: Float32Array | null, a: Conv2dAttrs,
   scale?: Float32Array | null): PreparedConv2d {
   const weights = scale ? scaleOutputChannels(w, wShape[0], scale) : w;
-  return (x, xShape, post) => conv2d(x, xShape, weights, wShape, bias, a, post);
+  return (x, xShape, post, layout = 'nhwc') => {
+    if (layout === 'nhwc') return conv2d(x, xShape, weights, wShape, bias, a, post);
+    if (layout !== 'nchw16c') throw new Error(`prepareConv2d: layout must be 'nhwc' or 'nchw16c', got ${String(layout)}`);
+    // The NHWC convolution between relayouts.
+    const yShape = conv2dOutShape(xShape, wShape, a);
+    const sum = post?.sum && relayout(post.sum, yShape, 'nhwc');
+    const y = relayout(conv2d(relayout(x, xShape, 'nhwc'), xShape, weights, wShape, bias, a, { sum, relu: post?.relu }),
+      yShape, 'nchw16c');
+    if (!post?.inPlace) return y;
+    const target = inPlaceTarget(x, post.sum, y.length);
+    target.set(y);
+    return target;
+  };
+}
+
+function relayout(x: Float32Array, xShape: Shape4, to: ActivationLayout): Float32Array {
+  if (to !== 'nhwc' && to !== 'nchw16c') throw new Error(`relayout: layout must be 'nhwc' or 'nchw16c', got ${String(to)}`);
+  const [n, h, w, c] = xShape;
+  if (c % 16 !== 0) throw new Error(`relayout: layout 'nchw16c' needs channels in multiples of 16, x has ${c}`);
+  if (x.length !== n * h * w * c) throw new Error(`relayout: x has ${x.length} elements, expected ${n * h * w * c}`);
+  const y = new Float32Array(x.length);
+  const hw = h * w;
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < hw; p++) {
+      for (let ch = 0; ch < c; ch++) {
+        const plain = (i * hw + p) * c + ch;
+        const blocked = ((i * (c / 16) + (ch >> 4)) * hw + p) * 16 + (ch & 15);
+        if (to === 'nchw16c') y[blocked] = x[plain]!;
+        else y[plain] = x[blocked]!;
+      }
+    }
+  }
+  return y;
 }
 
 function conv2dBackward(x: Float32Array, xShape: Shape4, dy: Float32Array, w: Float32Array, wShape: Shape4,
@@ -327,11 +359,11 @@ function padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: 
   return dx;
 }
 
-function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs): MaxPoolResult {
+function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs, withArgmax: boolean): MaxPoolResult {
   const [n, h, w, c] = xShape;
   const [, oh, ow] = pool2dOutShape(xShape, a);
   const y = new Float32Array(n * oh * ow * c);
-  const argmax = new Int32Array(y.length);
+  const argmax = new Int32Array(withArgmax ? y.length : 0);
   for (let b = 0; b < n; b++)
     for (let oy = 0; oy < oh; oy++)
       for (let ox = 0; ox < ow; ox++)
@@ -353,9 +385,9 @@ function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs): MaxPoolResu
           }
           const o = ((b * oh + oy) * ow + ox) * c + k;
           y[o] = best;
-          argmax[o] = bestIdx;
+          if (withArgmax) argmax[o] = bestIdx;
         }
-  return { y, argmax };
+  return { y, argmax: withArgmax ? argmax : null };
 }
 
 function maxPool2dBackward(dy: Float32Array, argmax: Int32Array, xShape: Shape4, a: Pool2dAttrs): Float32Array {
@@ -522,7 +554,7 @@ function sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | nu
 export const referenceBackend: Backend = {
   name: 'reference',
   threads: () => 1,
-  conv2d, prepareConv2d, conv2dBackward,
+  conv2d, prepareConv2d, relayout, conv2dBackward,
   batchNormTraining, batchNormInference, batchNormBackward, batchNormInferenceBackward, batchNormRunningStatsInPlace,
   relu, reluBackward, add, addRelu, addInPlace, scale, sum, fill,
   padChannelsSubsample, padChannelsSubsampleBackward,

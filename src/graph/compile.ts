@@ -18,6 +18,10 @@
 // every call. The weights are the model's own arrays, a folded batch norm a
 // per-channel scale the backend applies as it packs them (Backend.prepareConv2d): no
 // scaled copy is kept.
+// Each convolution reads and writes the activation layout the backend runs it fastest on
+// (PreparedConv2d.layout: nChw16c for oneDNN's 1x1 and Winograd layers on AVX-512),
+// every other step NHWC; a value made in one layout and read in the other is relaid out
+// once per chunk, by its first such reader (layouts()).
 // Each activation is dropped after its last reader, and a convolution whose residual
 // add reads a buffer nothing reads after it writes its output over that buffer
 // (`post.inPlace`) instead of copying the residual into a new one.
@@ -27,7 +31,7 @@
 // (a few hundred integer comparisons) and lowers again, or traces again, when they
 // changed: after an optimizer step, loadStateDict, a weight-average swap, a training
 // forward pass (running statistics) or a new head.
-import type { Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
+import type { ActivationLayout, Backend, Conv2dAttrs, ConvPostOps, Pool2dAttrs, PreparedConv2d, Shape4 } from '../backend/backend.js';
 import { backend, scratchFloat32, withScratch, withScratchFrame } from '../backend/index.js';
 import { batchNormFold } from '../nn/fold.js';
 import type { Module } from '../nn/module.js';
@@ -71,7 +75,11 @@ export class UnsupportedModelError extends Error {
 /** Images in the traced example: two, so that the batch dimension stands out from the others. */
 const TRACE_BATCH = 2;
 
-/** Activations by value id during one chunk. */
+/**
+ * Activations during one chunk: by value id in the layout the value is made in
+ * (Layouts.home), and at id + the graph's value count its copy in the other layout,
+ * made by the first step that reads it so.
+ */
 type Env = (Float32Array | undefined)[];
 type Kernel = (be: Backend, env: Env, n: number) => void;
 
@@ -90,14 +98,20 @@ export interface PreparedConv {
   readonly prepared: Map<Backend, PreparedConv2d>;
 }
 
-/** Every convolution of compiled inference runs here, prepared once per backend. */
-export function runConv(be: Backend, x: Float32Array, xShape: Shape4, conv: PreparedConv, post: ConvPostOps): Float32Array {
+/** The convolution prepared on a backend, once. */
+function preparedOn(be: Backend, conv: PreparedConv): PreparedConv2d {
   let run = conv.prepared.get(be);
   if (!run) {
     run = be.prepareConv2d(conv.weight, conv.wShape, conv.bias, conv.attrs, conv.scale);
     conv.prepared.set(be, run);
   }
-  return run(x, xShape, post);
+  return run;
+}
+
+/** Every convolution of compiled inference runs here, prepared once per backend; x, post.sum and the output in `layout`. */
+export function runConv(be: Backend, x: Float32Array, xShape: Shape4, conv: PreparedConv, post: ConvPostOps,
+  layout: ActivationLayout = 'nhwc'): Float32Array {
+  return preparedOn(be, conv)(x, xShape, post, layout);
 }
 
 function shape4(s: readonly number[]): Shape4 {
@@ -258,29 +272,76 @@ function stepInputs(s: Step): number[] {
   }
 }
 
-/** Kernels reading the weights as they are now. */
-function lower(p: Program): Kernel[] {
+/** Channels of value v (its last dimension). */
+function channels(graph: Graph, v: number): number {
+  return graph.values[v]!.shape.at(-1)!;
+}
+
+/**
+ * The layout each value is made in: a convolution's output in the layout the backend
+ * runs the convolution fastest on (PreparedConv2d.layout), everything else NHWC. A
+ * convolution whose input would need a relayout for it and whose output would need one
+ * for every reader runs NHWC instead, as does one making the network's output. With 16
+ * channels the two layouts are the same bytes: no relayout.
+ */
+function layouts(graph: Graph, steps: readonly Step[], preferred: readonly ActivationLayout[]): ActivationLayout[] {
+  const home = graph.values.map((): ActivationLayout => 'nhwc');
+  const same = (v: number): boolean => channels(graph, v) === 16;
+  const readers = new Map<number, number[]>();
+  steps.forEach((s, i) => {
+    for (const v of stepInputs(s)) readers.set(v, [...(readers.get(v) ?? []), i]);
+  });
+  steps.forEach((s, i) => {
+    if (s.kind !== 'conv') return;
+    let l = preferred[i]!;
+    if (l !== 'nhwc') {
+      const x = s.conv.inputs[0]!;
+      const inCost = home[x] !== l && !same(x);
+      const outCost = !same(s.output) && !(readers.get(s.output) ?? []).some((r) => preferred[r] === l);
+      if (s.output === graph.output || (inCost && outCost)) l = 'nhwc';
+    }
+    home[s.output] = l;
+  });
+  return home;
+}
+
+/** Reads value v of a chunk of n images in a layout (Env). */
+type Read = (env: Env, v: number, n: number, layout?: ActivationLayout) => Float32Array;
+
+/** Kernels reading the weights as they are now, for backend be. */
+function lower(p: Program, be: Backend): Kernel[] {
   const g = p.graph;
   const shapeOf = (v: number, n: number): number[] => [n, ...g.values[v]!.shape.slice(1)];
+  const convs = p.steps.map((s): PreparedConv | null => {
+    if (s.kind !== 'conv') return null;
+    const w = convWeights(g, s.conv);
+    if (!w) throw unsupported(s.conv, 'computes its weights in forward()');
+    const stats = s.bn ? batchNormStatistics(g, s.bn) : null;
+    if (s.bn && !stats) throw unsupported(s.bn, 'computes its statistics in forward()');
+    const folded = stats ? batchNormFold(w, stats) : { scale: null, bias: w.bias?.data ?? null };
+    const a = s.conv.attrs;
+    return {
+      weight: w.weight.data, wShape: shape4(w.weight.shape), bias: folded.bias, scale: folded.scale,
+      attrs: { strideH: a['strideH'] as number, strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number },
+      prepared: new Map(),
+    };
+  });
+  const home = layouts(g, p.steps, convs.map((c) => (c ? preparedOn(be, c).layout ?? 'nhwc' : 'nhwc')));
+  const other = g.values.length;
+  const read: Read = (env, v, n, layout = 'nhwc') => {
+    if (layout === home[v] || channels(g, v) === 16) return env[v]!;
+    return (env[v + other] ??= be.relayout(env[v]!, shape4(shapeOf(v, n)), layout));
+  };
   return p.steps.map((s, i): Kernel => {
     if (s.kind === 'conv') {
-      const w = convWeights(g, s.conv);
-      if (!w) throw unsupported(s.conv, 'computes its weights in forward()');
-      const stats = s.bn ? batchNormStatistics(g, s.bn) : null;
-      if (s.bn && !stats) throw unsupported(s.bn, 'computes its statistics in forward()');
-      const folded = stats ? batchNormFold(w, stats) : { scale: null, bias: w.bias?.data ?? null };
-      const a = s.conv.attrs;
-      const conv: PreparedConv = {
-        weight: w.weight.data, wShape: shape4(w.weight.shape), bias: folded.bias, scale: folded.scale,
-        attrs: { strideH: a['strideH'] as number, strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number },
-        prepared: new Map(),
-      };
+      const conv = convs[i]!;
       const x = s.conv.inputs[0]!;
       const { sum, relu, output } = s;
       const inPlace = p.inPlace[i]!;
+      const layout = home[output]!;
       return (be, env, n) => {
-        const post = sum === null ? { relu } : { sum: env[sum]!, relu, inPlace };
-        env[output] = runConv(be, env[x]!, shape4(shapeOf(x, n)), conv, post);
+        const post = sum === null ? { relu } : { sum: read(env, sum, n, layout), relu, inPlace };
+        env[output] = runConv(be, read(env, x, n, layout), shape4(shapeOf(x, n)), conv, post, layout);
       };
     }
     if (s.kind === 'batchNorm') {
@@ -290,14 +351,14 @@ function lower(p: Program): Kernel[] {
       const x = s.bn.inputs[0]!;
       const { relu, output } = s;
       return (be, env, n) => {
-        env[output] = be.batchNormInference(env[x]!, shape4(shapeOf(x, n)), gamma, beta, mean, variance, stats.eps, relu);
+        env[output] = be.batchNormInference(read(env, x, n), shape4(shapeOf(x, n)), gamma, beta, mean, variance, stats.eps, relu);
       };
     }
-    return nodeKernel(g, s.node, shapeOf);
+    return nodeKernel(g, s.node, shapeOf, read);
   });
 }
 
-function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => number[]): Kernel {
+function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => number[], read: Read): Kernel {
   const [x = -1, y = -1] = node.inputs;
   const out = node.output;
   const a = node.attrs;
@@ -306,23 +367,23 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
     strideW: a['strideW'] as number, padH: a['padH'] as number, padW: a['padW'] as number,
   });
   switch (node.op) {
-    case 'relu': return (be, env) => { env[out] = be.relu(env[x]!); };
-    case 'add': return (be, env) => { env[out] = be.add(env[x]!, env[y]!); };
-    case 'addRelu': return (be, env) => { env[out] = be.addRelu(env[x]!, env[y]!); };
-    case 'mulScalar': return (be, env) => { env[out] = be.scale(env[x]!, a['scale'] as number); };
-    case 'reshape': return (_be, env) => { env[out] = env[x]; };
-    case 'globalAvgPool': return (be, env, n) => { env[out] = be.globalAvgPool(env[x]!, shape4(shapeOf(x, n))); };
+    case 'relu': return (be, env, n) => { env[out] = be.relu(read(env, x, n)); };
+    case 'add': return (be, env, n) => { env[out] = be.add(read(env, x, n), read(env, y, n)); };
+    case 'addRelu': return (be, env, n) => { env[out] = be.addRelu(read(env, x, n), read(env, y, n)); };
+    case 'mulScalar': return (be, env, n) => { env[out] = be.scale(read(env, x, n), a['scale'] as number); };
+    case 'reshape': return (_be, env, n) => { env[out] = read(env, x, n); };
+    case 'globalAvgPool': return (be, env, n) => { env[out] = be.globalAvgPool(read(env, x, n), shape4(shapeOf(x, n))); };
     case 'maxPool2d': {
       const attrs = pool();
-      return (be, env, n) => { env[out] = be.maxPool2d(env[x]!, shape4(shapeOf(x, n)), attrs).y; };
+      return (be, env, n) => { env[out] = be.maxPool2d(read(env, x, n), shape4(shapeOf(x, n)), attrs, false).y; };
     }
     case 'avgPool2d': {
       const attrs = pool();
-      return (be, env, n) => { env[out] = be.avgPool2d(env[x]!, shape4(shapeOf(x, n)), attrs); };
+      return (be, env, n) => { env[out] = be.avgPool2d(read(env, x, n), shape4(shapeOf(x, n)), attrs); };
     }
     case 'padChannelsSubsample': {
       const [stride, outChannels, padFront] = [a['stride'], a['outChannels'], a['padFront']] as number[];
-      return (be, env, n) => { env[out] = be.padChannelsSubsample(env[x]!, shape4(shapeOf(x, n)), stride!, outChannels!, padFront!); };
+      return (be, env, n) => { env[out] = be.padChannelsSubsample(read(env, x, n), shape4(shapeOf(x, n)), stride!, outChannels!, padFront!); };
     }
     case 'linear': {
       const weight = stateTensor(g, node.inputs[1]);
@@ -332,25 +393,26 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
       const b = bias?.data ?? null;
       const [outF, inF] = [weight.shape[0]!, weight.shape[1]!];
       // y = x W^T + b (torch.nn.Linear).
-      return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, outF, inF, false, true, b); };
+      return (be, env, n) => { env[out] = be.matmul(read(env, x, n), w, n, outF, inF, false, true, b); };
     }
     case 'matmul': {
       const weight = stateTensor(g, y);
       if (!weight) throw unsupported(node, 'multiplies two activations');
       const w = weight.data;
       const [k, cols] = [weight.shape[0]!, weight.shape[1]!];
-      return (be, env, n) => { env[out] = be.matmul(env[x]!, w, n, cols, k, false, false, null); };
+      return (be, env, n) => { env[out] = be.matmul(read(env, x, n), w, n, cols, k, false, false, null); };
     }
     default:
       throw unsupported(node, 'has no compiled kernel');
   }
 }
 
-/** Compiled for one image shape: the structure, and kernels for the weights at `versions`. */
+/** Compiled for one image shape: the structure, and kernels for the weights at `versions` on `backend`. */
 interface Compiled {
   readonly program: Program;
   kernels: Kernel[];
   versions: number[];
+  backend: Backend;
 }
 
 function versionsOf(state: readonly Tensor[]): number[] {
@@ -389,7 +451,7 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
   const byShape = new Map<string, Compiled>();
   let structure = structureOf(model);
 
-  const compiled = (imageShape: readonly number[]): Compiled => {
+  const compiled = (imageShape: readonly number[], be: Backend): Compiled => {
     const now = structureOf(model);
     if (!sameStructure(now, structure)) {
       byShape.clear();
@@ -399,11 +461,12 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
     let c = byShape.get(key);
     if (!c) {
       const p = program(model, imageShape);
-      c = { program: p, kernels: lower(p), versions: versionsOf(p.state) };
+      c = { program: p, kernels: lower(p, be), versions: versionsOf(p.state), backend: be };
       byShape.set(key, c);
-    } else if (!current(c)) {
+    } else if (!current(c) || c.backend !== be) {
       c.versions = versionsOf(c.program.state);
-      c.kernels = lower(c.program);
+      c.kernels = lower(c.program, be);
+      c.backend = be;
     }
     return c;
   };
@@ -411,9 +474,10 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
   return (x) => {
     if (x.ndim < 1) throw new Error(`compileInference: input must be a batch [N, ...], got a scalar`);
     const [n = 0, ...image] = x.shape;
-    const c = compiled(image);
-    const { graph, dead } = c.program;
     const be = backend();
+    const c = compiled(image, be);
+    const { graph, dead } = c.program;
+    const other = graph.values.length;
     const segs = segments(c.program.stretches, opts.chunkBytes ?? CHUNK_BYTES_PER_THREAD * be.threads(), opts.chunk);
     const { kernels } = c;
     // Segment j's output for images [start, start + m).
@@ -435,7 +499,7 @@ export function compileInference(model: Module, opts: InferenceOptions = {}): In
       }
       for (let i = seg.from; i < seg.to; i++) {
         kernels[i]!(be, env, m);
-        for (const v of dead[i]!) env[v] = undefined;
+        for (const v of dead[i]!) env[v] = env[v + other] = undefined;
       }
       return env[seg.output]!;
     };
