@@ -77,8 +77,8 @@ const TRACE_BATCH = 2;
 
 /**
  * Activations during one chunk: by value id in the layout the value is made in
- * (Layouts.home), and at id + the graph's value count its copy in the other layout,
- * made by the first step that reads it so.
+ * (layouts()), and at id + the graph's value count its copy in the other layout, made by
+ * the first step that reads it so.
  */
 type Env = (Float32Array | undefined)[];
 type Kernel = (be: Backend, env: Env, n: number) => void;
@@ -272,9 +272,9 @@ function stepInputs(s: Step): number[] {
   }
 }
 
-/** Channels of value v (its last dimension). */
-function channels(graph: Graph, v: number): number {
-  return graph.values[v]!.shape.at(-1)!;
+/** Whether value v is the same bytes in both layouts: 16 channels (its last dimension). */
+function layoutFree(graph: Graph, v: number): boolean {
+  return graph.values[v]!.shape.at(-1) === 16;
 }
 
 /**
@@ -286,7 +286,6 @@ function channels(graph: Graph, v: number): number {
  */
 function layouts(graph: Graph, steps: readonly Step[], preferred: readonly ActivationLayout[]): ActivationLayout[] {
   const home = graph.values.map((): ActivationLayout => 'nhwc');
-  const same = (v: number): boolean => channels(graph, v) === 16;
   const readers = new Map<number, number[]>();
   steps.forEach((s, i) => {
     for (const v of stepInputs(s)) readers.set(v, [...(readers.get(v) ?? []), i]);
@@ -296,8 +295,8 @@ function layouts(graph: Graph, steps: readonly Step[], preferred: readonly Activ
     let l = preferred[i]!;
     if (l !== 'nhwc') {
       const x = s.conv.inputs[0]!;
-      const inCost = home[x] !== l && !same(x);
-      const outCost = !same(s.output) && !(readers.get(s.output) ?? []).some((r) => preferred[r] === l);
+      const inCost = home[x] !== l && !layoutFree(graph, x);
+      const outCost = !layoutFree(graph, s.output) && !(readers.get(s.output) ?? []).some((r) => preferred[r] === l);
       if (s.output === graph.output || (inCost && outCost)) l = 'nhwc';
     }
     home[s.output] = l;
@@ -329,7 +328,7 @@ function lower(p: Program, be: Backend): Kernel[] {
   const home = layouts(g, p.steps, convs.map((c) => (c ? preparedOn(be, c).layout ?? 'nhwc' : 'nhwc')));
   const other = g.values.length;
   const read: Read = (env, v, n, layout = 'nhwc') => {
-    if (layout === home[v] || channels(g, v) === 16) return env[v]!;
+    if (layout === home[v] || layoutFree(g, v)) return env[v]!;
     return (env[v + other] ??= be.relayout(env[v]!, shape4(shapeOf(v, n)), layout));
   };
   return p.steps.map((s, i): Kernel => {
