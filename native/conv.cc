@@ -830,8 +830,7 @@ Napi::Value PrepareConv2d(const Napi::CallbackInfo& info) {
 
 // relayout(x, xShape, to) -> y: an activation of shape [N, H, W, C] from one layout into the other
 // ('nhwc' <-> 'nchw16c'). Each pixel's 16 channels of a block are 64 contiguous bytes in
-// both, so it is a copy of 64-byte rows in another order (oneDNN's generic reorder took
-// 3-4x as long for ResNet-50's activations).
+// both, so it is a copy of 64-byte rows in another order.
 Napi::Value Relayout(const Napi::CallbackInfo& info) {
   Call call(info, "relayout");
   return call.run([&]() -> Napi::Value {
