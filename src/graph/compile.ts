@@ -288,7 +288,11 @@ function layouts(graph: Graph, steps: readonly Step[], preferred: readonly Activ
   const home = graph.values.map((): ActivationLayout => 'nhwc');
   const readers = new Map<number, number[]>();
   steps.forEach((s, i) => {
-    for (const v of stepInputs(s)) readers.set(v, [...(readers.get(v) ?? []), i]);
+    for (const v of stepInputs(s)) {
+      const r = readers.get(v);
+      if (r) r.push(i);
+      else readers.set(v, [i]);
+    }
   });
   steps.forEach((s, i) => {
     if (s.kind !== 'conv') return;

@@ -8,7 +8,7 @@
 import type { Conv2dAttrs, Pool2dAttrs, Shape4 } from '../backend/backend.js';
 import { backend, precision } from '../backend/index.js';
 import { conv2dOutShape, numel, pool2dOutShape, subsampleSize } from '../backend/shapes.js';
-import { formatShape, fromOp, isGradEnabled, Tensor } from './tensor.js';
+import { formatShape, fromOp, Tensor, tracksGrad } from './tensor.js';
 
 function shapeError(op: string, detail: string): Error {
   return new Error(`${op}: ${detail}`);
@@ -221,8 +221,8 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const xs = as4d(op, 'input', x);
   const attrs = poolAttrs(op, xs, opts);
   const be = backend();
-  // The indices only where a gradient will need them (fromOp's rule).
-  const r = be.maxPool2d(x.data, xs, attrs, isGradEnabled() && x.requiresGrad);
+  // The indices only where a gradient will need them.
+  const r = be.maxPool2d(x.data, xs, attrs, tracksGrad([x]));
   return fromOp(op, r.y, pool2dOutShape(xs, attrs), [x], (dy) => [be.maxPool2dBackward(dy, r.argmax!, xs, attrs)], { attrs: { ...attrs } });
 }
 

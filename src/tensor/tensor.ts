@@ -308,15 +308,20 @@ export function observeOps<T>(observer: (r: OpRecord) => void, fn: () => T): T {
   }
 }
 
+/** Whether an op on these inputs records its backward: grad mode is on and one of them needs a gradient. */
+export function tracksGrad(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
 /**
  * Wrap a kernel's output as a tensor and, when any input needs a gradient and grad
- * mode is on, record how to differentiate it.
+ * mode is on (tracksGrad), record how to differentiate it.
  */
 export function fromOp<S extends Storage>(op: string, data: S, shape: readonly number[],
   inputs: readonly Tensor[], backwardFn: BackwardFn<S>, trace: OpTrace = {}): Tensor {
   const out = new Tensor(data, shape);
   opObserver?.({ op, attrs: trace.attrs ?? {}, inputs: trace.inputs ?? inputs, output: out });
-  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+  if (tracksGrad(inputs)) {
     out.requiresGrad = true;
     // runBackward hands each op a gradient of its output's dtype, which is S's.
     out.node = { op, inputs, backward: backwardFn as BackwardFn };
