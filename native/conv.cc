@@ -846,7 +846,8 @@ Napi::Value Relayout(const Napi::CallbackInfo& info) {
     const float* src = x.data;
     float* dst = data(y);
     // One (image, block) plane of `pixels` rows a task: plane r holds block r % blocks of image r / blocks.
-    parallelFor(s[0] * blocks, 1, [&](int64_t begin, int64_t end) {
+    // Activations up to kCopyGrain floats are copied on one thread.
+    parallelFor(s[0] * blocks, std::max<int64_t>(1, kCopyGrain / (pixels * 16)), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t plain = (r / blocks) * pixels * s[3] + (r % blocks) * 16, planar = r * pixels * 16;
         for (int64_t p = 0; p < pixels; ++p) {

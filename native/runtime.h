@@ -176,6 +176,11 @@ int64_t product(const dims& d);
 // parallel region costs more than it saves.
 constexpr int64_t kElementwiseGrain = 1 << 15;
 
+// Floats below which a plain copy (a relayout) runs on one thread: one thread copies
+// 1 MiB in cache in 20-50 us, about what waking a second one costs on a 2-vCPU VM
+// (40-70 us a parallel region with passive waiting; BENCHMARKS.md).
+constexpr int64_t kCopyGrain = 1 << 18;
+
 // Runs `body(i)` for i in [0, n), split across the OpenMP threads when n is large
 // enough for the fork to pay off.
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
