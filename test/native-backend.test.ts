@@ -3,6 +3,7 @@
 // multiples of oneDNN's 16-wide blocks, batch 1, stride 2 over odd sizes, 7x7 stride-2
 // stems, 1x1 stride-2 projections, non-square kernels, padded pooling.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 
 import { type Backend, type Conv2dAttrs, KERNEL_NAMES, type Pool2dAttrs, type SgdAttrs, type Shape4 } from '../src/backend/backend.js';
@@ -652,6 +653,52 @@ for (const [m, n, k] of [[5, 7, 9], [128, 10, 64], [1, 3, 1]] as const) {
     assertClose(nb.sumRows(x, m, n), ref.sumRows(x, m, n), 'sumRows');
   });
 }
+
+// A signal handled while oneDNN 2.6's JIT GEMM runs would land on the heap (its kernels
+// point the stack pointer there): a terminal resized during training (Node's SIGWINCH),
+// Ctrl-C, a profiler's SIGPROF. A child on two threads multiplies while this process
+// sends it SIGWINCH every millisecond; it must finish with the same products it started with.
+test('matmul under a stream of signals: no heap corruption, the same products', async () => {
+  native();
+  const script = `import { loadNativeBackend, setNativeThreads } from ${JSON.stringify(new URL('../src/backend/native.js', import.meta.url).href)};
+    const be = loadNativeBackend();
+    setNativeThreads(2);
+    const m = 32, k = 512, n = 1000;
+    const a = new Float32Array(m * k).map((_, i) => Math.sin(i)), b = new Float32Array(k * n).map((_, i) => Math.cos(i));
+    const want = be.matmul(a, b, m, n, k, false, true, null).slice();
+    let signals = 0;
+    process.on('SIGWINCH', () => { signals++; });
+    process.stdout.write('ready\\n');
+    const t0 = performance.now();
+    let calls = 0, same = true;
+    while (performance.now() - t0 < 1500) {
+      const y = be.matmul(a, b, m, n, k, false, true, null);
+      for (let i = 0; i < y.length; i++) same &&= y[i] === want[i];
+      if (++calls % 20 === 0) await new Promise((r) => setImmediate(r));
+    }
+    process.stdout.write(JSON.stringify({ calls, signals, same }));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let timer: NodeJS.Timeout | undefined;
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (timer === undefined && out.includes('ready')) {
+      timer = setInterval(() => child.kill('SIGWINCH'), 1);
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => {
+    child.on('exit', (c, s) => resolve([c, s]));
+  });
+  clearInterval(timer);
+  assert.equal(signal, null, `the child died of ${signal}: ${err.trim().split('\n').pop() ?? ''}`);
+  assert.equal(code, 0, err);
+  const r = JSON.parse(out.slice(out.indexOf('{'))) as { calls: number; signals: number; same: boolean };
+  assert.ok(r.signals >= 100, `only ${r.signals} signals arrived in ${r.calls} products`);
+  assert.ok(r.calls >= 100, `only ${r.calls} products`);
+  assert.ok(r.same, 'a product changed while signals arrived');
+});
 
 test('log-softmax, its backward, and softmax cross-entropy with label smoothing', () => {
   const nb = native();
