@@ -1,6 +1,8 @@
 // Max, average and global average pooling on NHWC tensors and their gradients.
 // Plain loops: the channel axis is innermost and contiguous, so every window step
 // is a vectorisable pass over C; images are spread across threads.
+#include <immintrin.h>
+
 #include <atomic>
 #include <cstring>
 #include <limits>
@@ -72,6 +74,42 @@ void maxPixel(float* best, int32_t* arg, const float* px, int64_t w, int64_t c, 
   }
 }
 
+// The maxima alone (no indices) over output rows [begin, end), each vector of channels
+// held in one register across the window; the rule is maxPixel's (strictly greater or a
+// NaN takes the place). maxPixel keeps its maxima in the output between window cells
+// and goes through the dispatch once a pixel. ResNet's stem pool (3x3 stride 2 of
+// 112x112x64), alone, two threads, median of 41: one image 0.12-0.16 against 0.23 ms
+// with the input in cache, 0.25-0.28 against 0.32 without; sixteen 2.7-3.4 against 3.9-4.1.
+template <typename Geometry>
+__attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px, const Geometry& g, int64_t begin,
+                                                     int64_t end) {
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t b = r / g.oh, i = r % g.oh;
+    const int64_t h0 = i * g.sh - g.ph;
+    const int64_t hs = h0 < 0 ? 0 : h0, he = h0 + g.kh > g.h ? g.h : h0 + g.kh;
+    const float* img = px + b * g.h * g.w * g.c;
+    for (int64_t j = 0; j < g.ow; ++j) {
+      const int64_t w0 = j * g.sw - g.pw;
+      const int64_t ws = w0 < 0 ? 0 : w0, we = w0 + g.kw > g.w ? g.w : w0 + g.kw;
+      float* out = py + (r * g.ow + j) * g.c;
+      for (int64_t k = 0; k < g.c; k += 16) {
+        __m512 best = lowest;
+        for (int64_t u = hs; u < he; ++u) {
+          const float* row = img + (u * g.w) * g.c + k;
+          for (int64_t v = ws; v < we; ++v) {
+            const __m512 val = _mm512_loadu_ps(row + v * g.c);
+            const __mmask16 take =
+                _mm512_cmp_ps_mask(val, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(val, val, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, take, val);
+          }
+        }
+        _mm512_storeu_ps(out + k, best);
+      }
+    }
+  }
+}
+
 int64_t clampLow(int64_t v) { return v < 0 ? 0 : v; }
 int64_t clampHigh(int64_t v, int64_t hi) { return v > hi ? hi : v; }
 
@@ -92,7 +130,10 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
     const float* px = x.data;
     float* py = data(y);
     int32_t* pa = withArgmax ? argmax.Data() : nullptr;
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool registers = pa == nullptr && avx512 && g.c % 16 == 0;
     parallelFor(g.n * g.oh, 4, [&](int64_t begin, int64_t end) {
+      if (registers) return maxRowsAvx512(py, px, g, begin, end);
       for (int64_t r = begin; r < end; ++r) {
         const int64_t b = r / g.oh, i = r % g.oh;
         const int64_t h0 = i * g.sh - g.ph;

@@ -175,7 +175,8 @@ test('the default chunk (set by the threads) over a batch of 130: a full chunk o
 // stem (15x15x2 input, 1,800 bytes an image) runs two images a call; the 4x4x5 blocks
 // after the max pool (320 bytes) ten (eleven fit, rounded down to whole chunks of two);
 // the head twenty and more. A batch of 19: the blocks take 10 + 9 images, the stem
-// 2 + 2 + 2 + 2 + 2 for the first ten and 2 + 2 + 2 + 2 + 1 for the other nine. With
+// 2 + 2 + 2 + 2 + 2 for the first ten and 2 + 2 + 2 + 2 + 1 for the other nine, the
+// fully connected layer (a 1x1 convolution of one-pixel images) all 19 at once. With
 // the scratch poisoned, an activation used after its chunk's frame closed reads NaN.
 test('the chunk grows along the network as the activations shrink, partial chunks at every level', () => {
   const model = tinyNetwork({ kind: 'v1', block: BasicBlock, shortcut: 'B', stem: 'imagenet' });
@@ -207,7 +208,8 @@ test('the chunk grows along the network as the activations shrink, partial chunk
     }
     const perConv = [...batches.values()];
     assert.deepEqual(perConv[0], [2, 2, 2, 2, 2, 2, 2, 2, 2, 1], `on ${b}: the stem`);
-    for (const seen of perConv.slice(1)) assert.deepEqual(seen, [10, 9], `on ${b}: the blocks`);
+    for (const seen of perConv.slice(1, -1)) assert.deepEqual(seen, [10, 9], `on ${b}: the blocks`);
+    assert.deepEqual(perConv.at(-1), [19], `on ${b}: the fully connected layer`);
   }
   setBackend('reference');
 });
@@ -283,7 +285,7 @@ test('a convolution asking for nChw16c between NHWC layers runs NHWC', () => {
     setBackend(askingLayouts(getBackend(b), (w) => w[2] === 1 && w[3] === 1, calls));
     assertClose(compileInference(model)(x), want, `on ${b}`);
     assert.deepEqual(calls, { conv: Array(calls.conv.length).fill('nhwc'), relayout: [] }, `on ${b}`);
-    assert.equal(calls.conv.length, 6, `on ${b}: stem, four 3x3 and the projection`);
+    assert.equal(calls.conv.length, 7, `on ${b}: stem, four 3x3, the projection and the fully connected layer`);
   }
   setBackend('reference');
 });
@@ -466,7 +468,9 @@ test('the convolutions read the model\'s own weights: a folded batch norm is a s
     const want = evalForward(model, x);
     setBackend(watching);
     assertClose(compileInference(model)(x), want, `on ${b}`);
-    assert.ok(seen.length > 0 && seen.every((s) => s.own && s.scale), `on ${b}: ${JSON.stringify(seen)}`);
+    // The last is the fully connected layer (a 1x1 convolution of one-pixel images): no batch norm.
+    assert.ok(seen.length > 1 && seen.slice(0, -1).every((s) => s.own && s.scale), `on ${b}: ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen.at(-1), { own: true, scale: false }, `on ${b}: the fully connected layer`);
   }
   setBackend('reference');
 });

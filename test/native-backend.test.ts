@@ -123,6 +123,10 @@ const convCases: ConvCase[] = [
   { name: '3x3 C3 -> 16 stem, 6x32', x: [2, 6, 32, 3], w: [16, 3, 3, 3], a: attrs(1, 1) },
   { name: '3x3 C1 -> 16 stem, 7x28', x: [2, 7, 28, 1], w: [16, 1, 3, 3], a: attrs(1, 1) },
   { name: '3x3 C3 -> 16, 5x19 (blocks of 10 and 9)', x: [1, 5, 19, 3], w: [16, 3, 3, 3], a: attrs(1, 1) },
+  // A 1x1 convolution of one-pixel images (a fully connected layer): prepared, from 4 images and large
+  // weights oneDNN's inner product (native/conv.cc, innerProductFits), below that its convolution.
+  { name: '1x1 of one-pixel images, C512 -> 160, batch 4', x: [4, 1, 1, 512], w: [160, 512, 1, 1], a: attrs(1, 0) },
+  { name: '1x1 of one-pixel images, C512 -> 160, batch 2', x: [2, 1, 1, 512], w: [160, 512, 1, 1], a: attrs(1, 0) },
 ];
 
 for (const c of convCases) {
@@ -624,6 +628,19 @@ test('max pooling keeps the first of equal maxima, and a window of -inf points i
   assert.ok(withNaN.y.some(Number.isNaN));
   assert.deepEqual(nb.maxPool2d(x, s, a, true).y, withNaN.y);
   assert.deepEqual(nb.maxPool2d(x, s, a, false).y, withNaN.y);
+  // Channels in 16s without indices keep each vector of maxima in a register (native/pooling.cc): the same
+  // rule, with NaNs first, later and alone in a window, -inf windows and equal maxima.
+  const wide: Shape4 = [2, 7, 6, 32];
+  const xw = randn(numel(wide));
+  for (let i = 0; i < xw.length; i += 7) xw[i] = -Infinity;
+  for (let i = 3; i < xw.length; i += 11) xw[i] = 0.5;
+  for (const i of [0, 40, 33 * 32 + 5, 500, 1000, 1001, 2000]) xw[i] = NaN;
+  for (const aw of [a, pool(2, 2, 0), pool(3, 1, 1)]) {
+    const wantWide = ref.maxPool2d(xw, wide, aw, true);
+    assert.ok(wantWide.y.some(Number.isNaN));
+    assert.deepEqual(nb.maxPool2d(xw, wide, aw, false).y, wantWide.y);
+    assert.deepEqual(nb.maxPool2d(xw, wide, aw, true).y, wantWide.y);
+  }
 });
 
 for (const s of [[2, 7, 7, 17], [1, 1, 1, 3], [4, 8, 8, 64]] satisfies Shape4[]) {

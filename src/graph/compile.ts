@@ -392,11 +392,14 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
       const weight = stateTensor(g, node.inputs[1]);
       const bias = node.inputs.length > 2 ? stateTensor(g, node.inputs[2]) : null;
       if (!weight || (node.inputs.length > 2 && !bias)) throw unsupported(node, 'computes its weights in forward()');
-      const w = weight.data;
-      const b = bias?.data ?? null;
       const [outF, inF] = [weight.shape[0]!, weight.shape[1]!];
-      // y = x W^T + b (torch.nn.Linear).
-      return (be, env, n) => { env[out] = be.matmul(read(env, x, n), w, n, outF, inF, false, true, b); };
+      // y = x W^T + b (torch.nn.Linear): a 1x1 convolution of one-pixel images, prepared
+      // once like every other (weights packed once, not on each call as matmul would).
+      const conv: PreparedConv = {
+        weight: weight.data, wShape: [outF, inF, 1, 1], bias: bias?.data ?? null, scale: null,
+        attrs: { strideH: 1, strideW: 1, padH: 0, padW: 0 }, prepared: new Map(),
+      };
+      return (be, env, n) => { env[out] = runConv(be, read(env, x, n), [n, 1, 1, inF], conv, {}); };
     }
     case 'matmul': {
       const weight = stateTensor(g, y);
