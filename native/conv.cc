@@ -759,24 +759,6 @@ struct PreparedConv {
   }
 };
 
-// The activation layout argument i: 'nhwc' (absent) or 'nchw16c' (as nChw16c: channel blocks of 16, each an
-// NHWC tensor of 16 channels, one after another within each image).
-tag layoutArg(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || info[i].IsUndefined()) return tag::nhwc;
-  const std::string v = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
-  if (v == "nhwc") return tag::nhwc;
-  if (v == "nchw16c") return tag::nChw16c;
-  throw ArgumentError("layout must be 'nhwc' or 'nchw16c'");
-}
-
-// Channels c in a layout: nChw16c holds whole blocks of 16 only.
-void checkChannels(tag layout, int64_t c, const char* what) {
-  if (layout == tag::nChw16c && c % 16 != 0) {
-    throw ArgumentError(std::string("layout 'nchw16c' needs channels in multiples of 16, ") + what + " has " +
-                        std::to_string(c));
-  }
-}
-
 }  // namespace
 
 // prepareConv2d(w, wShape, bias | null, attrs, scale? | null)

@@ -74,15 +74,23 @@ void maxPixel(float* best, int32_t* arg, const float* px, int64_t w, int64_t c, 
   }
 }
 
-// The maxima alone (no indices) over output rows [begin, end), each vector of channels
-// held in one register across the window; the rule is maxPixel's (strictly greater or a
+// Where channels [k, k + 16) of output pixel (i, j) of image b start: in NHWC, or in nChw16c
+// (`blocked`; k a multiple of 16).
+template <typename Geometry>
+int64_t outIndex(const Geometry& g, bool blocked, int64_t b, int64_t i, int64_t j, int64_t k) {
+  if (!blocked) return ((b * g.oh + i) * g.ow + j) * g.c + k;
+  return (((b * (g.c / 16) + k / 16) * g.oh + i) * g.ow + j) * 16;
+}
+
+// The maxima alone (no indices) over output rows [begin, end) (of all images), in NHWC or
+// nChw16c, each vector of channels held in one register across the window; the rule is maxPixel's (strictly greater or a
 // NaN takes the place). maxPixel keeps its maxima in the output between window cells
 // and goes through the dispatch once a pixel. ResNet's stem pool (3x3 stride 2 of
 // 112x112x64), alone, two threads, median of 41: one image 0.12-0.16 against 0.23 ms
 // with the input in cache, 0.25-0.28 against 0.32 without; sixteen 2.7-3.4 against 3.9-4.1.
 template <typename Geometry>
-__attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px, const Geometry& g, int64_t begin,
-                                                     int64_t end) {
+__attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px, const Geometry& g, bool blocked,
+                                                     int64_t begin, int64_t end) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t r = begin; r < end; ++r) {
     const int64_t b = r / g.oh, i = r % g.oh;
@@ -92,8 +100,8 @@ __attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px
     for (int64_t j = 0; j < g.ow; ++j) {
       const int64_t w0 = j * g.sw - g.pw;
       const int64_t ws = w0 < 0 ? 0 : w0, we = w0 + g.kw > g.w ? g.w : w0 + g.kw;
-      float* out = py + (r * g.ow + j) * g.c;
       for (int64_t k = 0; k < g.c; k += 16) {
+        float* out = py + outIndex(g, blocked, b, i, j, k);
         __m512 best = lowest;
         for (int64_t u = hs; u < he; ++u) {
           const float* row = img + (u * g.w) * g.c + k;
@@ -104,7 +112,7 @@ __attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px
             best = _mm512_mask_mov_ps(best, take, val);
           }
         }
-        _mm512_storeu_ps(out + k, best);
+        _mm512_storeu_ps(out, best);
       }
     }
   }
@@ -115,14 +123,20 @@ int64_t clampHigh(int64_t v, int64_t hi) { return v > hi ? hi : v; }
 
 }  // namespace
 
-// maxPool2d(x, xShape, [kh, kw, sh, sw, ph, pw], argmax) -> { y, argmax | null }
-// Without argmax (inference) the maxima alone: no index array is made or written.
+// maxPool2d(x, xShape, [kh, kw, sh, sw, ph, pw], argmax, to? = 'nhwc') -> { y, argmax | null }
+// Without argmax (inference) the maxima alone: no index array is made or written, and y
+// may be written in nChw16c (`to`), x being NHWC either way.
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   Call call(info, "maxPool2d");
   return call.run([&]() -> Napi::Value {
     const F32Arg x = call.f32(0, "x");
     const PoolGeometry g = geometry(call, 1, 2);
     const bool withArgmax = call.boolean(3, "argmax");
+    const bool blocked = layoutArg(info, 4) == tag::nChw16c;
+    if (blocked) {
+      checkChannels(tag::nChw16c, g.c, "y");
+      if (withArgmax) throw ArgumentError("layout 'nchw16c' holds the maxima alone: argmax must be false");
+    }
     call.expectLength(x, g.inSize(), "x");
     Napi::Env env = call.env();
     Napi::Float32Array y = newF32(env, g.outSize());
@@ -133,7 +147,8 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
     static const bool avx512 = __builtin_cpu_supports("avx512f");
     const bool registers = pa == nullptr && avx512 && g.c % 16 == 0;
     parallelFor(g.n * g.oh, 4, [&](int64_t begin, int64_t end) {
-      if (registers) return maxRowsAvx512(py, px, g, begin, end);
+      if (registers) return maxRowsAvx512(py, px, g, blocked, begin, end);
+      std::vector<float> pixel(blocked ? static_cast<size_t>(g.c) : 0);
       for (int64_t r = begin; r < end; ++r) {
         const int64_t b = r / g.oh, i = r % g.oh;
         const int64_t h0 = i * g.sh - g.ph;
@@ -142,7 +157,11 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
           const int64_t w0 = j * g.sw - g.pw;
           const int64_t ws = clampLow(w0), we = clampHigh(w0 + g.kw, g.w);
           const int64_t o = (r * g.ow + j) * g.c;
-          maxPixel(py + o, pa == nullptr ? nullptr : pa + o, px + b * g.h * g.w * g.c, g.w, g.c, hs, he, ws, we);
+          maxPixel(blocked ? pixel.data() : py + o, pa == nullptr ? nullptr : pa + o, px + b * g.h * g.w * g.c, g.w,
+                   g.c, hs, he, ws, we);
+          for (int64_t k = 0; blocked && k < g.c; k += 16) {
+            std::memcpy(py + outIndex(g, true, b, i, j, k), pixel.data() + k, 16 * sizeof(float));
+          }
         }
       }
     });
@@ -267,26 +286,35 @@ Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
   });
 }
 
-// globalAvgPool(x, xShape) -> [N, C]
+// globalAvgPool(x, xShape, layout? = 'nhwc') -> [N, C], x in `layout`
 Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
   Call call(info, "globalAvgPool");
   return call.run([&]() -> Napi::Value {
     const F32Arg x = call.f32(0, "x");
     const dims s = call.shape(1, "xShape", 4);
     call.describe("x " + shapeText(s));
+    const bool blocked = layoutArg(info, 2) == tag::nChw16c;
     const int64_t n = s[0], plane = s[1] * s[2], c = s[3];
+    if (blocked) checkChannels(tag::nChw16c, c, "x");
     call.expectLength(x, static_cast<size_t>(n * plane * c), "x");
     Napi::Float32Array y = newF32(call.env(), static_cast<size_t>(n * c));
     const float* px = x.data;
     float* py = data(y);
+    // Summed `width` channels at a time, over pixels `width` values apart: all C of them in
+    // NHWC, in nChw16c each block of 16 (its plane after the one before).
+    const int64_t width = blocked ? 16 : c;
     parallelFor(n, 1, [&](int64_t begin, int64_t end) {
       std::vector<double> acc(static_cast<size_t>(c));
       for (int64_t b = begin; b < end; ++b) {
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t p = 0; p < plane; ++p) {
-          const float* src = px + (b * plane + p) * c;
+        for (int64_t k0 = 0; k0 < c; k0 += width) {
+          double* a = acc.data() + k0;
+          const float* first = px + b * plane * c + k0 * plane;
+          for (int64_t p = 0; p < plane; ++p) {
+            const float* src = first + p * width;
 #pragma omp simd
-          for (int64_t k = 0; k < c; ++k) acc[k] += src[k];
+            for (int64_t k = 0; k < width; ++k) a[k] += src[k];
+          }
         }
         for (int64_t k = 0; k < c; ++k) py[b * c + k] = static_cast<float>(acc[k] / static_cast<double>(plane));
       }

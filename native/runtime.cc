@@ -395,6 +395,21 @@ int64_t product(const dims& d) {
   return p;
 }
 
+tag layoutArg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || info[i].IsUndefined()) return tag::nhwc;
+  const std::string v = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
+  if (v == "nhwc") return tag::nhwc;
+  if (v == "nchw16c") return tag::nChw16c;
+  throw ArgumentError("layout must be 'nhwc' or 'nchw16c'");
+}
+
+void checkChannels(tag layout, int64_t c, const char* what) {
+  if (layout == tag::nChw16c && c % 16 != 0) {
+    throw ArgumentError(std::string("layout 'nchw16c' needs channels in multiples of 16, ") + what + " has " +
+                        std::to_string(c));
+  }
+}
+
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
   if (n <= 0) return;
   const int threads = omp_get_max_threads();

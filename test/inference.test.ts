@@ -262,9 +262,42 @@ test('convolutions asking for nChw16c run on it, relaid out where a reader wants
       setBackend(askingLayouts(getBackend(b), (w) => w[0]! % 16 === 0 && w[1]! % 16 === 0, calls));
       assertClose(compileInference(model, { chunkBytes: 6000 })(x), want, `${Net.name} on ${b}`);
       assert.ok(calls.conv.filter((l) => l === 'nchw16c').length > calls.conv.length / 2, `${Net.name} on ${b}: mostly nChw16c`);
-      assert.ok(calls.relayout.length > 0, `${Net.name} on ${b}: relaid out`);
+      // v2's batch norms read NHWC; in v1 every reader takes nChw16c (the global average pool either).
+      assert.equal(calls.relayout.length > 0, model instanceof PreActResNet, `${Net.name} on ${b}: relaid out`);
       assert.ok(calls.relayout.every((c) => c !== 16), `${Net.name} on ${b}: 16 channels never relaid out`);
     }
+  }
+  setBackend('reference');
+});
+
+// Where every convolution after the stem asks for nChw16c, nothing is relaid out: the max
+// pool writes its output in nChw16c for them, and the global average pool reads the last
+// block's output as it is made. Where only the 1x1 ones ask (3x3 layers on NHWC, as on
+// AVX-512), the last 1x1 still runs nChw16c, its input relaid out, since the pool reads
+// its output either way: the last block's 128 channels are never relaid out.
+test('the max pool writes nChw16c for the convolutions after it, the global average pool reads it', () => {
+  const model = new ResNet({
+    layers: [1, 1], widths: [16, 32], stem: 'imagenet', stemChannels: 32, numClasses: 4, inChannels: 3,
+    zeroInitResidual: false, rng: new Rng(75), block: Bottleneck, shortcut: 'B',
+  });
+  const x = images(3, 15, 3, 76);
+  calibrateBatchNorms(model, x, 77);
+  const inSixteens = (w: readonly number[]): boolean => w[0]! % 16 === 0 && w[1]! % 16 === 0;
+  for (const b of BACKENDS) {
+    setBackend(b);
+    const want = evalForward(model, x);
+    const all = { conv: [] as string[], relayout: [] as number[] };
+    setBackend(askingLayouts(getBackend(b), inSixteens, all));
+    assertClose(compileInference(model)(x), want, `on ${b}`);
+    assert.deepEqual(all.relayout, [], `on ${b}: nothing relaid out`);
+    // The stem (from 3 channels) and the fully connected layer (to 4) run NHWC, the rest nChw16c.
+    assert.deepEqual(all.conv, ['nhwc', ...Array(all.conv.length - 2).fill('nchw16c'), 'nhwc'], `on ${b}`);
+    setBackend(b);
+    const pointwise = { conv: [] as string[], relayout: [] as number[] };
+    setBackend(askingLayouts(getBackend(b), (w) => inSixteens(w) && w[2] === 1, pointwise));
+    assertClose(compileInference(model)(x), want, `on ${b}, 1x1 only`);
+    assert.ok(pointwise.relayout.length > 0 && !pointwise.relayout.includes(128), `on ${b}, 1x1 only: ${pointwise.relayout.join(', ')}`);
+    assert.equal(pointwise.conv.at(-2), 'nchw16c', `on ${b}, 1x1 only: the last 1x1`);
   }
   setBackend('reference');
 });

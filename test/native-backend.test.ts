@@ -653,6 +653,36 @@ for (const s of [[2, 7, 7, 17], [1, 1, 1, 3], [4, 8, 8, 64]] satisfies Shape4[])
   });
 }
 
+// Compiled inference keeps activations in nChw16c where the convolutions run on it: the max pool
+// writes it, global average pooling reads it.
+test('max pooling into nChw16c and global average pooling from it, as NHWC relaid out', () => {
+  const nb = native();
+  for (const be of [nb, ref]) {
+    const who = be === nb ? 'native' : 'reference';
+    for (const [s, a] of [[[2, 9, 9, 32], pool(3, 2, 1)], [[1, 6, 5, 16], pool(2, 2, 0)], [[3, 7, 7, 48], pool(3, 1, 1)]] as const) {
+      const x = randn(numel(s));
+      x[7] = NaN;
+      const want = ref.maxPool2d(x, s, a, false).y;
+      const got = be.maxPool2d(x, s, a, false, 'nchw16c');
+      assert.equal(got.argmax, null);
+      assert.deepEqual(got.y, ref.relayout(want, pool2dOutShape(s, a), 'nchw16c'), `${who}: max pool into nChw16c, x [${s.join(',')}]`);
+      assert.deepEqual(be.maxPool2d(x, s, a, false, 'nhwc').y, want, `${who}: max pool into NHWC, x [${s.join(',')}]`);
+      const finite = randn(numel(s));
+      assertClose(be.globalAvgPool(ref.relayout(finite, s, 'nchw16c'), s, 'nchw16c'), ref.globalAvgPool(finite, s),
+        `${who}: global average pool from nChw16c, x [${s.join(',')}]`);
+    }
+  }
+  const s: Shape4 = [1, 4, 4, 8];
+  assert.throws(() => nb.maxPool2d(randn(numel(s)), s, pool(2, 2, 0), false, 'nchw16c'),
+    /native maxPool2d: layout 'nchw16c' needs channels in multiples of 16, y has 8/);
+  assert.throws(() => nb.maxPool2d(randn(4 * 4 * 16), [1, 4, 4, 16], pool(2, 2, 0), true, 'nchw16c'),
+    /native maxPool2d: layout 'nchw16c' holds the maxima alone: argmax must be false/);
+  assert.throws(() => ref.maxPool2d(randn(4 * 4 * 16), [1, 4, 4, 16], pool(2, 2, 0), true, 'nchw16c'), /argmax must be false/);
+  assert.throws(() => nb.globalAvgPool(randn(numel(s)), s, 'nchw16c'),
+    /native globalAvgPool: layout 'nchw16c' needs channels in multiples of 16, x has 8/);
+  assert.throws(() => nb.globalAvgPool(randn(16), [1, 1, 1, 16], 'nchw8c' as never), /native globalAvgPool: layout must be 'nhwc' or 'nchw16c'/);
+});
+
 for (const [m, n, k] of [[5, 7, 9], [128, 10, 64], [1, 3, 1]] as const) {
   test(`matmul ${m}x${k} by ${k}x${n}, every transpose, with and without bias; sumRows`, () => {
     const nb = native();

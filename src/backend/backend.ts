@@ -3,9 +3,9 @@
 // backend (the executable spec) and the native oneDNN backend.
 //
 // Conventions:
-// - 4-D activations are NHWC: [N, H, W, C], contiguous. Prepared convolutions and
-//   relayout also take them as nChw16c (ActivationLayout), their shape still given as
-//   [N, H, W, C].
+// - 4-D activations are NHWC: [N, H, W, C], contiguous. Prepared convolutions,
+//   relayout, inference max pooling's output and global average pooling's input also
+//   take them as nChw16c (ActivationLayout), their shape still given as [N, H, W, C].
 // - Conv weights are OIHW: [O, I, KH, KW] (PyTorch / ONNX layout).
 // - Matrices are row-major.
 // - Kernels never modify their inputs unless the name says `InPlace`; they return
@@ -217,13 +217,17 @@ export const KERNELS = {
     padFront: number) => Float32Array>(),
 
   // Pooling (NHWC). Padding of max pool is -inf; avg pool counts padded cells (PyTorch default).
-  /** With `argmax` the indices maxPool2dBackward needs; without, the maxima alone (inference). */
-  maxPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs, argmax: boolean) => MaxPoolResult>(),
+  /**
+   * With `argmax` the indices maxPool2dBackward needs; without, the maxima alone
+   * (inference), which may be written in nChw16c (`to`, default 'nhwc'; x NHWC either way).
+   */
+  maxPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs, argmax: boolean,
+    to?: ActivationLayout) => MaxPoolResult>(),
   maxPool2dBackward: kernel<(dy: Float32Array, argmax: Int32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
   avgPool2d: kernel<(x: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
   avgPool2dBackward: kernel<(dy: Float32Array, xShape: Shape4, attrs: Pool2dAttrs) => Float32Array>(),
-  /** [N,H,W,C] -> [N,C]. */
-  globalAvgPool: kernel<(x: Float32Array, xShape: Shape4) => Float32Array>(),
+  /** [N,H,W,C] -> [N,C], x in `layout` (default 'nhwc'). */
+  globalAvgPool: kernel<(x: Float32Array, xShape: Shape4, layout?: ActivationLayout) => Float32Array>(),
   globalAvgPoolBackward: kernel<(dy: Float32Array, xShape: Shape4) => Float32Array>(),
 
   /**

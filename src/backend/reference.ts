@@ -359,7 +359,13 @@ function padChannelsSubsampleBackward(dy: Float32Array, xShape: Shape4, stride: 
   return dx;
 }
 
-function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs, withArgmax: boolean): MaxPoolResult {
+function maxPool2d(x: Float32Array, xShape: Shape4, a: Pool2dAttrs, withArgmax: boolean,
+  to: ActivationLayout = 'nhwc'): MaxPoolResult {
+  if (to === 'nchw16c') {
+    if (withArgmax) throw new Error(`maxPool2d: layout 'nchw16c' holds the maxima alone: argmax must be false`);
+    return { y: relayout(maxPool2d(x, xShape, a, false).y, pool2dOutShape(xShape, a), to), argmax: null };
+  }
+  if (to !== 'nhwc') throw new Error(`maxPool2d: layout must be 'nhwc' or 'nchw16c', got ${String(to)}`);
   const [n, h, w, c] = xShape;
   const [, oh, ow] = pool2dOutShape(xShape, a);
   const y = new Float32Array(n * oh * ow * c);
@@ -448,7 +454,9 @@ function avgPool2dBackward(dy: Float32Array, xShape: Shape4, a: Pool2dAttrs): Fl
   return dx;
 }
 
-function globalAvgPool(x: Float32Array, xShape: Shape4): Float32Array {
+function globalAvgPool(x: Float32Array, xShape: Shape4, layout: ActivationLayout = 'nhwc'): Float32Array {
+  if (layout === 'nchw16c') return globalAvgPool(relayout(x, xShape, 'nhwc'), xShape);
+  if (layout !== 'nhwc') throw new Error(`globalAvgPool: layout must be 'nhwc' or 'nchw16c', got ${String(layout)}`);
   const [n, h, w, c] = xShape;
   const y = new Float32Array(n * c);
   const acc = new Float64Array(c);

@@ -277,12 +277,18 @@ function layoutFree(graph: Graph, v: number): boolean {
   return graph.values[v]!.shape.at(-1) === 16;
 }
 
+/** Steps that read their input in whichever layout it is made in: global average pooling. */
+function readsEitherLayout(s: Step): boolean {
+  return s.kind === 'node' && s.node.op === 'globalAvgPool';
+}
+
 /**
  * The layout each value is made in: a convolution's output in the layout the backend
- * runs the convolution fastest on (PreparedConv2d.layout), everything else NHWC. A
- * convolution whose input would need a relayout for it and whose output would need one
- * for every reader runs NHWC instead, as does one making the network's output. With 16
- * channels the two layouts are the same bytes: no relayout.
+ * runs the convolution fastest on (PreparedConv2d.layout), everything else NHWC, but for
+ * the max pool's output, made in the layout a reader runs fastest on. A convolution whose
+ * input would need a relayout for it and whose output would need one for every reader
+ * runs NHWC instead, as does one making the network's output. Global average pooling
+ * reads either layout. With 16 channels the two layouts are the same bytes: no relayout.
  */
 function layouts(graph: Graph, steps: readonly Step[], preferred: readonly ActivationLayout[]): ActivationLayout[] {
   const home = graph.values.map((): ActivationLayout => 'nhwc');
@@ -294,13 +300,20 @@ function layouts(graph: Graph, steps: readonly Step[], preferred: readonly Activ
       else readers.set(v, [i]);
     }
   });
+  const wanted = (v: number, l: ActivationLayout): boolean =>
+    (readers.get(v) ?? []).some((r) => preferred[r] === l || readsEitherLayout(steps[r]!));
   steps.forEach((s, i) => {
+    if (s.kind === 'node' && s.node.op === 'maxPool2d') {
+      const blocked = !layoutFree(graph, s.output) && graph.values[s.output]!.shape.at(-1)! % 16 === 0 &&
+        s.output !== graph.output && (readers.get(s.output) ?? []).some((r) => preferred[r] === 'nchw16c');
+      if (blocked) home[s.output] = 'nchw16c';
+    }
     if (s.kind !== 'conv') return;
     let l = preferred[i]!;
     if (l !== 'nhwc') {
       const x = s.conv.inputs[0]!;
       const inCost = home[x] !== l && !layoutFree(graph, x);
-      const outCost = !layoutFree(graph, s.output) && !(readers.get(s.output) ?? []).some((r) => preferred[r] === l);
+      const outCost = !layoutFree(graph, s.output) && !wanted(s.output, l);
       if (s.output === graph.output || (inCost && outCost)) l = 'nhwc';
     }
     home[s.output] = l;
@@ -357,11 +370,12 @@ function lower(p: Program, be: Backend): Kernel[] {
         env[output] = be.batchNormInference(read(env, x, n), shape4(shapeOf(x, n)), gamma, beta, mean, variance, stats.eps, relu);
       };
     }
-    return nodeKernel(g, s.node, shapeOf, read);
+    return nodeKernel(g, s.node, shapeOf, read, home);
   });
 }
 
-function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => number[], read: Read): Kernel {
+function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => number[], read: Read,
+  home: readonly ActivationLayout[]): Kernel {
   const [x = -1, y = -1] = node.inputs;
   const out = node.output;
   const a = node.attrs;
@@ -375,10 +389,14 @@ function nodeKernel(g: Graph, node: Node, shapeOf: (v: number, n: number) => num
     case 'addRelu': return (be, env, n) => { env[out] = be.addRelu(read(env, x, n), read(env, y, n)); };
     case 'mulScalar': return (be, env, n) => { env[out] = be.scale(read(env, x, n), a['scale'] as number); };
     case 'reshape': return (_be, env, n) => { env[out] = read(env, x, n); };
-    case 'globalAvgPool': return (be, env, n) => { env[out] = be.globalAvgPool(read(env, x, n), shape4(shapeOf(x, n))); };
+    case 'globalAvgPool': {
+      const layout = home[x]!;
+      return (be, env, n) => { env[out] = be.globalAvgPool(read(env, x, n, layout), shape4(shapeOf(x, n)), layout); };
+    }
     case 'maxPool2d': {
       const attrs = pool();
-      return (be, env, n) => { env[out] = be.maxPool2d(read(env, x, n), shape4(shapeOf(x, n)), attrs, false).y; };
+      const to = home[out]!;
+      return (be, env, n) => { env[out] = be.maxPool2d(read(env, x, n), shape4(shapeOf(x, n)), attrs, false, to).y; };
     }
     case 'avgPool2d': {
       const attrs = pool();
