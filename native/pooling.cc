@@ -1,4 +1,5 @@
-// Max, average and global average pooling on NHWC tensors and their gradients.
+// Max, average and global average pooling on NHWC tensors and their gradients (inference
+// max pooling may write, and global average pooling read, nChw16c).
 // Plain loops: the channel axis is innermost and contiguous, so every window step
 // is a vectorisable pass over C; images are spread across threads.
 #include <immintrin.h>
@@ -83,11 +84,12 @@ int64_t outIndex(const Geometry& g, bool blocked, int64_t b, int64_t i, int64_t 
 }
 
 // The maxima alone (no indices) over output rows [begin, end) (of all images), in NHWC or
-// nChw16c, each vector of channels held in one register across the window; the rule is maxPixel's (strictly greater or a
-// NaN takes the place). maxPixel keeps its maxima in the output between window cells
-// and goes through the dispatch once a pixel. ResNet's stem pool (3x3 stride 2 of
-// 112x112x64), alone, two threads, median of 41: one image 0.12-0.16 against 0.23 ms
-// with the input in cache, 0.25-0.28 against 0.32 without; sixteen 2.7-3.4 against 3.9-4.1.
+// nChw16c, each vector of 16 channels held in one register across the window; the rule is
+// maxPixel's (strictly greater or a NaN takes the place). maxPixel keeps its maxima in the
+// output between window cells and goes through the dispatch once a pixel. ResNet's stem
+// pool (3x3 stride 2 of 112x112x64), alone, two threads, median of 41: one image 0.12-0.16
+// against 0.23 ms with the input in cache, 0.25-0.28 against 0.32 without; sixteen 2.7-3.4
+// against 3.9-4.1.
 template <typename Geometry>
 __attribute__((target("avx512f"))) void maxRowsAvx512(float* py, const float* px, const Geometry& g, bool blocked,
                                                      int64_t begin, int64_t end) {
