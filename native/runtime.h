@@ -181,14 +181,14 @@ constexpr int64_t kElementwiseGrain = 1 << 15;
 // (40-70 us a parallel region with passive waiting; BENCHMARKS.md).
 constexpr int64_t kCopyGrain = 1 << 18;
 
-// Runs `body(i)` for i in [0, n), split across the OpenMP threads when n is large
-// enough for the fork to pay off.
 // The activation layout argument i: 'nhwc' (absent) or 'nchw16c' (as nChw16c: channel blocks of 16, each an
 // NHWC tensor of 16 channels, one after another within each image).
 tag layoutArg(const Napi::CallbackInfo& info, size_t i);
 // Channels c in a layout: nChw16c holds whole blocks of 16 only.
 void checkChannels(tag layout, int64_t c, const char* what);
 
+// Runs `body(i)` for i in [0, n), split across the OpenMP threads when n is large
+// enough for the fork to pay off.
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
 
 }  // namespace resnet
