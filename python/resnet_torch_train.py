@@ -5,7 +5,7 @@
 # It reads a job (JSON, written by src/train/torch-engine.ts): the module, the initial
 # weights, the images as raw uint8 NHWC files with int32 labels (subset and validation
 # split already drawn), the learning rate of every step (the schedule resnet-ts built) and
-# the recipe. It writes the run folder's checkpoints itself, and tells the resnet process
+# the recipe. It writes the checkpoints' data itself, and tells the resnet process
 # everything else (steps, evaluations, epoch records, best/final weights) as JSON lines on
 # stdout, from rank 0; resnet writes metrics.jsonl, steps.jsonl, the model files and
 # summary.json with its own writers, so the run folder is the one its own trainer makes.
@@ -266,10 +266,12 @@ def main():
         metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(state), "config": json.dumps(config)}
         metadata["checksum"] = checksum(tensors, metadata)
         path = os.path.join(run_dir, "checkpoints", "step-%09d.safetensors" % state["step"])
-        module.save_safetensors(path, tensors, metadata)
-        for old in checkpoint_files(run_dir)[config["keepCheckpoints"]:]:
-            os.remove(old)
-        emit("checkpoint", step=state["step"], path=path)
+        # Written under a temporary name: resnet renames it into place (and prunes the old ones)
+        # once the step, epoch and weights records before it are on disk, so a checkpoint never
+        # covers steps the run folder's logs lack (src/cli/commands/train-torch.ts).
+        pending = os.path.join(run_dir, "checkpoints", ".step-%09d.safetensors.%d.1.tmp" % (state["step"], os.getpid()))
+        module.save_safetensors(pending, tensors, metadata)
+        emit("checkpoint", step=state["step"], path=path, pending=pending)
 
     def save_weights(which):
         if not lead:

@@ -42,23 +42,43 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
 
   it('a run killed mid-way resumes from its checkpoint to the end', async () => {
     const run = join(dir, 'b');
-    const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--out', dir, '--name', 'b', '--master-port', '29612'];
+    const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--keep-checkpoints', '2', '--out', dir, '--name', 'b', '--master-port', '29612'];
     const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: 'ignore' });
     const ckpts = join(run, 'checkpoints');
-    // Killed (the whole process group, without warning) once a checkpoint is on disk.
+    // resnet (the process that writes steps.jsonl) is paused from the launch of torchrun until
+    // PyTorch has written a checkpoint: a checkpoint named before resnet logged its steps is
+    // seen here. The whole process group is then killed, without warning, as soon as a
+    // checkpoint has its name; the steps it covers must be in steps.jsonl by then.
+    const children = (): string => {
+      try {
+        return readFileSync(`/proc/${child.pid!}/task/${child.pid!}/children`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    let paused = false;
+    let resumed = false;
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        if (existsSync(ckpts) && readdirSync(ckpts).some((f) => f.endsWith('.safetensors'))) {
+        const names = existsSync(ckpts) ? readdirSync(ckpts) : [];
+        if (names.some((f) => /^step-\d+\.safetensors$/.test(f))) {
           clearInterval(timer);
           process.kill(-child.pid!, 'SIGKILL');
           resolve();
+        } else if (!paused && existsSync(join(run, 'torch', 'job.json')) && children() !== '') {
+          process.kill(child.pid!, 'SIGSTOP');
+          paused = true;
+        } else if (paused && !resumed && names.some((f) => f.startsWith('.step-'))) {
+          process.kill(child.pid!, 'SIGCONT');
+          resumed = true;
         }
-      }, 100);
+      }, 5);
       child.on('exit', () => {
         clearInterval(timer);
         reject(new Error('the run ended before it wrote a checkpoint'));
       });
     });
+    assert.ok(paused, 'resnet was paused while torchrun ran');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.ok(!existsSync(join(run, 'final.safetensors')), 'killed before the end');
     const r = cli(['train', '--resume', run, '--no-progress']);
@@ -68,6 +88,9 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
     const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
     assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
+    const left = readdirSync(ckpts);
+    assert.deepEqual(left.filter((f) => f.startsWith('.')), [], 'no half-written or unnamed checkpoint left');
+    assert.deepEqual(left.sort(), ['step-000000014.safetensors', 'step-000000016.safetensors'], 'the newest --keep-checkpoints 2');
     const epochs = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { epoch: number }).epoch);
     assert.deepEqual(epochs, [1, 2]);
   });

@@ -96,7 +96,8 @@ export type TorchEvent =
   | { event: 'resumed'; path: string | null; step: number; epoch: number; batchInEpoch: number }
   | ({ event: 'step' } & StepProgress)
   | { event: 'eval'; done: number; total: number }
-  | { event: 'checkpoint'; step: number; path: string }
+  /** `pending`: the written checkpoint, under a temporary name until resnet renames it to `path`. */
+  | { event: 'checkpoint'; step: number; path: string; pending: string }
   | { event: 'epoch'; record: EpochRecord }
   | { event: 'weights'; which: 'best' | 'final'; path: string; epoch: number; step: number }
   | { event: 'note' | 'diverged'; text: string }
@@ -185,7 +186,7 @@ export function adoptWeights(p: PreparedRun, run: RunFolder, e: Extract<TorchEve
   rmSync(e.path, { force: true });
 }
 
-/** Launch torchrun; `onEvent` sees every event of rank 0. Resolves with the exit code. */
+/** Launch torchrun; `onEvent` sees every event of rank 0. Resolves with the exit code; rejects with what `onEvent` threw. */
 export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e: TorchEvent) => void,
   onChild: (child: ChildProcess) => void = () => {}): Promise<number> {
   const args = [TORCHRUN, `--nproc_per_node=${launch.nproc}`, `--nnodes=${launch.nnodes}`,
@@ -196,8 +197,11 @@ export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e:
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: String(threads), PYTHONUNBUFFERED: '1' },
   });
   onChild(child);
+  // An event resnet cannot carry out (a run folder file it cannot write) ends the run with that error.
+  let failure: unknown = null;
   const lines = createInterface({ input: child.stdout! });
   lines.on('line', (line) => {
+    if (failure !== null) return;
     let e: TorchEvent | null = null;
     if (line.startsWith('{')) {
       try {
@@ -206,8 +210,16 @@ export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e:
         e = null;
       }
     }
-    if (e && typeof e.event === 'string') onEvent(e);
-    else process.stderr.write(`${line}\n`);
+    if (!e || typeof e.event !== 'string') {
+      process.stderr.write(`${line}\n`);
+      return;
+    }
+    try {
+      onEvent(e);
+    } catch (err) {
+      failure = err;
+      child.kill('SIGTERM');
+    }
   });
   const errors: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -219,12 +231,13 @@ export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e:
     child.on('error', fail);
     child.on('close', (code) => {
       lines.close();
-      if (code !== 0 && code !== null) {
+      if (failure === null && code !== 0 && code !== null) {
         // The Python error, not torchrun's wrapping of it.
         const shown = errors.filter((l) => /Error|error:|Traceback/.test(l)).slice(-3);
         if (shown.length && !process.env['RESNET_TORCH_VERBOSE']) process.stderr.write(`${shown.join('\n')}\n`);
       }
-      done(code ?? 1);
+      if (failure !== null) fail(failure);
+      else done(code ?? 1);
     });
   });
 }

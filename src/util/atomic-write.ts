@@ -44,6 +44,16 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   syncDirectory(dirname(path));
 }
 
+/** Give a finished, flushed file `temp` its name `path` (atomically, in the same folder); a FileWriteError says why it could not. */
+export function commitFile(temp: string, path: string): void {
+  try {
+    renameSync(temp, path);
+  } catch (e) {
+    throw new FileWriteError(path, `cannot rename ${temp} to it: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  syncDirectory(dirname(path));
+}
+
 /**
  * Why a file cannot be written at `path` (its folder is missing or is a file, or `path`
  * is a folder); null when nothing stands in the way. Commands ask before their work.

@@ -13,6 +13,7 @@ import {
   adoptWeights, checkTorch, checkTorchRecipe, launchTorch, type LaunchOptions, removeTorchData, type TorchEval, type TorchEvent, writeTorchJob,
 } from '../../train/torch-engine.js';
 import type { EpochRecord } from '../../train/trainer.js';
+import { commitFile } from '../../util/atomic-write.js';
 import { CommandExit, UserError } from '../errors.js';
 
 export interface TorchTrainArgs {
@@ -91,7 +92,10 @@ export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
       case 'step': steps.onStep(e); break;
       case 'eval': steps.onEvalBatch(e.done, e.total); break;
       case 'checkpoint':
+        // The records before it reach the disk first; only then does the checkpoint get its name.
         steps.onCheckpoint(e.step);
+        commitFile(e.pending, e.path);
+        folder.pruneCheckpoints(c.keepCheckpoints);
         lastCheckpoint = e.path;
         break;
       case 'weights':
