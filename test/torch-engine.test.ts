@@ -46,35 +46,45 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: 'ignore' });
     const ckpts = join(run, 'checkpoints');
     // resnet (the process that writes steps.jsonl) is paused from the launch of torchrun until
-    // PyTorch has written a checkpoint: a checkpoint named before resnet logged its steps is
-    // seen here. The whole process group is then killed, without warning, as soon as a
-    // checkpoint has its name; the steps it covers must be in steps.jsonl by then.
-    const children = (): string => {
+    // PyTorch has written a checkpoint under its temporary name: a checkpoint named before
+    // resnet logged its steps is seen here. The whole process group is then killed, without
+    // warning, as soon as a checkpoint has its name; the steps it covers must be in
+    // steps.jsonl by then.
+    const hasChild = (): boolean => readdirSync('/proc').some((p) => {
       try {
-        return readFileSync(`/proc/${child.pid!}/task/${child.pid!}/children`, 'utf8').trim();
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return /^\d+$/.test(p) && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
       } catch {
-        return '';
+        return false; // not a process, or one that has just ended
       }
-    };
+    });
+    const PENDING = /^\.step-\d+\.safetensors\.\d+\.1\.tmp$/; // python/resnet_torch_train.py, save_checkpoint
     let paused = false;
     let resumed = false;
     await new Promise<void>((resolve, reject) => {
+      const end = (e?: Error): void => {
+        clearInterval(timer);
+        clearTimeout(deadline);
+        process.kill(-child.pid!, 'SIGKILL');
+        if (e) reject(e);
+        else resolve();
+      };
       const timer = setInterval(() => {
         const names = existsSync(ckpts) ? readdirSync(ckpts) : [];
         if (names.some((f) => /^step-\d+\.safetensors$/.test(f))) {
-          clearInterval(timer);
-          process.kill(-child.pid!, 'SIGKILL');
-          resolve();
-        } else if (!paused && existsSync(join(run, 'torch', 'job.json')) && children() !== '') {
+          end();
+        } else if (!paused && existsSync(join(run, 'torch', 'job.json')) && hasChild()) {
           process.kill(child.pid!, 'SIGSTOP');
           paused = true;
-        } else if (paused && !resumed && names.some((f) => f.startsWith('.step-'))) {
+        } else if (paused && !resumed && names.some((f) => PENDING.test(f))) {
           process.kill(child.pid!, 'SIGCONT');
           resumed = true;
         }
       }, 5);
+      const deadline = setTimeout(() => end(new Error(`no checkpoint within 5 minutes (paused ${paused}, resumed ${resumed})`)), 300_000);
       child.on('exit', () => {
         clearInterval(timer);
+        clearTimeout(deadline);
         reject(new Error('the run ended before it wrote a checkpoint'));
       });
     });
