@@ -1,7 +1,7 @@
 // `resnet train --engine torch`: real 2-process gloo runs of PyTorch DDP on a Fashion-MNIST
 // subset (needs /usr/bin/python3 with torch, which CI installs as Debian's python3-torch).
 // The run folder is ours: `resnet eval` in TypeScript on its weights counts the same
-// correct images PyTorch reported, and a run killed mid-way resumes to the end.
+// correct images PyTorch reported, and a run killed mid-way or stopped with Ctrl-C resumes to the end.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -103,6 +103,36 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     assert.deepEqual(left.sort(), ['step-000000014.safetensors', 'step-000000016.safetensors'], 'the newest --keep-checkpoints 2');
     const epochs = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { epoch: number }).epoch);
     assert.deepEqual(epochs, [1, 2]);
+  });
+
+  it('Ctrl-C in a terminal (SIGINT to the whole process group): a checkpoint, exit 130, and --resume ends the run', async () => {
+    const run = join(dir, 'c');
+    const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--out', dir, '--name', 'c', '--master-port', '29613'];
+    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const ckpts = join(run, 'checkpoints');
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Once training is under way: the terminal sends SIGINT to resnet, torchrun and the workers alike.
+    const timer = setInterval(() => {
+      if (existsSync(ckpts) && readdirSync(ckpts).some((f) => /^step-\d+\.safetensors$/.test(f))) {
+        clearInterval(timer);
+        process.kill(-child.pid!, 'SIGINT');
+      }
+    }, 20);
+    const code = await exit;
+    clearInterval(timer);
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /^resnet: stopped at step \d+ .*checkpoint .*step-\d+\.safetensors; continue with: resnet train --resume /m);
+    assert.doesNotMatch(stderr, /Traceback|torchrun exited/);
+    const r = cli(['train', '--resume', run, '--no-progress']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { steps: number; epochs: number };
+    assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
+    const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
   });
 
   it('python3 or torch missing: one line naming what to install, exit 2', () => {

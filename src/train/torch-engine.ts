@@ -186,9 +186,13 @@ export function adoptWeights(p: PreparedRun, run: RunFolder, e: Extract<TorchEve
   rmSync(e.path, { force: true });
 }
 
-/** Launch torchrun; `onEvent` sees every event of rank 0. Resolves with the exit code; rejects with what `onEvent` threw. */
+/**
+ * Launch torchrun; `onEvent` sees every event of rank 0. Resolves with the exit code; rejects with what
+ * `onEvent` threw. While `stopping()` is true (the run was asked to stop by a signal, which torchrun gets
+ * too when it came from the terminal) torchrun's own error lines are not shown.
+ */
 export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e: TorchEvent) => void,
-  onChild: (child: ChildProcess) => void = () => {}): Promise<number> {
+  onChild: (child: ChildProcess) => void = () => {}, stopping: () => boolean = () => false): Promise<number> {
   const args = [TORCHRUN, `--nproc_per_node=${launch.nproc}`, `--nnodes=${launch.nnodes}`,
     `--node_rank=${launch.nodeRank}`, `--master_addr=${launch.masterAddr}`, `--master_port=${launch.masterPort}`,
     TORCH_SCRIPT, jobFile];
@@ -231,7 +235,7 @@ export function launchTorch(jobFile: string, launch: LaunchOptions, onEvent: (e:
     child.on('error', fail);
     child.on('close', (code) => {
       lines.close();
-      if (failure === null && code !== 0 && code !== null) {
+      if (failure === null && !stopping() && code !== 0 && code !== null) {
         // The Python error, not torchrun's wrapping of it.
         const shown = errors.filter((l) => /Error|error:|Traceback/.test(l)).slice(-3);
         if (shown.length && !process.env['RESNET_TORCH_VERBOSE']) process.stderr.write(`${shown.join('\n')}\n`);

@@ -136,7 +136,7 @@ export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
   try {
     code = await launchTorch(job, launch, onEvent, (ch) => {
       child = ch;
-    });
+    }, () => signalled !== null);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -150,7 +150,10 @@ export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
     process.stdout.write(`node ${launch.nodeRank} done; the run folder of node 0 holds the results\n`);
     return;
   }
-  if (code !== 0 || finished === null) {
+  // Ctrl-C in a terminal reaches torchrun as well, which then ends with an error of its own after
+  // the workers have stopped as asked: the run stopped, and says so.
+  const stoppedAsAsked = signalled !== null && finished?.status === 'stopped';
+  if ((code !== 0 && !stoppedAsAsked) || finished === null) {
     throw new CommandExit(code === 0 ? 1 : code, `torch engine: torchrun exited with status ${code}` +
       `${lastCheckpoint ? `; the last checkpoint is ${lastCheckpoint as string}; continue with: resnet train --resume ${run.dir}` : ''}` +
       ' (RESNET_TORCH_VERBOSE=1 shows its whole output)');
