@@ -129,6 +129,7 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     assert.doesNotMatch(stderr, /Traceback|torchrun exited/);
     const r = cli(['train', '--resume', run, '--no-progress']);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^resnet: torch: 2 processes on cpu/m, 'resumed as launched (--nproc 2), without the flag');
     const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { steps: number; epochs: number };
     assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
     const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);

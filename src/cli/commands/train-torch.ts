@@ -2,15 +2,17 @@
 // train`, with PyTorch DistributedDataParallel under torchrun doing the steps
 // (src/train/torch-engine.ts, python/resnet_torch_train.py).
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { StepLog } from '../../experiments/step-log.js';
 import type { TrainConfig } from '../../train/config.js';
 import { formatDuration, ProgressLine, progressListener } from '../../train/progress.js';
 import { checkOutFolder, RunFolder } from '../../train/run-folder.js';
 import { prepareRun } from '../../train/setup.js';
 import {
-  adoptWeights, checkTorch, checkTorchRecipe, launchTorch, type LaunchOptions, removeTorchData, type TorchEval, type TorchEvent, writeTorchJob,
+  adoptWeights, checkTorch, checkTorchRecipe, launchTorch, type LaunchOptions, removeTorchData, torchFolder, type TorchEval, type TorchEvent,
+  writeTorchJob,
 } from '../../train/torch-engine.js';
 import type { EpochRecord } from '../../train/trainer.js';
 import { commitFile } from '../../util/atomic-write.js';
@@ -39,7 +41,36 @@ function count(flag: string, text: string | undefined, fallback: number, min: nu
   return v;
 }
 
-function launchOptions(f: TorchTrainArgs['flags']): LaunchOptions {
+type LaunchFlags = Pick<TorchTrainArgs['flags'], 'nproc' | 'nnodes' | 'nodeRank' | 'masterAddr' | 'masterPort'>;
+/** The flags of torchrun's launch (processes, machines, rendezvous), not of the recipe. */
+export const LAUNCH_FLAGS = ['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const;
+/** In the run's torch folder: the launch the run was started with, which --resume takes again where not given. */
+const LAUNCH_FILE = 'launch.json';
+
+function savedLaunch(run: RunFolder): LaunchFlags {
+  const path = join(torchFolder(run), LAUNCH_FILE);
+  if (!existsSync(path)) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${path}: cannot read the run's launch settings (${e instanceof Error ? e.message : String(e)}); ` +
+      'delete it and give --nproc (and the other launch flags) again');
+  }
+  const saved: LaunchFlags = {};
+  for (const k of LAUNCH_FLAGS) {
+    const value = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
+    if (value === undefined) continue;
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      throw new UserError(`${path}: ${k} must be a string or a number, got ${JSON.stringify(value)}; ` +
+        'delete the file and give --nproc (and the other launch flags) again');
+    }
+    saved[k] = String(value);
+  }
+  return saved;
+}
+
+function launchOptions(f: LaunchFlags): LaunchOptions {
   const nproc = count('--nproc', f.nproc, 1, 1, 1024);
   const nnodes = count('--nnodes', f.nnodes, 1, 1, 100_000);
   const nodeRank = count('--node-rank', f.nodeRank, 0, 0, nnodes - 1);
@@ -56,7 +87,9 @@ function pct(x: number): string {
 
 export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
   const { config, say } = a;
-  const launch = launchOptions(a.flags);
+  // A resumed run is launched as it was, but for the flags given again.
+  const given = Object.fromEntries(LAUNCH_FLAGS.filter((k) => a.flags[k] !== undefined).map((k) => [k, a.flags[k]]));
+  const launch = launchOptions({ ...(a.run && a.resume ? savedLaunch(a.run) : {}), ...given });
   const version = checkTorch();
   checkTorchRecipe(config, a.label);
   let run = a.run;
@@ -64,6 +97,7 @@ export async function trainWithTorch(a: TorchTrainArgs): Promise<void> {
   const prepared = await prepareRun(config, { given: a.given });
   if (!run) run = RunFolder.create(a.newRunDir(config), prepared.config);
   const { job, stopFile } = await writeTorchJob(prepared, run, a.resume, launch);
+  run.writeJson(join(torchFolder(run), LAUNCH_FILE), Object.fromEntries(LAUNCH_FLAGS.map((k) => [k, String(launch[k])])));
   const epochs = Math.ceil(prepared.totalSteps / prepared.stepsPerEpoch);
   const c = prepared.config;
   process.stdout.write(`training ${c.model} (${(prepared.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${prepared.train.name}: ` +

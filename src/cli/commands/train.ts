@@ -20,7 +20,7 @@ import { addRecipeFlags, flagName, recipePatch } from '../train-flags.js';
 import { userErrors } from '../user-errors.js';
 import { DASHBOARD_PORT, dashboardPort, openDashboard } from './dashboard.js';
 import type { RegisterCommand } from './index.js';
-import { trainWithTorch } from './train-torch.js';
+import { LAUNCH_FLAGS, trainWithTorch } from './train-torch.js';
 
 export interface TrainFlags {
   config?: string;
@@ -58,7 +58,8 @@ export const registerTrain: RegisterCommand = (program) => {
     .description('train a model on a data set (by default ResNet-20 on Fashion-MNIST) into a run folder')
     .option('--config <file>', 'JSON file of recipe settings (field names as the flags in camelCase); flags override it')
     .option('--resume <run-folder>', 'continue a stopped run from its newest valid checkpoint, with its saved config ' +
-      '(--on-nan, --max-skipped, --clip-grad-norm, --checkpoint-every and --keep-checkpoints may change)')
+      '(--on-nan, --max-skipped, --clip-grad-norm, --checkpoint-every and --keep-checkpoints may change; ' +
+      'a torch engine run is launched as before, but for the launch flags given)')
     .option('--restart-if-damaged', 'with --resume: when no checkpoint of the run can be read, delete them and train the run ' +
       'again from step 0 (without it, --resume refuses)')
     .option('--backend <name>', 'compute backend: native or reference (default: native when it loads)')
@@ -169,7 +170,7 @@ async function train(cmd: Command): Promise<void> {
     await trainWithTorch({ config, run, resume: flags.resume !== undefined, given, flags, started, say, epochLine, newRunDir, runEnd, label: (k) => given(k) ?? `--${flagName(k)}` });
     return;
   }
-  const launchFlag = (['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const).find((k) => flags[k] !== undefined);
+  const launchFlag = LAUNCH_FLAGS.find((k) => flags[k] !== undefined);
   if (launchFlag !== undefined) throw new UserError(`--${flagName(launchFlag)} is for --engine torch (torchrun's processes and machines); add --engine torch or leave it out`);
   const precision = selectPrecision(config.precision, given('precision') ?? (run ? `${run.configPath}: .precision` : undefined));
   if (!run) checkOutFolder(config.out, 'run folder');
