@@ -251,6 +251,8 @@ def main():
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None)
     say("start", world=world, device=device.type, backend=dist.get_backend())
 
+    saves = {"count": 0}
+
     def save_checkpoint():
         if not lead:
             return
@@ -269,7 +271,9 @@ def main():
         # Written under a temporary name: resnet renames it into place (and prunes the old ones)
         # once the step, epoch and weights records before it are on disk, so a checkpoint never
         # covers steps the run folder's logs lack (src/cli/commands/train-torch.ts).
-        pending = os.path.join(run_dir, "checkpoints", ".step-%09d.safetensors.%d.1.tmp" % (state["step"], os.getpid()))
+        # A name of its own each time (a stop asked at a checkpoint step saves that step twice).
+        saves["count"] += 1
+        pending = os.path.join(run_dir, "checkpoints", ".step-%09d.safetensors.%d.%d.tmp" % (state["step"], os.getpid(), saves["count"]))
         module.save_safetensors(pending, tensors, metadata)
         emit("checkpoint", step=state["step"], path=path, pending=pending)
 

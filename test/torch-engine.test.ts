@@ -4,7 +4,7 @@
 // correct images PyTorch reported, and a run killed mid-way or stopped with Ctrl-C resumes to the end.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,6 +16,25 @@ const RUN = ['train', '--engine', 'torch', '--nproc', '2', '--subset', '512', '-
 function cli(args: string[], env = ENV): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 600_000 });
 }
+
+/** The states (R, S, Z, ...) of process `pid`'s children, found through /proc/N/stat. */
+function childStates(pid: number): string[] {
+  const states: string[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === pid) states.push(state!);
+    } catch {
+      // a process that has just ended
+    }
+  }
+  return states;
+}
+
+/** A checkpoint PyTorch has written and resnet has not yet named (python/resnet_torch_train.py, save_checkpoint). */
+const PENDING = /^\.step-\d+\.safetensors\.\d+\.[1-9]\d*\.tmp$/;
 
 describe('training on PyTorch DDP (2 gloo processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'torch-engine-'));
@@ -50,15 +69,6 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     // resnet logged its steps is seen here. The whole process group is then killed, without
     // warning, as soon as a checkpoint has its name; the steps it covers must be in
     // steps.jsonl by then.
-    const hasChild = (): boolean => readdirSync('/proc').some((p) => {
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-        return /^\d+$/.test(p) && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
-      } catch {
-        return false; // not a process, or one that has just ended
-      }
-    });
-    const PENDING = /^\.step-\d+\.safetensors\.\d+\.1\.tmp$/; // python/resnet_torch_train.py, save_checkpoint
     let paused = false;
     let resumed = false;
     await new Promise<void>((resolve, reject) => {
@@ -73,7 +83,7 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
         const names = existsSync(ckpts) ? readdirSync(ckpts) : [];
         if (names.some((f) => /^step-\d+\.safetensors$/.test(f))) {
           end();
-        } else if (!paused && existsSync(join(run, 'torch', 'job.json')) && hasChild()) {
+        } else if (!paused && existsSync(join(run, 'torch', 'job.json')) && childStates(child.pid!).length > 0) {
           process.kill(child.pid!, 'SIGSTOP');
           paused = true;
         } else if (paused && !resumed && names.some((f) => PENDING.test(f))) {
@@ -134,6 +144,48 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
     const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
     assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
+  });
+
+  it('a stop asked at a checkpoint step, saved twice while resnet lags behind: each save named in turn, exit 130', async () => {
+    const run = join(dir, 'd');
+    const args = [...RUN, '--epochs', '2', '--checkpoint-every', '1', '--out', dir, '--name', 'd', '--master-port', '29614'];
+    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const ckpts = join(run, 'checkpoints');
+    // resnet paused from torchrun's launch; the stop asked the way resnet asks it (the stop file);
+    // resnet let go once PyTorch has stopped and torchrun has ended (the checkpoint of step 1
+    // saved twice: the one of every step, then the stop's).
+    let paused = false;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const states = childStates(child.pid!);
+        if (!paused && existsSync(join(run, 'torch', 'job.json')) && states.length > 0) {
+          process.kill(child.pid!, 'SIGSTOP');
+          paused = true;
+          writeFileSync(join(run, 'torch', 'stop'), '');
+        } else if (paused && states.length > 0 && states.every((st) => st === 'Z')) {
+          clearInterval(timer);
+          clearTimeout(deadline);
+          process.kill(child.pid!, 'SIGCONT');
+          resolve();
+        }
+      }, 5);
+      const deadline = setTimeout(() => {
+        clearInterval(timer);
+        process.kill(-child.pid!, 'SIGKILL');
+        reject(new Error(`torchrun did not end within 5 minutes (paused ${paused})`));
+      }, 300_000);
+    });
+    assert.equal(await exit, 130, stderr);
+    const stopped = /^resnet: stopped at step (\d+) .*checkpoint .*(step-\d+\.safetensors); continue with/m.exec(stderr);
+    assert.ok(stopped, stderr);
+    assert.equal(stopped[2], `step-${stopped[1]!.padStart(9, '0')}.safetensors`);
+    // The stop is asked before the first step ends: step 1 is the one saved twice, and the only one.
+    assert.deepEqual(readdirSync(ckpts), [stopped[2]], 'every pending checkpoint named, none left');
   });
 
   it('python3 or torch missing: one line naming what to install, exit 2', () => {
