@@ -280,7 +280,9 @@ def main():
     def save_weights(which):
         if not lead:
             return
-        path = os.path.join(run_dir, ".%s.torch.safetensors" % which)
+        # A name of its own each time, as the checkpoints': resnet may read the last one after this.
+        saves["count"] += 1
+        path = os.path.join(run_dir, ".%s.torch.safetensors.%d.%d.tmp" % (which, os.getpid(), saves["count"]))
         weights = ema.shadow if ema else net.state_dict()
         module.save_safetensors(path, weights)
         emit("weights", which=which, path=path, epoch=state["epoch"], step=state["step"])
