@@ -3,7 +3,7 @@
 // The run folder is ours: `resnet eval` in TypeScript on its weights counts the same
 // correct images PyTorch reported, and a run killed mid-way or stopped with Ctrl-C resumes to the end.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,21 @@ const RUN = ['train', '--engine', 'torch', '--nproc', '2', '--subset', '512', '-
 
 function cli(args: string[], env = ENV): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 600_000 });
+}
+
+/** A training run in a process group of its own, its stderr gathered, `exit` its exit status. */
+function start(args: string[]): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  return { child, stderr: () => text, exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+/** The steps steps.jsonl logs, in order. */
+function loggedSteps(run: string): number[] {
+  return readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
 }
 
 /** The states (R, S, Z, ...) of process `pid`'s children, found through /proc/N/stat. */
@@ -62,7 +77,7 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
   it('a run killed mid-way resumes from its checkpoint to the end', async () => {
     const run = join(dir, 'b');
     const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--keep-checkpoints', '2', '--out', dir, '--name', 'b', '--master-port', '29612'];
-    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: 'ignore' });
+    const { child } = start(args);
     const ckpts = join(run, 'checkpoints');
     // resnet (the process that writes steps.jsonl) is paused from the launch of torchrun until
     // PyTorch has written a checkpoint under its temporary name: a checkpoint named before
@@ -106,8 +121,7 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     assert.match(r.stderr, /resuming from .*step-0000000\d\d\.safetensors/);
     const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { steps: number; epochs: number };
     assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
-    const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
-    assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
+    assert.deepEqual(loggedSteps(run), Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
     const left = readdirSync(ckpts);
     assert.deepEqual(left.filter((f) => f.startsWith('.')), [], 'no half-written or unnamed checkpoint left');
     assert.deepEqual(left.sort(), ['step-000000014.safetensors', 'step-000000016.safetensors'], 'the newest --keep-checkpoints 2');
@@ -118,13 +132,8 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
   it('Ctrl-C in a terminal (SIGINT to the whole process group): a checkpoint, exit 130, and --resume ends the run', async () => {
     const run = join(dir, 'c');
     const args = [...RUN, '--epochs', '2', '--checkpoint-every', '2', '--out', dir, '--name', 'c', '--master-port', '29613'];
-    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const { child, stderr, exit } = start(args);
     const ckpts = join(run, 'checkpoints');
-    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     // Once training is under way: the terminal sends SIGINT to resnet, torchrun and the workers alike.
     const timer = setInterval(() => {
       if (existsSync(ckpts) && readdirSync(ckpts).some((f) => /^step-\d+\.safetensors$/.test(f))) {
@@ -134,27 +143,21 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
     }, 20);
     const code = await exit;
     clearInterval(timer);
-    assert.equal(code, 130, stderr);
-    assert.match(stderr, /^resnet: stopped at step \d+ .*checkpoint .*step-\d+\.safetensors; continue with: resnet train --resume /m);
-    assert.doesNotMatch(stderr, /Traceback|torchrun exited/);
+    assert.equal(code, 130, stderr());
+    assert.match(stderr(), /^resnet: stopped at step \d+ .*checkpoint .*step-\d+\.safetensors; continue with: resnet train --resume /m);
+    assert.doesNotMatch(stderr(), /Traceback|torchrun exited/);
     const r = cli(['train', '--resume', run, '--no-progress']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^resnet: torch: 2 processes on cpu/m, 'resumed as launched (--nproc 2), without the flag');
     const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { steps: number; epochs: number };
     assert.deepEqual([summary.steps, summary.epochs], [16, 2]);
-    const steps = readFileSync(join(run, 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
-    assert.deepEqual(steps, Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
+    assert.deepEqual(loggedSteps(run), Array.from({ length: 16 }, (_, i) => i + 1), 'every step logged once');
   });
 
   it('a stop asked at a checkpoint step, saved twice while resnet lags behind: each save named in turn, exit 130', async () => {
     const run = join(dir, 'd');
     const args = [...RUN, '--epochs', '2', '--checkpoint-every', '1', '--out', dir, '--name', 'd', '--master-port', '29614'];
-    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const { child, stderr, exit } = start(args);
     const ckpts = join(run, 'checkpoints');
     // resnet paused from torchrun's launch; the stop asked the way resnet asks it (the stop file);
     // resnet let go once PyTorch has stopped and torchrun has ended (the checkpoint of step 1
@@ -180,9 +183,9 @@ describe('training on PyTorch DDP (2 gloo processes)', () => {
         reject(new Error(`torchrun did not end within 5 minutes (paused ${paused})`));
       }, 300_000);
     });
-    assert.equal(await exit, 130, stderr);
-    const stopped = /^resnet: stopped at step (\d+) .*checkpoint .*(step-\d+\.safetensors); continue with/m.exec(stderr);
-    assert.ok(stopped, stderr);
+    assert.equal(await exit, 130, stderr());
+    const stopped = /^resnet: stopped at step (\d+) .*checkpoint .*(step-\d+\.safetensors); continue with/m.exec(stderr());
+    assert.ok(stopped, stderr());
     assert.equal(stopped[2], `step-${stopped[1]!.padStart(9, '0')}.safetensors`);
     // The stop is asked before the first step ends: step 1 is the one saved twice, and the only one.
     assert.deepEqual(readdirSync(ckpts), [stopped[2]], 'every pending checkpoint named, none left');
