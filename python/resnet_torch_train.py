@@ -15,6 +15,7 @@
 # mean over the global batch. Batch norm uses each process's own batch (no SyncBN).
 import hashlib
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -251,7 +252,14 @@ def main():
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None)
     say("start", world=world, device=device.type, backend=dist.get_backend())
 
-    saves = {"count": 0}
+    # Files rank 0 hands to resnet are written under a name of their own each time (a stop asked
+    # at a checkpoint step saves that step twice; resnet may read the last one after the next
+    # is written), one a leftover of an atomic write once this process is gone (run-folder.ts).
+    handed = itertools.count(1)
+
+    def pending_name(path):
+        folder, base = os.path.split(path)
+        return os.path.join(folder, ".%s.%d.%d.tmp" % (base, os.getpid(), next(handed)))
 
     def save_checkpoint():
         if not lead:
@@ -268,21 +276,17 @@ def main():
         metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(state), "config": json.dumps(config)}
         metadata["checksum"] = checksum(tensors, metadata)
         path = os.path.join(run_dir, "checkpoints", "step-%09d.safetensors" % state["step"])
-        # Written under a temporary name: resnet renames it into place (and prunes the old ones)
-        # once the step, epoch and weights records before it are on disk, so a checkpoint never
-        # covers steps the run folder's logs lack (src/cli/commands/train-torch.ts).
-        # A name of its own each time (a stop asked at a checkpoint step saves that step twice).
-        saves["count"] += 1
-        pending = os.path.join(run_dir, "checkpoints", ".step-%09d.safetensors.%d.%d.tmp" % (state["step"], os.getpid(), saves["count"]))
+        # resnet renames it into place (and prunes the old ones) once the step, epoch and weights
+        # records before it are on disk, so a checkpoint never covers steps the run folder's logs
+        # lack (src/cli/commands/train-torch.ts).
+        pending = pending_name(path)
         module.save_safetensors(pending, tensors, metadata)
         emit("checkpoint", step=state["step"], path=path, pending=pending)
 
     def save_weights(which):
         if not lead:
             return
-        # A name of its own each time, as the checkpoints': resnet may read the last one after this.
-        saves["count"] += 1
-        path = os.path.join(run_dir, ".%s.torch.safetensors.%d.%d.tmp" % (which, os.getpid(), saves["count"]))
+        path = pending_name(os.path.join(run_dir, "%s.torch.safetensors" % which))
         weights = ema.shadow if ema else net.state_dict()
         module.save_safetensors(path, weights)
         emit("weights", which=which, path=path, epoch=state["epoch"], step=state["step"])

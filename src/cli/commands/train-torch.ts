@@ -46,6 +46,7 @@ type LaunchFlags = Pick<TorchTrainArgs['flags'], 'nproc' | 'nnodes' | 'nodeRank'
 export const LAUNCH_FLAGS = ['nproc', 'nnodes', 'nodeRank', 'masterAddr', 'masterPort'] as const;
 /** In the run's torch folder: the launch the run was started with, which --resume takes again where not given. */
 const LAUNCH_FILE = 'launch.json';
+const RELAUNCH = 'delete the file and give --nproc (and the other launch flags) again';
 
 function savedLaunch(run: RunFolder): LaunchFlags {
   const path = join(torchFolder(run), LAUNCH_FILE);
@@ -54,16 +55,14 @@ function savedLaunch(run: RunFolder): LaunchFlags {
   try {
     v = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new UserError(`${path}: cannot read the run's launch settings (${e instanceof Error ? e.message : String(e)}); ` +
-      'delete it and give --nproc (and the other launch flags) again');
+    throw new UserError(`${path}: cannot read the run's launch settings (${e instanceof Error ? e.message : String(e)}); ${RELAUNCH}`);
   }
   const saved: LaunchFlags = {};
   for (const k of LAUNCH_FLAGS) {
     const value = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
     if (value === undefined) continue;
     if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new UserError(`${path}: ${k} must be a string or a number, got ${JSON.stringify(value)}; ` +
-        'delete the file and give --nproc (and the other launch flags) again');
+      throw new UserError(`${path}: ${k} must be a string or a number, got ${JSON.stringify(value)}; ${RELAUNCH}`);
     }
     saved[k] = String(value);
   }
