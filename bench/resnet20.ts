@@ -56,7 +56,7 @@ export function trainStepFn(model: ReturnType<typeof cifarResNet>, batch: number
   // The trainer's step: forward, loss and backward with the kernel outputs in the scratch.
   return () => {
     opt.zeroGrad();
-    const r = lossAndBackward(model, x, labels, 0);
+    const r = lossAndBackward(model, x, labels, {});
     if ('problem' in r) throw new Error(`training step: non-finite ${r.problem}`);
     opt.step();
     return r.lossValue;

@@ -50,10 +50,13 @@ describe('replicas', () => {
       const twin = build();
       const rep = Replicas.start(model, SPEC, { replicas, labelSmoothing: SMOOTH, maxBatch: 16 });
       open.push(rep);
-      // Two steps, so the second runs on weights the workers copied after a change here.
+      // Two steps, so the second runs on weights the workers copied after a change here;
+      // the second with mixed targets (mixup, CutMix), each share taking its rows of them.
+      const partner = Int32Array.from(labels, (l, i) => (l + i + 1) % 10);
       for (let stepNo = 0; stepNo < 2; stepNo++) {
         for (const p of model.parameters()) p.grad = null;
-        const got = await rep.lossAndGradients(x, labels);
+        const mix = stepNo === 1 ? { labels: partner, weight: 0.3 } : null;
+        const got = await rep.lossAndGradients(x, labels, mix);
         assert.ok(!('problem' in got));
         // The same shares, one after another, on a twin with the same weights.
         const bounds = shareBounds(rows, replicas);
@@ -64,7 +67,7 @@ describe('replicas', () => {
           const [a, b] = [bounds[r]!, bounds[r + 1]!];
           for (const p of twin.parameters()) p.grad = null;
           const out = twin.forward(new Tensor(x.data.slice(a * 64, b * 64), [b - a, 8, 8, 1]));
-          const l = crossEntropy(out, labels.slice(a, b), { labelSmoothing: SMOOTH });
+          const l = crossEntropy(out, labels.slice(a, b), { labelSmoothing: SMOOTH, mix: mix && { labels: partner.slice(a, b), weight: 0.3 } });
           l.backward();
           loss += l.item() * (b - a) / rows;
           logits.set(out.data, a * 10);

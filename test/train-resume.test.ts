@@ -16,10 +16,10 @@ type Snapshot = Record<string, Float32Array>;
 
 function recipe(dataDir: string, replicas: number): TrainConfig {
   // Every stateful piece is on: Nesterov momentum, no-decay groups, warmup + cosine,
-  // label smoothing, EMA, crop + flip + random erasing.
+  // label smoothing, EMA, crop + flip + random erasing, mixup and CutMix on most batches.
   return finishConfig(mergeConfig({ ...DEFAULT_CONFIG }, {
     model: 'resnet20', dataset: 'fashion-mnist', data: dataDir, epochs: 3, batchSize: 8, evalBatchSize: 16,
-    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, seed: 7, keepCheckpoints: 3, replicas,
+    lr: 0.05, warmup: 1, ema: 0.9, randomErasing: 0.5, cropPadding: 1, mixup: 0.4, cutmix: 1, mixProb: 0.8, seed: 7, keepCheckpoints: 3, replicas,
   }, 'test'), 'test');
 }
 

@@ -134,7 +134,7 @@ describe('kernel scratch', () => {
       loss.backward();
       optA.step();
       optB.zeroGrad();
-      const r = lossAndBackward(scoped, x, labels, 0.1);
+      const r = lossAndBackward(scoped, x, labels, { labelSmoothing: 0.1 });
       assert.ok(!('problem' in r));
       // The step's results outlive the (poisoned) scratch.
       assert.equal(r.lossValue, loss.item());

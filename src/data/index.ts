@@ -11,6 +11,8 @@ export { listImageFolder, readImageFolder, ImageFolderDataset, IMAGE_EXTENSIONS 
 export type { ImageFolderListing, ImageFolderOptions } from './image-folder.js';
 export { RandomCrop, RandomHorizontalFlip, Normalize, RandomErasing, Compose } from './transforms.js';
 export type { Transform, FloatImage, RandomErasingOptions } from './transforms.js';
+export { BatchMix } from './mix.js';
+export type { BatchMixOptions, MixTargets } from './mix.js';
 export { channelStats } from './stats.js';
 export type { ChannelStats } from './stats.js';
 export { DataLoader } from './loader.js';

@@ -6,6 +6,7 @@
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ImageDataset } from './dataset.js';
+import type { BatchMix, MixTargets } from './mix.js';
 import { deriveSeed } from './seeds.js';
 import { outputSize, type FloatImage, type Transform } from './transforms.js';
 
@@ -15,6 +16,8 @@ export interface DataLoaderOptions {
   /** Leave out the last batch when it is smaller than batchSize. */
   dropLast?: boolean;
   transform?: Transform | null;
+  /** Mixes each batch's images after the transform (mixup, CutMix); null: none. */
+  mix?: BatchMix | null;
   /** Seeds the order and the augmentation. */
   seed?: number;
 }
@@ -27,16 +30,20 @@ export interface Batch {
   readonly indices: Int32Array;
   /** Index of the batch within its epoch. */
   readonly index: number;
+  /** Set when the images were mixed: the loss's targets mix `labels` with these. */
+  readonly mix: MixTargets | null;
 }
 
 const SHUFFLE_STREAM = 0x5348;
 const AUGMENT_STREAM = 0x4147;
+const MIX_STREAM = 0x4d49;
 
 export class DataLoader {
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly transform: Transform | null;
+  readonly mix: BatchMix | null;
   readonly seed: number;
   /** Height and width of the batches (after the transform). */
   readonly outHeight: number;
@@ -50,6 +57,7 @@ export class DataLoader {
     this.shuffle = opts.shuffle ?? false;
     this.dropLast = opts.dropLast ?? false;
     this.transform = opts.transform ?? null;
+    this.mix = opts.mix ?? null;
     this.seed = opts.seed ?? 0;
     [this.outHeight, this.outWidth] = this.transform
       ? outputSize(this.transform, dataset.height, dataset.width) : [dataset.height, dataset.width];
@@ -91,7 +99,9 @@ export class DataLoader {
       if (this.transform) img = this.transform.apply(img, rng);
       x.set(img.data, k * outSize);
     }
-    return { x: new Tensor(x, [b, this.outHeight, this.outWidth, ds.channels]), labels, indices, index };
+    const shape = [b, this.outHeight, this.outWidth, ds.channels];
+    const mix = this.mix ? this.mix.apply(x, shape, labels, new Rng(deriveSeed(this.seed, MIX_STREAM, epoch, index))) : null;
+    return { x: new Tensor(x, shape), labels, indices, index, mix };
   }
 
   /**

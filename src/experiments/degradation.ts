@@ -40,7 +40,7 @@ export type BudgetName = (typeof BUDGET_NAMES)[number];
  */
 export const PAPER_RECIPE: Readonly<Partial<TrainConfig>> = Object.freeze({
   batchSize: 128, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 1e-4, decayAll: true,
-  schedule: 'step', milestones: null, gamma: 0.1, warmup: 0, labelSmoothing: 0, ema: null, randomErasing: 0, onNan: 'skip', maxSkipped: 1,
+  schedule: 'step', milestones: null, gamma: 0.1, warmup: 0, labelSmoothing: 0, ema: null, randomErasing: 0, mixup: 0, cutmix: 0, onNan: 'skip', maxSkipped: 1,
   keepCheckpoints: 1,
 });
 

@@ -321,24 +321,44 @@ export function logSoftmax(x: Tensor): Tensor {
 export interface CrossEntropyOptions {
   /** PyTorch's label_smoothing: targets (1 - s) on the label plus s / C everywhere. */
   labelSmoothing?: number;
+  /**
+   * Mixed targets (mixup, CutMix): row i's target is weight x the target of labels[i]
+   * plus (1 - weight) x that of mix.labels[i], smoothed alike; the loss is the same mix
+   * of the two losses.
+   */
+  mix?: { readonly labels: Int32Array; readonly weight: number } | null;
+}
+
+function checkLabels(op: string, logits: Tensor, labels: Int32Array, what: string): void {
+  const [n, c] = logits.shape as [number, number];
+  if (labels.length !== n) {
+    throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but ${what} ${formatShape([labels.length])} has ${labels.length}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const l = labels[i]!;
+    if (!(l >= 0 && l < c)) throw shapeError(op, `${what === 'labels' ? 'label' : 'mix label'} ${l} at position ${i} is out of range for ${c} classes`);
+  }
 }
 
 /** Mean cross-entropy of logits [N, C] (not probabilities) against integer labels. */
 export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
   const [n, c] = as2d(op, logits);
-  if (labels.length !== n) {
-    throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but labels ${formatShape([labels.length])} has ${labels.length}`);
-  }
-  for (let i = 0; i < n; i++) {
-    const l = labels[i]!;
-    if (!(l >= 0 && l < c)) throw shapeError(op, `label ${l} at position ${i} is out of range for ${c} classes`);
-  }
+  checkLabels(op, logits, labels, 'labels');
   const s = opts.labelSmoothing ?? 0;
   if (!(s >= 0 && s <= 1)) throw shapeError(op, `labelSmoothing must be in [0, 1], got ${s}`);
   const be = backend();
-  const r = be.softmaxCrossEntropy(logits.data, n, c, labels, s);
-  return fromOp(op, new Float32Array([r.loss]), [], [logits], (dy) => [be.scale(r.dlogits, dy[0]!)]);
+  let r = be.softmaxCrossEntropy(logits.data, n, c, labels, s);
+  const mix = opts.mix ?? null;
+  if (mix) {
+    const w = mix.weight;
+    if (!(w >= 0 && w <= 1)) throw shapeError(op, `mix weight must be in [0, 1], got ${w}`);
+    checkLabels(op, logits, mix.labels, 'mix labels');
+    const other = be.softmaxCrossEntropy(logits.data, n, c, mix.labels, s);
+    r = { loss: w * r.loss + (1 - w) * other.loss, dlogits: be.add(be.scale(r.dlogits, w), be.scale(other.dlogits, 1 - w)) };
+  }
+  const { loss, dlogits } = r;
+  return fromOp(op, new Float32Array([loss]), [], [logits], (dy) => [be.scale(dlogits, dy[0]!)]);
 }
 
 /** Sum of all values, a 0-D tensor. */

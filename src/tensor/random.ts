@@ -72,6 +72,41 @@ export class Rng {
     return r * Math.cos(theta);
   }
 
+  /**
+   * Gamma(shape, 1) (Marsaglia and Tsang 2000; shape < 1 by Gamma(shape + 1) x U^(1/shape)).
+   */
+  gamma(shape: number): number {
+    if (!(shape > 0 && Number.isFinite(shape))) throw new RangeError(`gamma: shape must be a positive number, got ${shape}`);
+    if (shape < 1) {
+      let u = this.uniform();
+      while (u === 0) u = this.uniform();
+      return this.gamma(shape + 1) * Math.pow(u, 1 / shape);
+    }
+    const d = shape - 1 / 3;
+    const c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number;
+      let v: number;
+      do {
+        x = this.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.uniform();
+      if (u < 1 - 0.0331 * x * x * x * x) return d * v;
+      if (u > 0 && Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+
+  /** Beta(a, b), as X / (X + Y) of X ~ Gamma(a), Y ~ Gamma(b). */
+  beta(a: number, b: number): number {
+    const x = this.gamma(a);
+    const y = this.gamma(b);
+    // Both underflow to 0 only for tiny a and b, where Beta(a, b) sits at 0 or 1.
+    if (x + y === 0) return this.uniform() < a / (a + b) ? 1 : 0;
+    return x / (x + y);
+  }
+
   /** Fisher-Yates shuffle of 0..n-1. */
   permutation(n: number): Int32Array {
     const p = new Int32Array(n);

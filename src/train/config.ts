@@ -60,6 +60,12 @@ export interface TrainConfig {
   flip: boolean | null;
   /** Probability of random erasing (Zhong et al. 2017); 0: off. */
   randomErasing: number;
+  /** Beta(alpha, alpha) of mixup's blending weight (Zhang et al. 2017); 0: off. */
+  mixup: number;
+  /** Beta(alpha, alpha) of CutMix's box area (Yun et al. 2019); 0: off. */
+  cutmix: number;
+  /** With mixup or CutMix: the probability that a batch is mixed. */
+  mixProb: number;
   /** Per-channel normalisation; null: computed on the training images. */
   mean: number[] | null;
   std: number[] | null;
@@ -113,7 +119,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   epochs: 30, iterations: null, batchSize: 128, evalBatchSize: 500,
   lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, decayAll: false,
   schedule: 'cosine', milestones: null, gamma: 0.1, warmup: 1, labelSmoothing: 0.1, ema: null,
-  cropPadding: null, flip: null, randomErasing: 0, mean: null, std: null,
+  cropPadding: null, flip: null, randomErasing: 0, mixup: 0, cutmix: 0, mixProb: 1, mean: null, std: null,
   seed: 0, out: 'runs', name: null, keepCheckpoints: 2, checkpointEvery: null, onNan: 'stop', maxSkipped: 0.5, clipGradNorm: null,
   imageSize: null, channels: null, convertImages: false, coarse: false, precision: 'fp32',
   classes: null, perClass: null, weights: null, freeze: 'none', backboneLrScale: 1, fineTuneEpochs: null, engine: 'resnet',
@@ -314,6 +320,12 @@ export const FIELDS: { readonly [K in keyof TrainConfig]: FieldSpec<TrainConfig[
   cropPadding: optional(numberField('int', 'px', 'zero-pad then random-crop back (0: off; default 2 for 28px sets, 4 for CIFAR, 0 for folders)', { min: 0, max: MAX_IMAGE_SIDE })),
   flip: optional(boolField('random horizontal flips (default: on, off for MNIST digits)')),
   randomErasing: numberField('number', 'p', 'probability of random erasing (0: off)', { min: 0, max: 1 }),
+  mixup: numberField('number', 'alpha', 'mixup: blend each training image with another of its batch, and their targets, ' +
+    'by one weight a batch drawn from Beta(alpha, alpha) (e.g. 0.2; 0: off)', { min: 0, max: 100 }),
+  cutmix: numberField('number', 'alpha', 'CutMix: paste a box from another image of the batch, its area drawn from ' +
+    'Beta(alpha, alpha), and mix the targets by area (e.g. 1; 0: off)', { min: 0, max: 100 }),
+  mixProb: numberField('number', 'p', 'with --mixup or --cutmix: probability that a batch is mixed (both given: each ' +
+    'mixed batch takes one of the two at random)', { min: 0, max: 1 }),
   mean: optional(numbersField('list', 'per-channel mean for normalising (default: computed on the training images)')),
   std: optional(numbersField('list', 'per-channel std for normalising (default: computed)', { min: 0, above: true })),
   seed: numberField('int', 'n', 'seed of the initialisation, the order and the augmentation', { min: 0, max: MAX_SEED }),
@@ -431,6 +443,9 @@ export function finishConfig(c: TrainConfig, source: string, label: (key: keyof 
   }
   if (c.classes !== null && (c.classes.length < 2 || c.classes.some((k) => !Number.isInteger(k)))) {
     throw new ConfigError(`${source}: ${label('classes')} must list at least two class numbers, got ${c.classes.join(',')}`);
+  }
+  if (c.mixProb !== DEFAULT_CONFIG.mixProb && c.mixup === 0 && c.cutmix === 0) {
+    throw new ConfigError(`${source}: ${label('mixProb')} is for ${label('mixup')} or ${label('cutmix')}; give one of them an alpha above 0, or leave it out`);
   }
   if (c.coarse && c.dataset !== 'cifar100') {
     throw new ConfigError(`${source}: ${label('coarse')} is for ${label('dataset')} cifar100 (its 20 superclasses); leave it out`);

@@ -2,24 +2,25 @@
 // the optimizer, on this thread's model or a replica's (replicas.ts).
 import { withScratch } from '../backend/index.js';
 import type { Module } from '../nn/module.js';
-import { crossEntropy } from '../tensor/ops.js';
+import { crossEntropy, type CrossEntropyOptions } from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type LossStep = { lossValue: number; logits: Tensor } | { problem: string };
 
 /**
- * Forward, cross-entropy (mean over the rows) and backward; a non-finite loss stops
+ * Forward, cross-entropy (mean over the rows; `loss`: label smoothing and mixed targets)
+ * and backward; a non-finite loss stops
  * before backward. The activations and their gradients live in the kernel scratch for
  * the length of this call; what it returns (the loss value, a copy of the logits, the
  * parameters' gradients, which backward always copies) outlives it.
  */
-export function lossAndBackward(model: Module, x: Tensor, labels: Int32Array, labelSmoothing: number): LossStep {
+export function lossAndBackward(model: Module, x: Tensor, labels: Int32Array, loss: CrossEntropyOptions): LossStep {
   return withScratch((): LossStep => {
     const logits = model.forward(x);
-    const loss = crossEntropy(logits, labels, { labelSmoothing });
-    const lossValue = loss.item();
+    const value = crossEntropy(logits, labels, loss);
+    const lossValue = value.item();
     if (!Number.isFinite(lossValue)) return { problem: `loss (${lossValue})` };
-    loss.backward();
+    value.backward();
     return { lossValue, logits: logits.clone() };
   });
 }

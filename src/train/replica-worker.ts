@@ -37,7 +37,7 @@ function step(m: ReplicaStep): ReplicaReply {
   });
   modules.forEach((mod, i) => { mod.training = m.training[i] === 1; });
   const x = new Tensor(xs.slice(0, m.rows * perImage), [m.rows, ...d.imageShape.slice(1)]);
-  const r = lossAndBackward(model, x, labels.slice(0, m.rows), d.labelSmoothing);
+  const r = lossAndBackward(model, x, labels.slice(0, m.rows), { labelSmoothing: d.labelSmoothing, mix: m.mix });
   if ('problem' in r) return { ok: false, problem: r.problem };
   off = 0;
   for (const p of params) {

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { backend, precision } from '../backend/index.js';
 import { nativeThreads, setNativeThreads } from '../backend/native.js';
+import type { MixTargets } from '../data/mix.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { lossAndBackward, type LossStep } from './loss-step.js';
@@ -41,9 +42,13 @@ export interface ReplicaWorkerData {
   logits: SharedArrayBuffer;
 }
 
-/** A step's order to a worker: rows in x/labels, and which modules train and which parameters get gradients. */
+/**
+ * A step's order to a worker: rows in x/labels, their mixed targets' partner labels and
+ * weight (null: not mixed), and which modules train and which parameters get gradients.
+ */
 export interface ReplicaStep {
   rows: number;
+  mix: MixTargets | null;
   training: Uint8Array;
   requiresGrad: Uint8Array;
 }
@@ -75,6 +80,11 @@ export function shareBounds(rows: number, replicas: number): number[] {
   const extra = rows % replicas;
   for (let r = 0; r < replicas; r++) bounds.push(bounds[r]! + base + (r < extra ? 1 : 0));
   return bounds;
+}
+
+/** Rows [a, b) of a batch's mixed targets. */
+function shareOf(mix: MixTargets | null, a: number, b: number): MixTargets | null {
+  return mix && { labels: mix.labels.slice(a, b), weight: mix.weight };
 }
 
 export class Replicas {
@@ -151,9 +161,9 @@ export class Replicas {
   /**
    * Forward and backward over `x` split across the replicas. Afterwards each parameter's
    * grad holds the gradient of the mean loss over the whole batch (this thread's model
-   * has it; the workers' only lend theirs).
+   * has it; the workers' only lend theirs). `mix`: the batch's mixed targets, if any.
    */
-  async lossAndGradients(x: Tensor, labels: Int32Array): Promise<LossStep> {
+  async lossAndGradients(x: Tensor, labels: Int32Array, mix: MixTargets | null = null): Promise<LossStep> {
     if (this.closed) throw new Error('the training replicas were closed');
     const rows = labels.length;
     if (rows > this.o.maxBatch) throw new RangeError(`a batch of ${rows} rows, more than the ${this.o.maxBatch} the replicas were sized for`);
@@ -165,7 +175,7 @@ export class Replicas {
     }
     if (rows < this.count) {
       // Too few rows for every replica to get one (a last short batch): this thread takes them all.
-      return this.ownShare(x, labels, 0, rows, false);
+      return this.ownShare(x, labels, mix, 0, rows, false);
     }
     const bounds = shareBounds(rows, this.count);
     let off = 0;
@@ -173,7 +183,7 @@ export class Replicas {
       this.params.set(p.data, off);
       off += p.size;
     }
-    const step: Omit<ReplicaStep, 'rows'> = {
+    const step: Omit<ReplicaStep, 'rows' | 'mix'> = {
       training: Uint8Array.from(this.model.namedModules(), ([, m]) => (m.training ? 1 : 0)),
       requiresGrad: Uint8Array.from(params, (p) => (p.requiresGrad ? 1 : 0)),
     };
@@ -181,10 +191,10 @@ export class Replicas {
       const [a, b] = [bounds[r]!, bounds[r + 1]!];
       slot.x.set(x.data.subarray(a * this.perImage, b * this.perImage));
       slot.labels.set(labels.subarray(a, b));
-      return this.send(slot, { ...step, rows: b - a });
+      return this.send(slot, { ...step, rows: b - a, mix: shareOf(mix, a, b) });
     });
     const [a, b] = [bounds[this.count - 1]!, rows];
-    const mine = this.ownShare(x, labels, a, b, true);
+    const mine = this.ownShare(x, labels, mix, a, b, true);
     const answers = await Promise.all(replies);
     if ('problem' in mine) return mine;
     let lossSum = mine.lossValue * (b - a);
@@ -221,7 +231,7 @@ export class Replicas {
   }
 
   /** Rows [a, b) on this thread's model; `shared`: the workers run too, so with a replica's OpenMP threads. */
-  private ownShare(x: Tensor, labels: Int32Array, a: number, b: number, shared: boolean): LossStep {
+  private ownShare(x: Tensor, labels: Int32Array, mix: MixTargets | null, a: number, b: number, shared: boolean): LossStep {
     const native = shared && backend().name === 'native';
     const before = native ? nativeThreads() : 1;
     if (native) setNativeThreads(this.threads);
@@ -229,7 +239,7 @@ export class Replicas {
       const shape = [b - a, ...x.shape.slice(1)];
       // A view of the batch, which nothing writes.
       const share = new Tensor(x.data.subarray(a * this.perImage, b * this.perImage), shape);
-      return lossAndBackward(this.model, share, labels.subarray(a, b), this.o.labelSmoothing ?? 0);
+      return lossAndBackward(this.model, share, labels.subarray(a, b), { labelSmoothing: this.o.labelSmoothing ?? 0, mix: shareOf(mix, a, b) });
     } finally {
       if (native) setNativeThreads(before);
     }

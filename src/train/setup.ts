@@ -7,6 +7,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { perClassSubset, randomSubset, selectClasses, trainValSplit } from '../data/split.js';
 import { channelStats } from '../data/stats.js';
+import { BatchMix } from '../data/mix.js';
 import { Compose, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { create } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
@@ -196,7 +197,8 @@ export async function prepareRun(config: TrainConfig, opts: PrepareOptions = {})
   const trainTransform = new Compose(steps);
   const evalTransform = new Normalize(mean, std);
 
-  const trainLoader = new DataLoader(train, { batchSize: config.batchSize, shuffle: true, dropLast: false, transform: trainTransform, seed: config.seed });
+  const mix = config.mixup > 0 || config.cutmix > 0 ? new BatchMix({ mixup: config.mixup, cutmix: config.cutmix, prob: config.mixProb }) : null;
+  const trainLoader = new DataLoader(train, { batchSize: config.batchSize, shuffle: true, dropLast: false, transform: trainTransform, mix, seed: config.seed });
   const b = budget(config, trainLoader.numBatches);
   checkWarmup(config, b, given('warmup'));
   const evalLoaderOf = (ds: ImageDataset | null): DataLoader | null =>

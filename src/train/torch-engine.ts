@@ -62,6 +62,8 @@ const NOT_IMPLEMENTED: { key: keyof TrainConfig; ok: (c: TrainConfig) => boolean
   { key: 'tta', ok: (c) => c.tta === 'none' },
   { key: 'onNan', ok: (c) => c.onNan === 'stop' },
   { key: 'randomErasing', ok: (c) => c.randomErasing === 0 },
+  { key: 'mixup', ok: (c) => c.mixup === 0 },
+  { key: 'cutmix', ok: (c) => c.cutmix === 0 },
   { key: 'precision', ok: (c) => c.precision === 'fp32' },
   { key: 'freeze', ok: (c) => c.freeze === 'none' },
   { key: 'backboneLrScale', ok: (c) => c.backboneLrScale === 1 },

@@ -269,8 +269,15 @@ export class Trainer {
       totals.lossSum += lossValue * n;
       totals.lossCount += n;
       const classes = logits.shape[1]!;
+      // With mixed images a prediction of either label counts by that label's weight.
+      const mix = batch.mix;
+      const w = mix ? mix.weight : 1;
       let correct = 0;
-      for (let i = 0; i < n; i++) if (argmaxRow(logits.data, i, classes) === batch.labels[i]) correct++;
+      for (let i = 0; i < n; i++) {
+        const predicted = argmaxRow(logits.data, i, classes);
+        if (predicted === batch.labels[i]) correct += w;
+        if (mix && predicted === mix.labels[i]) correct += 1 - w;
+      }
       totals.correct += correct;
       this.lastBatch = { loss: lossValue, top1: correct / n, lr: this.currentLr() };
     }
@@ -287,8 +294,9 @@ export class Trainer {
     // the loss, while it does poison the BN batch statistics.
     const bad = countNonFinite(batch.x.data);
     if (bad > 0) return { problem: `input (${bad} of ${batch.x.size} values NaN or infinite)` };
-    const result = replicas ? await replicas.lossAndGradients(batch.x, batch.labels)
-      : lossAndBackward(model, batch.x, batch.labels, this.o.labelSmoothing ?? 0);
+    const loss = { labelSmoothing: this.o.labelSmoothing ?? 0, mix: batch.mix };
+    const result = replicas ? await replicas.lossAndGradients(batch.x, batch.labels, batch.mix)
+      : lossAndBackward(model, batch.x, batch.labels, loss);
     if ('problem' in result) return result;
     const params = model.parameters();
     const norm = gradNorm(params);
