@@ -9,7 +9,10 @@
 //    then the share of the image left, 1 - box area / image area.
 // With both on, each mixed batch takes one of them, each with probability 1/2; a batch
 // is mixed with probability `prob`.
+import type { MixTargets } from '../tensor/ops.js';
 import type { Rng } from '../tensor/random.js';
+
+export type { MixTargets };
 
 export interface BatchMixOptions {
   /** Beta(alpha, alpha) of mixup's weight; 0: no mixup. */
@@ -18,12 +21,6 @@ export interface BatchMixOptions {
   cutmix?: number;
   /** Probability that a batch is mixed at all (default 1). */
   prob?: number;
-}
-
-/** What a mixed batch is trained towards: row i's target is weight x labels[i] + (1 - weight) x partner[i]. */
-export interface MixTargets {
-  readonly labels: Int32Array;
-  readonly weight: number;
 }
 
 export class BatchMix {
@@ -81,9 +78,5 @@ export class BatchMix {
       }
     }
     return { labels: partnerLabels, weight: 1 - ((bottom - top) * (right - left)) / (h * w) };
-  }
-
-  describe(): Record<string, unknown> {
-    return { mix: { mixup: this.mixup, cutmix: this.cutmix, prob: this.prob } };
   }
 }

@@ -318,25 +318,30 @@ export function logSoftmax(x: Tensor): Tensor {
   return fromOp('logSoftmax', y, x.shape, [x], (dy) => [be.logSoftmaxBackward(dy, y, rows, cols)]);
 }
 
+/**
+ * Mixed targets (mixup, CutMix): row i's target is weight x the target of its label plus
+ * (1 - weight) x that of labels[i] here, smoothed alike; the loss is the same mix of the
+ * two losses.
+ */
+export interface MixTargets {
+  readonly labels: Int32Array;
+  readonly weight: number;
+}
+
 export interface CrossEntropyOptions {
   /** PyTorch's label_smoothing: targets (1 - s) on the label plus s / C everywhere. */
   labelSmoothing?: number;
-  /**
-   * Mixed targets (mixup, CutMix): row i's target is weight x the target of labels[i]
-   * plus (1 - weight) x that of mix.labels[i], smoothed alike; the loss is the same mix
-   * of the two losses.
-   */
-  mix?: { readonly labels: Int32Array; readonly weight: number } | null;
+  mix?: MixTargets | null;
 }
 
-function checkLabels(op: string, logits: Tensor, labels: Int32Array, what: string): void {
+function checkLabels(op: string, logits: Tensor, labels: Int32Array, noun: 'label' | 'mix label'): void {
   const [n, c] = logits.shape as [number, number];
   if (labels.length !== n) {
-    throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but ${what} ${formatShape([labels.length])} has ${labels.length}`);
+    throw shapeError(op, `logits ${formatShape(logits.shape)} has ${n} rows but ${noun}s ${formatShape([labels.length])} has ${labels.length}`);
   }
   for (let i = 0; i < n; i++) {
     const l = labels[i]!;
-    if (!(l >= 0 && l < c)) throw shapeError(op, `${what === 'labels' ? 'label' : 'mix label'} ${l} at position ${i} is out of range for ${c} classes`);
+    if (!(l >= 0 && l < c)) throw shapeError(op, `${noun} ${l} at position ${i} is out of range for ${c} classes`);
   }
 }
 
@@ -344,7 +349,7 @@ function checkLabels(op: string, logits: Tensor, labels: Int32Array, what: strin
 export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
   const [n, c] = as2d(op, logits);
-  checkLabels(op, logits, labels, 'labels');
+  checkLabels(op, logits, labels, 'label');
   const s = opts.labelSmoothing ?? 0;
   if (!(s >= 0 && s <= 1)) throw shapeError(op, `labelSmoothing must be in [0, 1], got ${s}`);
   const be = backend();
@@ -353,7 +358,7 @@ export function crossEntropy(logits: Tensor, labels: Int32Array, opts: CrossEntr
   if (mix) {
     const w = mix.weight;
     if (!(w >= 0 && w <= 1)) throw shapeError(op, `mix weight must be in [0, 1], got ${w}`);
-    checkLabels(op, logits, mix.labels, 'mix labels');
+    checkLabels(op, logits, mix.labels, 'mix label');
     const other = be.softmaxCrossEntropy(logits.data, n, c, mix.labels, s);
     r = { loss: w * r.loss + (1 - w) * other.loss, dlogits: be.add(be.scale(r.dlogits, w), be.scale(other.dlogits, 1 - w)) };
   }
