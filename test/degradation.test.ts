@@ -40,7 +40,7 @@ test('the recipe: the paper\'s optimiser settings, the budget, then explicit ove
   assert.deepEqual([short.epochs, short.iterations], [2, null]);
   assert.match(describeBudget('paper'), /^the whole training set, 64,000 iterations of batch 128, lr 0\.1 divided by 10 at 32,000 and 48,000/);
   const q = BUDGETS.quick.settings;
-  assert.equal(describeBudget('quick').split(';')[0], '12,000 training images, 8 epochs (3,000 iterations) of batch 32, lr 0.05 ' +
+  assert.equal(describeBudget('quick').split(';')[0], '12,000 training images, 9 epochs (3,375 iterations) of batch 32, lr 0.05 ' +
     'divided by 10 at 50% and 75%, after 1 epoch of linear warmup from lr/3');
   // The summary names only the overrides that change the budget.
   assert.equal(budgetLabel('quick', { epochs: q.epochs, subset: q.subset }), 'quick');
